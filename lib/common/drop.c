@@ -56,8 +56,7 @@ enum sg_drop_reason sg_drop_lookup(const char *name)
 	return SG_DROP_MAX;
 }
 
-void sg_drop_sum(struct sg_drop_counters *dst,
-		 const struct sg_drop_counters *src)
+void sg_drop_sum(struct sg_drop_counters *dst, const struct sg_drop_counters *src)
 {
 	for (int r = 0; r < SG_DROP_MAX; r++)
 		dst->n[r] += src->n[r];

@@ -10,8 +10,8 @@
 #include "sg_log.h"
 
 #define SG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define sg_likely(x) __builtin_expect(!!(x), 1)
-#define sg_unlikely(x) __builtin_expect(!!(x), 0)
+#define sg_likely(x)	 __builtin_expect(!!(x), 1)
+#define sg_unlikely(x)	 __builtin_expect(!!(x), 0)
 
 static inline uint16_t sg_get_le16(const uint8_t *p)
 {

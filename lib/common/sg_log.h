@@ -25,16 +25,17 @@ struct sg_ratelimit_state {
 	uint32_t suppressed;
 };
 
-#define SG_RATELIMIT_INIT(burst_, rate_)                                       \
-	{ 0, (burst_), (burst_), (rate_), 0 }
+#define SG_RATELIMIT_INIT(burst_, rate_)          \
+	{                                         \
+		0, (burst_), (burst_), (rate_), 0 \
+	}
 
 /* Messages below this level are not printed (default SG_LOG_INFO). */
 void sg_log_set_level(enum sg_log_level level);
 /* Redirects output (default: stderr) — used by tests to read what was logged. */
 void sg_log_set_sink(void (*sink)(enum sg_log_level, const char *line));
 
-void sg_log(enum sg_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void sg_log(enum sg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sg_vlog(enum sg_log_level level, const char *fmt, va_list ap);
 
 /*
@@ -50,18 +51,17 @@ uint64_t sg_now_ns(void);
  * Rate-limited log: at most 10 messages at once, then 1 per second per call
  * site; when messages were suppressed the next one says how many.
  */
-#define SG_LOG_RL(level, ...)                                                  \
-	do {                                                                   \
-		static struct sg_ratelimit_state sg_rl_ =                      \
-			SG_RATELIMIT_INIT(10, 1);                              \
-		if (sg_ratelimit_allow(&sg_rl_, sg_now_ns())) {                \
-			if (sg_rl_.suppressed) {                               \
-				sg_log(level, "(%u similar messages suppressed)", \
-				       sg_rl_.suppressed);                     \
-				sg_rl_.suppressed = 0;                         \
-			}                                                      \
-			sg_log(level, __VA_ARGS__);                            \
-		}                                                              \
+#define SG_LOG_RL(level, ...)                                                       \
+	do {                                                                        \
+		static struct sg_ratelimit_state sg_rl_ = SG_RATELIMIT_INIT(10, 1); \
+		if (sg_ratelimit_allow(&sg_rl_, sg_now_ns())) {                     \
+			if (sg_rl_.suppressed) {                                    \
+				sg_log(level, "(%u similar messages suppressed)",   \
+				       sg_rl_.suppressed);                          \
+				sg_rl_.suppressed = 0;                              \
+			}                                                           \
+			sg_log(level, __VA_ARGS__);                                 \
+		}                                                                   \
 	} while (0)
 
 #ifdef __cplusplus

@@ -16,13 +16,13 @@
 extern "C" {
 #endif
 
-#define SG_BLAKE2S_OUTBYTES 32
+#define SG_BLAKE2S_OUTBYTES   32
 #define SG_BLAKE2S_BLOCKBYTES 64
-#define SG_BLAKE2S_KEYBYTES 32
-#define SG_KEY_LEN 32
-#define SG_AEAD_TAG_LEN 16
-#define SG_XAEAD_NONCE_LEN 24
-#define SG_TAI64N_LEN 12
+#define SG_BLAKE2S_KEYBYTES   32
+#define SG_KEY_LEN	      32
+#define SG_AEAD_TAG_LEN	      16
+#define SG_XAEAD_NONCE_LEN    24
+#define SG_TAI64N_LEN	      12
 
 struct sg_blake2s_state {
 	uint32_t h[8];
@@ -36,27 +36,25 @@ struct sg_blake2s_state {
 /* Starts an unkeyed hash of outlen bytes (1..32). Returns 0, or -EINVAL. */
 int sg_blake2s_init(struct sg_blake2s_state *s, size_t outlen);
 /* Starts a keyed hash (key 1..32 bytes). Returns 0, or -EINVAL. */
-int sg_blake2s_init_key(struct sg_blake2s_state *s, size_t outlen,
-			const void *key, size_t keylen);
-void sg_blake2s_update(struct sg_blake2s_state *s, const void *in,
-		       size_t inlen);
+int sg_blake2s_init_key(struct sg_blake2s_state *s, size_t outlen, const void *key, size_t keylen);
+void sg_blake2s_update(struct sg_blake2s_state *s, const void *in, size_t inlen);
 /* Writes s->outlen bytes to out and wipes the state. */
 void sg_blake2s_final(struct sg_blake2s_state *s, uint8_t *out);
 /* One-shot BLAKE2s; key may be NULL when keylen is 0. */
-void sg_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen,
-		const void *key, size_t keylen);
+void sg_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen, const void *key,
+		size_t keylen);
 
 /* HMAC-BLAKE2s (RFC 2104 over BLAKE2s-256, block 64), 32-byte output. */
-void sg_hmac_blake2s(uint8_t out[32], const uint8_t *key, size_t keylen,
-		     const uint8_t *in, size_t inlen);
+void sg_hmac_blake2s(uint8_t out[32], const uint8_t *key, size_t keylen, const uint8_t *in,
+		     size_t inlen);
 
 /*
  * The WireGuard KDF (HKDF with HMAC-BLAKE2s): t0 = HMAC(ck, in);
  * t1 = HMAC(t0, 0x1); t2 = HMAC(t0, t1 || 0x2); t3 = HMAC(t0, t2 || 0x3).
  * t2 and t3 may be NULL.  Outputs may alias ck.
  */
-void sg_kdf(uint8_t t1[32], uint8_t t2[32], uint8_t t3[32],
-	    const uint8_t ck[32], const uint8_t *in, size_t inlen);
+void sg_kdf(uint8_t t1[32], uint8_t t2[32], uint8_t t3[32], const uint8_t ck[32], const uint8_t *in,
+	    size_t inlen);
 
 /* Makes a new clamped X25519 private key and its public key. */
 void sg_x25519_keypair(uint8_t pub[32], uint8_t priv[32]);
@@ -71,19 +69,15 @@ int sg_x25519(uint8_t out[32], const uint8_t priv[32], const uint8_t pub[32]);
  * decrypt takes len including the tag, writes len - 16 bytes, and returns 0 or
  * -EBADMSG (dst then holds nothing useful).  dst may equal src.
  */
-void sg_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len,
-		     const uint8_t *ad, size_t adlen, uint64_t nonce,
-		     const uint8_t key[32]);
-int sg_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len,
-		    const uint8_t *ad, size_t adlen, uint64_t nonce,
-		    const uint8_t key[32]);
+void sg_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
+		     uint64_t nonce, const uint8_t key[32]);
+int sg_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
+		    uint64_t nonce, const uint8_t key[32]);
 
 /* XChaCha20-Poly1305 with a 24-byte nonce, same conventions as above. */
-void sg_xaead_encrypt(uint8_t *dst, const uint8_t *src, size_t len,
-		      const uint8_t *ad, size_t adlen,
+void sg_xaead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
 		      const uint8_t nonce[24], const uint8_t key[32]);
-int sg_xaead_decrypt(uint8_t *dst, const uint8_t *src, size_t len,
-		     const uint8_t *ad, size_t adlen,
+int sg_xaead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
 		     const uint8_t nonce[24], const uint8_t key[32]);
 
 /* Constant-time: 1 when the n bytes are equal, else 0. */

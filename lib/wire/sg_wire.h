@@ -18,9 +18,9 @@ extern "C" {
 #endif
 
 #define SG_NOISE_CONSTRUCTION "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"
-#define SG_NOISE_IDENTIFIER "WireGuard v1 zx2c4 Jason@zx2c4.com"
-#define SG_LABEL_MAC1 "mac1----"
-#define SG_LABEL_COOKIE "cookie--"
+#define SG_NOISE_IDENTIFIER   "WireGuard v1 zx2c4 Jason@zx2c4.com"
+#define SG_LABEL_MAC1	      "mac1----"
+#define SG_LABEL_COOKIE	      "cookie--"
 
 enum sg_msg_type {
 	SG_MSG_INITIATION = 1,
@@ -29,30 +29,30 @@ enum sg_msg_type {
 	SG_MSG_DATA = 4,
 };
 
-#define SG_PUBLIC_KEY_LEN 32
-#define SG_PRIVATE_KEY_LEN 32
+#define SG_PUBLIC_KEY_LEN    32
+#define SG_PRIVATE_KEY_LEN   32
 #define SG_SYMMETRIC_KEY_LEN 32
-#define SG_HASH_LEN 32
-#define SG_TAG_LEN 16
-#define SG_TIMESTAMP_LEN 12
-#define SG_COOKIE_LEN 16
-#define SG_COOKIE_NONCE_LEN 24
-#define SG_MAC_LEN 16
+#define SG_HASH_LEN	     32
+#define SG_TAG_LEN	     16
+#define SG_TIMESTAMP_LEN     12
+#define SG_COOKIE_LEN	     16
+#define SG_COOKIE_NONCE_LEN  24
+#define SG_MAC_LEN	     16
 
 /* Section 6.1: the timer and limit constants. */
-#define SG_REKEY_AFTER_MESSAGES (1ull << 60)
-#define SG_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ull << 13) - 1)
-#define SG_REKEY_AFTER_TIME_S 120
-#define SG_REJECT_AFTER_TIME_S 180
-#define SG_REKEY_ATTEMPT_TIME_S 90
-#define SG_REKEY_TIMEOUT_S 5
+#define SG_REKEY_AFTER_MESSAGES	       (1ull << 60)
+#define SG_REJECT_AFTER_MESSAGES       (UINT64_MAX - (1ull << 13) - 1)
+#define SG_REKEY_AFTER_TIME_S	       120
+#define SG_REJECT_AFTER_TIME_S	       180
+#define SG_REKEY_ATTEMPT_TIME_S	       90
+#define SG_REKEY_TIMEOUT_S	       5
 #define SG_REKEY_TIMEOUT_JITTER_MAX_MS 333
-#define SG_KEEPALIVE_TIMEOUT_S 10
-#define SG_COOKIE_SECRET_MAX_AGE_S 120
-#define SG_COOKIE_SECRET_LATENCY_S 5
+#define SG_KEEPALIVE_TIMEOUT_S	       10
+#define SG_COOKIE_SECRET_MAX_AGE_S     120
+#define SG_COOKIE_SECRET_LATENCY_S     5
 /* The kernel sends at most one initiation per peer every 1/50 s. */
 #define SG_INITIATIONS_PER_SECOND 50
-#define SG_MAX_TIMER_HANDSHAKES (90 / 5)
+#define SG_MAX_TIMER_HANDSHAKES	  (90 / 5)
 /* Packets staged per peer while a session is (re)negotiated, as the kernel. */
 #define SG_MAX_STAGED_PACKETS 128
 
@@ -99,10 +99,10 @@ struct sg_msg_data {
 	uint8_t encrypted_data[];
 } __attribute__((packed));
 
-#define SG_MSG_INITIATION_LEN 148
-#define SG_MSG_RESPONSE_LEN 92
+#define SG_MSG_INITIATION_LEN	148
+#define SG_MSG_RESPONSE_LEN	92
 #define SG_MSG_COOKIE_REPLY_LEN 64
-#define SG_MSG_DATA_HEADER_LEN 16
+#define SG_MSG_DATA_HEADER_LEN	16
 /* The smallest data message: header and tag, an empty keepalive. */
 #define SG_MSG_DATA_MIN_LEN (SG_MSG_DATA_HEADER_LEN + SG_TAG_LEN)
 /* Inner packets are padded to a multiple of 16 bytes before encryption. */

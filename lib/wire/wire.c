@@ -30,8 +30,8 @@ int sg_wire_classify(const uint8_t *msg, size_t len, enum sg_drop_reason *why)
 
 size_t sg_wire_padded_len(size_t len, size_t mtu)
 {
-	size_t padded = (len + SG_MSG_PADDING_MULTIPLE - 1) &
-			~(size_t)(SG_MSG_PADDING_MULTIPLE - 1);
+	size_t padded =
+		(len + SG_MSG_PADDING_MULTIPLE - 1) & ~(size_t)(SG_MSG_PADDING_MULTIPLE - 1);
 
 	if (padded > mtu)
 		padded = len > mtu ? len : mtu;

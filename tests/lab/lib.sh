@@ -201,3 +201,15 @@ lab_check() {
 		LAB_FAILS=$((LAB_FAILS + 1))
 	fi
 }
+
+# lab_dpdk_start NAME NS BINARY [EAL args...] [-- app args...]: starts a DPDK
+# process with its own --file-prefix (removed on cleanup), --no-pci and the
+# memory arguments that work here; sets LAB_LAST_PID.
+lab_dpdk_start() {
+	local name=$1 ns=$2 bin=$3
+	shift 3
+	local prefix
+	prefix=$(lab_dpdk_prefix "$name")
+	# shellcheck disable=SC2046
+	lab_spawn "$name" "$ns" "$bin" --file-prefix "$prefix" --no-pci $(lab_eal_mem) "$@"
+}

@@ -40,7 +40,10 @@ int sg_blake2s_init_key(struct sg_blake2s_state *s, size_t outlen, const void *k
 void sg_blake2s_update(struct sg_blake2s_state *s, const void *in, size_t inlen);
 /* Writes s->outlen bytes to out and wipes the state. */
 void sg_blake2s_final(struct sg_blake2s_state *s, uint8_t *out);
-/* One-shot BLAKE2s; key may be NULL when keylen is 0. */
+/*
+ * One-shot BLAKE2s; key may be NULL when keylen is 0.  Lengths outside
+ * outlen 1..32 and keylen 0..32 are a caller's bug: out is then left untouched.
+ */
 void sg_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen, const void *key,
 		size_t keylen);
 
@@ -89,8 +92,13 @@ void sg_wipe(void *p, size_t n);
 /* Fills p with n bytes from the system CSPRNG. */
 void sg_random(void *p, size_t n);
 
-/* TAI64N of the real-time clock: 8-byte big-endian 2^62+sec, 4-byte nsec. */
+/*
+ * TAI64N of the real-time clock: 8-byte big-endian 2^62 + 10 + unix seconds,
+ * 4-byte big-endian nsec rounded down to a multiple of 2^24 ns as the Linux
+ * driver and wireguard-go do, so two calls within ~17 ms may return equal stamps.
+ */
 void sg_tai64n_now(uint8_t out[12]);
+/* The same encoding of a given time, nsec kept exactly. */
 void sg_tai64n_make(uint8_t out[12], uint64_t unix_sec, uint32_t nsec);
 /* memcmp-style order of two TAI64N stamps (they compare as big-endian). */
 int sg_tai64n_cmp(const uint8_t a[12], const uint8_t b[12]);

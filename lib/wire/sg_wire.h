@@ -50,9 +50,24 @@ enum sg_msg_type {
 #define SG_KEEPALIVE_TIMEOUT_S	       10
 #define SG_COOKIE_SECRET_MAX_AGE_S     120
 #define SG_COOKIE_SECRET_LATENCY_S     5
-/* The kernel sends at most one initiation per peer every 1/50 s. */
+/* A responder consumes at most one initiation per peer every 1/50 s (the kernel's noise.c). */
 #define SG_INITIATIONS_PER_SECOND 50
-#define SG_MAX_TIMER_HANDSHAKES	  (90 / 5)
+/* Initiations sent before giving up: REKEY_ATTEMPT_TIME / REKEY_TIMEOUT. */
+#define SG_MAX_TIMER_HANDSHAKES (90 / 5)
+/*
+ * The receive replay window is a bitmap of this many bits (2^13, the number
+ * REJECT_AFTER_MESSAGES leaves room for); one machine word of it is
+ * redundant, so the usable window is 8192 - 64 counters, as in the kernel.
+ */
+#define SG_COUNTER_BITS_TOTAL 8192
+/*
+ * Handshake messages accepted per source address (an IPv4 address or an IPv6
+ * /64): a token bucket of 20 a second with bursts of 5, forgotten after 1 s
+ * idle (the kernel's ratelimiter.c; a full bucket is not worth keeping).
+ */
+#define SG_RATELIMIT_PACKETS_PER_SECOND 20
+#define SG_RATELIMIT_PACKETS_BURSTABLE	5
+#define SG_RATELIMIT_IDLE_TIMEOUT_S	1
 /* Packets staged per peer while a session is (re)negotiated, as the kernel. */
 #define SG_MAX_STAGED_PACKETS 128
 
@@ -108,10 +123,13 @@ struct sg_msg_data {
 /* Inner packets are padded to a multiple of 16 bytes before encryption. */
 #define SG_MSG_PADDING_MULTIPLE 16
 
+/* C only: C++ tests include this header too, and C++ spells it static_assert. */
+#ifndef __cplusplus
 _Static_assert(sizeof(struct sg_msg_initiation) == SG_MSG_INITIATION_LEN, "initiation size");
 _Static_assert(sizeof(struct sg_msg_response) == SG_MSG_RESPONSE_LEN, "response size");
 _Static_assert(sizeof(struct sg_msg_cookie_reply) == SG_MSG_COOKIE_REPLY_LEN, "cookie reply size");
 _Static_assert(sizeof(struct sg_msg_data) == SG_MSG_DATA_HEADER_LEN, "data header size");
+#endif
 
 /*
  * Classifies a UDP payload.  Returns the message type (1..4) when the type is

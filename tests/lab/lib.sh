@@ -140,7 +140,18 @@ lab_stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	lab_forget_pid "$pid"
 	return 0
+}
+
+# lab_forget_pid PID: drops PID from the cleanup list once it has been waited
+# for, so that cleanup never signals a later process that reuses the number.
+lab_forget_pid() {
+	local p keep=()
+	for p in "${LAB_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	LAB_PIDS=("${keep[@]}")
 }
 
 # lab_wait_for SECONDS cmd...: retries cmd every 0.2 s until it succeeds.
@@ -171,7 +182,8 @@ lab_wg_start() {
 	lab_wait_for 5 lab_exec "$ns" ip link show "$ifc" || lab_die "no TUN $ifc"
 }
 
-# lab_dpdk_prefix NAME: a unique --file-prefix, removed on cleanup.
+# lab_dpdk_prefix NAME: a unique --file-prefix, removed on cleanup; prints it.
+# Call it in this shell (not in $(...)), or the prefix is not recorded.
 lab_dpdk_prefix() {
 	local p="${LAB}-$1"
 	LAB_PREFIXES+=("$p")
@@ -208,8 +220,7 @@ lab_check() {
 lab_dpdk_start() {
 	local name=$1 ns=$2 bin=$3
 	shift 3
-	local prefix
-	prefix=$(lab_dpdk_prefix "$name")
+	lab_dpdk_prefix "$name" >/dev/null
 	# shellcheck disable=SC2046
-	lab_spawn "$name" "$ns" "$bin" --file-prefix "$prefix" --no-pci $(lab_eal_mem) "$@"
+	lab_spawn "$name" "$ns" "$bin" --file-prefix "${LAB}-$name" --no-pci $(lab_eal_mem) "$@"
 }

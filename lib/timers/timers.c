@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Each kernel timer is a deadline here; sg_timers_poll plays the part of the
+ * timer interrupt.  The rules and their reasons are the paper's, section 6:
+ *
+ * - retransmit_handshake: an initiation got no response in REKEY_TIMEOUT
+ *   (plus jitter), so send another, for REKEY_ATTEMPT_TIME, then give up.
+ * - send_keepalive: we received data but sent nothing back for
+ *   KEEPALIVE_TIMEOUT, so the other side would think we are gone.
+ * - new_handshake: we sent data but heard nothing for KEEPALIVE_TIMEOUT +
+ *   REKEY_TIMEOUT (plus jitter): the session is probably dead, renew it.
+ * - zero_key_material: no new session for 3 * REJECT_AFTER_TIME, so no key
+ *   may linger in memory (forward secrecy even for a peer that went away).
+ * - persistent_keepalive: keep NAT mappings alive, if configured.
+ */
+#include <string.h>
+
+#include "sg_timers.h"
+
+#define NSEC_PER_SEC  1000000000ull
+#define NSEC_PER_MSEC 1000000ull
+
+#define REKEY_TIMEOUT_NS     (SG_REKEY_TIMEOUT_S * NSEC_PER_SEC)
+#define KEEPALIVE_TIMEOUT_NS (SG_KEEPALIVE_TIMEOUT_S * NSEC_PER_SEC)
+#define REKEY_AFTER_TIME_NS  (SG_REKEY_AFTER_TIME_S * NSEC_PER_SEC)
+#define REJECT_AFTER_TIME_NS (SG_REJECT_AFTER_TIME_S * NSEC_PER_SEC)
+#define JITTER_MAX_NS	     (SG_REKEY_TIMEOUT_JITTER_MAX_MS * NSEC_PER_MSEC)
+#define REKEY_ON_RECEIVE_NS  (REJECT_AFTER_TIME_NS - KEEPALIVE_TIMEOUT_NS - REKEY_TIMEOUT_NS)
+
+_Static_assert(SG_MAX_TIMER_HANDSHAKES == SG_REKEY_ATTEMPT_TIME_S / SG_REKEY_TIMEOUT_S,
+	       "MAX_TIMER_HANDSHAKES covers REKEY_ATTEMPT_TIME");
+
+void sg_timers_init(struct sg_timers *t, sg_timers_rand_fn rand, void *rand_ctx)
+{
+	memset(t, 0, sizeof(*t));
+	sg_timers_stop(t);
+	t->rand = rand;
+	t->rand_ctx = rand_ctx;
+}
+
+void sg_timers_stop(struct sg_timers *t)
+{
+	t->retransmit_handshake = SG_TIMERS_NEVER;
+	t->send_keepalive = SG_TIMERS_NEVER;
+	t->new_handshake = SG_TIMERS_NEVER;
+	t->zero_key_material = SG_TIMERS_NEVER;
+	t->persistent_keepalive = SG_TIMERS_NEVER;
+}
+
+static bool armed(uint64_t deadline)
+{
+	return deadline != SG_TIMERS_NEVER;
+}
+
+static bool due(uint64_t deadline, uint64_t now_ns)
+{
+	return armed(deadline) && deadline <= now_ns;
+}
+
+/* Uniform in [0, JITTER_MAX_NS): the high bits of rand scaled, not a biased modulo. */
+static uint64_t jitter(const struct sg_timers *t)
+{
+	if (!t->rand)
+		return 0;
+	return ((uint64_t)t->rand(t->rand_ctx) * JITTER_MAX_NS) >> 32;
+}
+
+/* True when now_ns is at least span after then (a clock running backwards gives false). */
+static bool elapsed(uint64_t then, uint64_t span, uint64_t now_ns)
+{
+	return now_ns >= then && now_ns - then >= span;
+}
+
+void sg_timers_set_persistent_keepalive(struct sg_timers *t, uint16_t interval_s, uint64_t now_ns)
+{
+	t->persistent_keepalive_s = interval_s;
+	t->persistent_keepalive = SG_TIMERS_NEVER;
+	if (interval_s)
+		t->persistent_keepalive = now_ns + interval_s * NSEC_PER_SEC;
+}
+
+void sg_timers_data_sent(struct sg_timers *t, uint64_t now_ns)
+{
+	if (!armed(t->new_handshake))
+		t->new_handshake = now_ns + KEEPALIVE_TIMEOUT_NS + REKEY_TIMEOUT_NS + jitter(t);
+}
+
+void sg_timers_data_received(struct sg_timers *t, uint64_t now_ns)
+{
+	if (!armed(t->send_keepalive))
+		t->send_keepalive = now_ns + KEEPALIVE_TIMEOUT_NS;
+	else
+		t->need_another_keepalive = true;
+}
+
+void sg_timers_any_authenticated_packet_sent(struct sg_timers *t, uint64_t now_ns)
+{
+	(void)now_ns;
+	t->send_keepalive = SG_TIMERS_NEVER;
+}
+
+void sg_timers_any_authenticated_packet_received(struct sg_timers *t, uint64_t now_ns)
+{
+	(void)now_ns;
+	t->new_handshake = SG_TIMERS_NEVER;
+}
+
+void sg_timers_any_authenticated_packet_traversal(struct sg_timers *t, uint64_t now_ns)
+{
+	if (t->persistent_keepalive_s)
+		t->persistent_keepalive = now_ns + t->persistent_keepalive_s * NSEC_PER_SEC;
+}
+
+void sg_timers_handshake_initiated(struct sg_timers *t, uint64_t now_ns)
+{
+	t->retransmit_handshake = now_ns + REKEY_TIMEOUT_NS + jitter(t);
+	t->last_initiation_ns = now_ns;
+	t->initiation_sent = true;
+	t->handshake_attempts++;
+}
+
+void sg_timers_handshake_complete(struct sg_timers *t, uint64_t now_ns)
+{
+	t->retransmit_handshake = SG_TIMERS_NEVER;
+	t->handshake_attempts = 0;
+	t->sent_lastminute_handshake = false;
+	t->last_handshake_ns = now_ns;
+}
+
+void sg_timers_session_derived(struct sg_timers *t, uint64_t now_ns)
+{
+	t->zero_key_material = now_ns + 3 * REJECT_AFTER_TIME_NS;
+}
+
+/* At most one initiation per REKEY_TIMEOUT, whoever asks. */
+static bool initiation_allowed(const struct sg_timers *t, uint64_t now_ns)
+{
+	return !t->initiation_sent || elapsed(t->last_initiation_ns, REKEY_TIMEOUT_NS, now_ns);
+}
+
+bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns)
+{
+	t->handshake_attempts = 0;
+	return initiation_allowed(t, now_ns);
+}
+
+/*
+ * The response did not come.  After SG_MAX_TIMER_HANDSHAKES initiations
+ * (REKEY_ATTEMPT_TIME) stop, drop what waits for a session, and make sure
+ * what a half-done exchange left behind is wiped in time.  The kernel sends
+ * two more initiations before it gives up; we stop at the paper's 90 s.
+ */
+static unsigned retransmit_expired(struct sg_timers *t, uint64_t now_ns)
+{
+	if (t->handshake_attempts >= SG_MAX_TIMER_HANDSHAKES) {
+		t->send_keepalive = SG_TIMERS_NEVER;
+		if (!armed(t->zero_key_material))
+			sg_timers_session_derived(t, now_ns);
+		return SG_TIMERS_GIVE_UP;
+	}
+	return initiation_allowed(t, now_ns) ? SG_TIMERS_INITIATE_HANDSHAKE : 0;
+}
+
+static unsigned keepalive_expired(struct sg_timers *t, uint64_t now_ns)
+{
+	if (t->need_another_keepalive) {
+		t->need_another_keepalive = false;
+		t->send_keepalive = now_ns + KEEPALIVE_TIMEOUT_NS;
+	}
+	return SG_TIMERS_SEND_KEEPALIVE;
+}
+
+unsigned sg_timers_poll(struct sg_timers *t, uint64_t now_ns)
+{
+	unsigned d = 0;
+
+	/* First, so that a new series started here is not given up below. */
+	if (due(t->new_handshake, now_ns)) {
+		t->new_handshake = SG_TIMERS_NEVER;
+		if (sg_timers_handshake_wanted(t, now_ns))
+			d |= SG_TIMERS_INITIATE_HANDSHAKE;
+	}
+	/* Before the keepalive, which giving up cancels. */
+	if (due(t->retransmit_handshake, now_ns)) {
+		t->retransmit_handshake = SG_TIMERS_NEVER;
+		d |= retransmit_expired(t, now_ns);
+	}
+	if (due(t->send_keepalive, now_ns)) {
+		t->send_keepalive = SG_TIMERS_NEVER;
+		d |= keepalive_expired(t, now_ns);
+	}
+	if (due(t->persistent_keepalive, now_ns)) {
+		t->persistent_keepalive = SG_TIMERS_NEVER;
+		if (t->persistent_keepalive_s)
+			d |= SG_TIMERS_SEND_KEEPALIVE;
+	}
+	if (due(t->zero_key_material, now_ns)) {
+		t->zero_key_material = SG_TIMERS_NEVER;
+		d |= SG_TIMERS_EXPIRE_KEYPAIRS;
+	}
+	return d;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+uint64_t sg_timers_next_deadline(const struct sg_timers *t, uint64_t now_ns)
+{
+	uint64_t d = min_u64(t->retransmit_handshake, t->send_keepalive);
+
+	d = min_u64(d, t->new_handshake);
+	d = min_u64(d, t->zero_key_material);
+	d = min_u64(d, t->persistent_keepalive);
+	if (d == SG_TIMERS_NEVER)
+		return d;
+	return d < now_ns ? now_ns : d;
+}
+
+void sg_timers_keypair_init(struct sg_timers_keypair *kp, bool initiator, uint64_t now_ns)
+{
+	kp->birth_ns = now_ns;
+	kp->sent = 0;
+	kp->initiator = initiator;
+}
+
+static bool older_than(const struct sg_timers_keypair *kp, uint64_t span, uint64_t now_ns)
+{
+	return elapsed(kp->birth_ns, span, now_ns);
+}
+
+bool sg_timers_keypair_can_receive(const struct sg_timers_keypair *kp, uint64_t now_ns)
+{
+	return !older_than(kp, REJECT_AFTER_TIME_NS, now_ns);
+}
+
+bool sg_timers_keypair_can_send(const struct sg_timers_keypair *kp, uint64_t now_ns)
+{
+	return kp->sent < SG_REJECT_AFTER_MESSAGES && sg_timers_keypair_can_receive(kp, now_ns);
+}
+
+bool sg_timers_keypair_next_nonce(struct sg_timers_keypair *kp, uint64_t now_ns, uint64_t *nonce)
+{
+	if (!sg_timers_keypair_can_send(kp, now_ns))
+		return false;
+	*nonce = kp->sent++;
+	return true;
+}
+
+bool sg_timers_rekey_on_send(const struct sg_timers_keypair *kp, uint64_t now_ns)
+{
+	if (!kp)
+		return false;
+	if (kp->sent >= SG_REKEY_AFTER_MESSAGES)
+		return true;
+	return kp->initiator && older_than(kp, REKEY_AFTER_TIME_NS, now_ns);
+}
+
+bool sg_timers_rekey_on_receive(struct sg_timers *t, const struct sg_timers_keypair *kp,
+				uint64_t now_ns)
+{
+	if (!kp || t->sent_lastminute_handshake || !kp->initiator)
+		return false;
+	if (!older_than(kp, REKEY_ON_RECEIVE_NS, now_ns))
+		return false;
+	t->sent_lastminute_handshake = true;
+	return true;
+}
+
+uint32_t sg_timers_splitmix32(void *ctx)
+{
+	uint64_t *state = ctx;
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+void sg_keyslots_init(struct sg_keyslots *ks)
+{
+	ks->previous = ks->current = ks->next = NULL;
+}
+
+/* Appends p to dropped[] when it is a keypair. */
+static unsigned drop(void **dropped, unsigned n, void *p)
+{
+	if (p)
+		dropped[n++] = p;
+	return n;
+}
+
+unsigned sg_keyslots_install(struct sg_keyslots *ks, void *kp, bool initiator, void *dropped[2])
+{
+	unsigned n = 0;
+
+	dropped[0] = dropped[1] = NULL;
+	if (!initiator) {
+		/* Unusable until confirmed: it must not displace current yet. */
+		n = drop(dropped, n, ks->next);
+		n = drop(dropped, n, ks->previous);
+		ks->next = kp;
+		ks->previous = NULL;
+		return n;
+	}
+	n = drop(dropped, n, ks->previous);
+	if (ks->next) {
+		/*
+		 * A responder session was pending when our own handshake
+		 * finished: keep it as previous, since the peer may already
+		 * send with it, and let the old current go.
+		 */
+		n = drop(dropped, n, ks->current);
+		ks->previous = ks->next;
+		ks->next = NULL;
+	} else {
+		ks->previous = ks->current;
+	}
+	ks->current = kp;
+	return n;
+}
+
+bool sg_keyslots_confirm(struct sg_keyslots *ks, const void *kp, void **dropped)
+{
+	*dropped = NULL;
+	if (!kp || kp != ks->next)
+		return false;
+	*dropped = ks->previous;
+	ks->previous = ks->current;
+	ks->current = ks->next;
+	ks->next = NULL;
+	return true;
+}
+
+unsigned sg_keyslots_clear(struct sg_keyslots *ks, void *dropped[3])
+{
+	unsigned n = 0;
+
+	dropped[0] = dropped[1] = dropped[2] = NULL;
+	n = drop(dropped, n, ks->current);
+	n = drop(dropped, n, ks->previous);
+	n = drop(dropped, n, ks->next);
+	sg_keyslots_init(ks);
+	return n;
+}

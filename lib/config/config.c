@@ -1,0 +1,1158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sixgate configuration parser.  One pass over the lines: a section
+ * header opens a section (and checks the one it closes), a "key = value" line
+ * is handed to that key's parser.  Every error goes through fail(), which
+ * prefixes it with FILE:LINE.  Everything is built in a private struct that
+ * replaces the caller's only when the whole file was good.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/common/sg_common.h"
+#include "lib/config/sg_config.h"
+#include "lib/crypto/sg_crypto.h"
+#include "lib/wire/sg_wire.h"
+
+#define MAX_LINE      4096
+#define MAX_FILE      (1 << 20)
+#define MAX_KEY_FILE  256
+#define MAX_KEYS      8
+#define DEVICE_MAX    256
+#define DEFAULT_PORT  51820
+#define DEFAULT_MTU   1420
+#define MIN_MTU	      1280 /* IPv6's minimum link MTU */
+#define MAX_MTU	      9000
+#define DEFAULT_BURST 32
+#define MAX_BURST     256
+#define MAX_QUEUES    64
+#define MAX_TIMER_S   86400
+
+enum section {
+	S_NONE,
+	S_INTERFACE,
+	S_NIC,
+	S_WORKERS,
+	S_VM,
+	S_PEER,
+	S_TIMERS,
+	S_COUNT,
+};
+
+struct parser;
+
+struct key_def {
+	const char *name;
+	int (*set)(struct parser *p, char *value);
+};
+
+struct section_def {
+	const char *name;
+	bool named; /* [vm NAME] rather than [nic] */
+	const struct key_def *keys;
+	size_t n_keys;
+	int (*close)(struct parser *p);
+};
+
+struct parser {
+	const char *file;
+	const char *basedir;
+	unsigned int line;
+	char *err;
+	size_t errlen;
+	struct sg_config cfg;
+	enum section sect;
+	unsigned int sect_line;
+	unsigned int key_line[MAX_KEYS];      /* where each key of the section was set */
+	unsigned int sect_seen_line[S_COUNT]; /* header line of the one-off sections */
+};
+
+static const struct section_def sections[S_COUNT];
+
+__attribute__((format(printf, 3, 4))) static int fail_at(struct parser *p, unsigned int line,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!p->err || !p->errlen)
+		return -EINVAL;
+	n = snprintf(p->err, p->errlen, "%s:%u: ", p->file, line);
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+#define fail(p, ...) fail_at((p), (p)->line, __VA_ARGS__)
+
+/* ---- small value parsers ------------------------------------------------ */
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* A decimal number in [min, max]; no sign, no spaces, no leading junk. */
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (ULONG_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int set_uint(struct parser *p, const char *key, const char *v, unsigned long min,
+		    unsigned long max, unsigned long *out)
+{
+	if (parse_uint(v, min, max, out))
+		return fail(p, "%s must be a whole number from %lu to %lu, not '%s'", key, min, max,
+			    v);
+	return 0;
+}
+
+static void mask_addr(uint8_t *addr, unsigned int len, unsigned int bits)
+{
+	for (unsigned int i = len; i < bits; i++)
+		addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+}
+
+/* "ADDR/LEN" of either family, with no host bits set. */
+static int parse_prefix(struct parser *p, const char *key, const char *s,
+			struct sg_config_prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], canon[INET6_ADDRSTRLEN];
+	char *slash;
+	unsigned long len;
+	unsigned int bits;
+	struct sg_config_prefix pf = { 0 };
+
+	if (strlen(s) >= sizeof(buf) || !(slash = strchr(strcpy(buf, s), '/')))
+		return fail(p, "%s: '%s' is not a CIDR prefix (ADDRESS/LENGTH)", key, s);
+	*slash = '\0';
+	pf.family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	bits = pf.family == AF_INET6 ? 128 : 32;
+	if (inet_pton(pf.family, buf, pf.addr) != 1)
+		return fail(p, "%s: '%s' is not an IPv%c address", key, buf,
+			    pf.family == AF_INET6 ? '6' : '4');
+	if (parse_uint(slash + 1, 0, bits, &len))
+		return fail(p, "%s: bad prefix length '/%s' (0 to %u)", key, slash + 1, bits);
+	pf.len = (uint8_t)len;
+	memcpy(canon, pf.addr, 16);
+	mask_addr(pf.addr, pf.len, bits);
+	if (memcmp(canon, pf.addr, bits / 8)) {
+		inet_ntop(pf.family, pf.addr, canon, sizeof(canon));
+		return fail(p, "%s: '%s' has host bits set (the prefix is %s/%u)", key, s, canon,
+			    pf.len);
+	}
+	*out = pf;
+	return 0;
+}
+
+static int parse_addr(struct parser *p, const char *key, const char *s, int family, uint8_t *out)
+{
+	if (inet_pton(family, s, out) != 1)
+		return fail(p, "%s: '%s' is not an IPv%c address", key, s,
+			    family == AF_INET6 ? '6' : '4');
+	return 0;
+}
+
+static bool prefix_contains(const struct sg_config_prefix *outer,
+			    const struct sg_config_prefix *inner)
+{
+	uint8_t a[16];
+
+	if (outer->family != inner->family || outer->len > inner->len)
+		return false;
+	memcpy(a, inner->addr, 16);
+	mask_addr(a, outer->len, outer->family == AF_INET6 ? 128 : 32);
+	return memcmp(a, outer->addr, 16) == 0;
+}
+
+static bool prefix_overlaps(const struct sg_config_prefix *a, const struct sg_config_prefix *b)
+{
+	return prefix_contains(a, b) || prefix_contains(b, a);
+}
+
+static const char *prefix_str(const struct sg_config_prefix *pf, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(pf->family, pf->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, pf->len);
+	return buf;
+}
+
+/* A 6PN organisation network: fdaa:NNNN:NNNN::/48. */
+static int parse_network(struct parser *p, const char *v, struct sg_config_prefix *out)
+{
+	int rc = parse_prefix(p, "network", v, out);
+
+	if (rc)
+		return rc;
+	if (out->family != AF_INET6 || out->len != 48 || out->addr[0] != 0xfd ||
+	    out->addr[1] != 0xaa)
+		return fail(p, "network must be a 6PN org /48 (fdaa:NNNN:NNNN::/48), not '%s'", v);
+	return 0;
+}
+
+static int parse_mac(struct parser *p, const char *v, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 ||
+	    strlen(v) != 17)
+		return fail(p, "mac: '%s' is not a MAC address (xx:xx:xx:xx:xx:xx)", v);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	if (mac[0] & 1)
+		return fail(p, "mac: '%s' is a multicast address", v);
+	return 0;
+}
+
+/* "[v6]:port" or "v4:port"; names are not resolved. */
+static int parse_endpoint(struct parser *p, const char *v, struct sg_config_endpoint *ep)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *host = buf, *port;
+	unsigned long n = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		*close = '\0';
+		host = buf + 1;
+		port = close + 2;
+		ep->family = AF_INET6;
+	} else {
+		port = strrchr(buf, ':');
+		if (!port || strchr(buf, ':') != port)
+			goto bad;
+		*port++ = '\0';
+		ep->family = AF_INET;
+	}
+	if (inet_pton(ep->family, host, ep->addr) != 1 || parse_uint(port, 1, 65535, &n))
+		goto bad;
+	ep->port = (uint16_t)n;
+	return 0;
+bad:
+	return fail(p, "endpoint: '%s' is not ADDRESS:PORT or [IPV6]:PORT", v);
+}
+
+/* Splits a comma list in place; empty items are an error. */
+static int next_item(struct parser *p, const char *key, char **cursor, char **item)
+{
+	char *s = *cursor, *comma;
+
+	if (!s)
+		return 0;
+	comma = strchr(s, ',');
+	if (comma)
+		*comma = '\0';
+	*cursor = comma ? comma + 1 : NULL;
+	*item = trim(s);
+	if (!**item)
+		return fail(p, "%s: empty item in the list", key);
+	return 1;
+}
+
+static bool looks_like_key(const char *v)
+{
+	uint8_t k[32];
+	bool yes = sg_key_from_base64(k, v) == 0;
+
+	sg_wipe(k, sizeof(k));
+	return yes;
+}
+
+/* A path value: kept as given; a key where a path belongs is refused. */
+static int set_path(struct parser *p, const char *key, const char *v, char **out)
+{
+	if (looks_like_key(v))
+		return fail(p,
+			    "%s must name a file, and this looks like a key itself: keys are "
+			    "never written into the configuration",
+			    key);
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Reads a key file: one base64 key of 32 bytes, optionally newline-terminated. */
+static int read_key_file(struct parser *p, const char *key, const char *path, uint8_t out[32])
+{
+	char full[PATH_MAX], buf[MAX_KEY_FILE + 1];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = 0, saved;
+
+	if (path[0] != '/' && p->basedir)
+		snprintf(full, sizeof(full), "%s/%s", p->basedir, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		saved = fd < 0 ? errno : EISDIR;
+		if (fd >= 0)
+			close(fd);
+		return fail(p, "%s: cannot read '%s': %s", key, full, strerror(saved));
+	}
+	n = read(fd, buf, MAX_KEY_FILE + 1);
+	close(fd);
+	if (n < 0 || n > MAX_KEY_FILE) {
+		rc = fail(p, "%s: '%s' is not a key file (%s)", key, full,
+			  n < 0 ? strerror(errno) : "too large");
+		goto out;
+	}
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n || sg_key_from_base64(out, trim(buf)))
+		rc = fail(p,
+			  "%s: '%s' does not hold one base64 key of 32 bytes (make one with "
+			  "wg genkey)",
+			  key, full);
+out:
+	sg_wipe(buf, sizeof(buf));
+	return rc;
+}
+
+/* ---- [interface] --------------------------------------------------------- */
+
+static int if_private_key_file(struct parser *p, char *v)
+{
+	int rc = set_path(p, "private_key_file", v, &p->cfg.interface.private_key_file);
+
+	return rc ? rc : read_key_file(p, "private_key_file", v, p->cfg.interface.private_key);
+}
+
+static int if_listen_port(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "listen_port", v, 1, 65535, &n);
+
+	p->cfg.interface.listen_port = (uint16_t)n;
+	return rc;
+}
+
+static int if_address4(struct parser *p, char *v)
+{
+	p->cfg.interface.has_address4 = 1;
+	return parse_addr(p, "address4", v, AF_INET, p->cfg.interface.address4);
+}
+
+static int if_address6(struct parser *p, char *v)
+{
+	p->cfg.interface.has_address6 = 1;
+	return parse_addr(p, "address6", v, AF_INET6, p->cfg.interface.address6);
+}
+
+static int if_mtu(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "mtu", v, MIN_MTU, MAX_MTU, &n);
+
+	p->cfg.interface.mtu = (uint16_t)n;
+	return rc;
+}
+
+static const struct key_def interface_keys[] = {
+	{ "private_key_file", if_private_key_file },
+	{ "listen_port", if_listen_port },
+	{ "address4", if_address4 },
+	{ "address6", if_address6 },
+	{ "mtu", if_mtu },
+};
+
+static int interface_close(struct parser *p)
+{
+	if (!p->cfg.interface.private_key_file)
+		return fail_at(p, p->sect_line, "[interface] needs private_key_file");
+	if (!p->cfg.interface.has_address4 && !p->cfg.interface.has_address6)
+		return fail_at(p, p->sect_line, "[interface] needs address4, address6 or both");
+	return 0;
+}
+
+/* ---- [nic] ---------------------------------------------------------------- */
+
+static bool is_pci_address(const char *v)
+{
+	unsigned int d, b, s, f;
+	char end;
+
+	return sscanf(v, "%4x:%2x:%2x.%1x%c", &d, &b, &s, &f, &end) == 4 ||
+	       sscanf(v, "%2x:%2x.%1x%c", &b, &s, &f, &end) == 3;
+}
+
+/* "net_<driver><n>": the name part of a DPDK vdev string. */
+static bool is_vdev(const char *v)
+{
+	if (strncmp(v, "net_", 4) || !isalnum((unsigned char)v[4]))
+		return false;
+	for (const char *c = v; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_')
+			return false;
+	return true;
+}
+
+/* A PCI address or a vdev name, either followed by ",key=value" arguments. */
+static int nic_device(struct parser *p, char *v)
+{
+	char base[DEVICE_MAX];
+	size_t n = strcspn(v, ",");
+
+	for (const char *c = v; *c; c++)
+		if (isspace((unsigned char)*c))
+			return fail(p, "device: no spaces allowed in '%s'", v);
+	if (strlen(v) >= DEVICE_MAX)
+		return fail(p, "device: longer than %d characters", DEVICE_MAX - 1);
+	memcpy(base, v, n);
+	base[n] = '\0';
+	if (!is_pci_address(base) && !is_vdev(base))
+		return fail(p,
+			    "device: '%s' is neither a PCI address (0000:03:00.0) nor a DPDK "
+			    "vdev (net_af_xdp0,iface=eth0)",
+			    v);
+	p->cfg.nic.device = strdup(v);
+	return p->cfg.nic.device ? 0 : -ENOMEM;
+}
+
+static int nic_rx_queues(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "rx_queues", v, 1, MAX_QUEUES, &n);
+
+	p->cfg.nic.rx_queues = (uint16_t)n;
+	return rc;
+}
+
+static int nic_tx_queues(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "tx_queues", v, 1, MAX_QUEUES, &n);
+
+	p->cfg.nic.tx_queues = (uint16_t)n;
+	return rc;
+}
+
+static int nic_next_hop4(struct parser *p, char *v)
+{
+	p->cfg.nic.has_next_hop4 = 1;
+	return parse_addr(p, "next_hop4", v, AF_INET, p->cfg.nic.next_hop4);
+}
+
+static int nic_next_hop6(struct parser *p, char *v)
+{
+	p->cfg.nic.has_next_hop6 = 1;
+	return parse_addr(p, "next_hop6", v, AF_INET6, p->cfg.nic.next_hop6);
+}
+
+static const struct key_def nic_keys[] = {
+	{ "device", nic_device },	{ "rx_queues", nic_rx_queues },
+	{ "tx_queues", nic_tx_queues }, { "next_hop4", nic_next_hop4 },
+	{ "next_hop6", nic_next_hop6 },
+};
+
+static int nic_close(struct parser *p)
+{
+	if (!p->cfg.nic.device)
+		return fail_at(p, p->sect_line, "[nic] needs device");
+	return 0;
+}
+
+/* ---- [workers] ------------------------------------------------------------ */
+
+static int add_lcore(struct parser *p, unsigned long id)
+{
+	for (unsigned int i = 0; i < p->cfg.workers.n_lcores; i++)
+		if (p->cfg.workers.lcores[i] == id)
+			return fail(p, "lcores: lcore %lu listed twice", id);
+	p->cfg.workers.lcores[p->cfg.workers.n_lcores++] = (unsigned int)id;
+	return 0;
+}
+
+/* One item of the list: "N" or "N-M". */
+static int lcore_item(struct parser *p, char *item)
+{
+	char *dash = strchr(item, '-');
+	unsigned long lo, hi;
+	int rc = 0;
+
+	if (dash)
+		*dash = '\0';
+	if (parse_uint(trim(item), 0, SG_CONFIG_MAX_LCORES - 1, &lo) ||
+	    parse_uint(dash ? trim(dash + 1) : item, lo, SG_CONFIG_MAX_LCORES - 1, &hi))
+		return fail(p, "lcores: bad item '%s%s%s' (ids 0 to %d, ranges as 1-3)", item,
+			    dash ? "-" : "", dash ? dash + 1 : "", SG_CONFIG_MAX_LCORES - 1);
+	for (unsigned long id = lo; id <= hi && !rc; id++)
+		rc = add_lcore(p, id);
+	return rc;
+}
+
+static int workers_lcores(struct parser *p, char *v)
+{
+	char *cursor = v, *item;
+	int rc;
+
+	while ((rc = next_item(p, "lcores", &cursor, &item)) == 1)
+		if ((rc = lcore_item(p, item)))
+			return rc;
+	return rc;
+}
+
+static int workers_burst(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "burst", v, 1, MAX_BURST, &n);
+
+	p->cfg.workers.burst = (unsigned int)n;
+	return rc;
+}
+
+static const struct key_def workers_keys[] = {
+	{ "lcores", workers_lcores },
+	{ "burst", workers_burst },
+};
+
+static int workers_close(struct parser *p)
+{
+	if (!p->cfg.workers.n_lcores)
+		return fail_at(p, p->sect_line, "[workers] needs lcores");
+	return 0;
+}
+
+/* ---- [vm NAME] ------------------------------------------------------------ */
+
+enum { VM_SOCKET, VM_PREFIX, VM_NETWORK, VM_MAC };
+
+static struct sg_config_vm *cur_vm(struct parser *p)
+{
+	return &p->cfg.vms[p->cfg.n_vms - 1];
+}
+
+static int vm_socket(struct parser *p, char *v)
+{
+	if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(p, "socket: path longer than a unix socket path may be");
+	return set_path(p, "socket", v, &cur_vm(p)->socket);
+}
+
+static int vm_prefix(struct parser *p, char *v)
+{
+	return parse_prefix(p, "prefix", v, &cur_vm(p)->prefix);
+}
+
+static int vm_network(struct parser *p, char *v)
+{
+	return parse_network(p, v, &cur_vm(p)->network);
+}
+
+static int vm_mac(struct parser *p, char *v)
+{
+	cur_vm(p)->has_mac = 1;
+	return parse_mac(p, v, cur_vm(p)->mac);
+}
+
+static const struct key_def vm_keys[] = {
+	[VM_SOCKET] = { "socket", vm_socket },
+	[VM_PREFIX] = { "prefix", vm_prefix },
+	[VM_NETWORK] = { "network", vm_network },
+	[VM_MAC] = { "mac", vm_mac },
+};
+
+/* The VM's /112 against the other VMs and the peers defined before it. */
+static int vm_check_overlaps(struct parser *p, const struct sg_config_vm *vm)
+{
+	unsigned int at = p->key_line[VM_PREFIX];
+	char a[64];
+
+	for (size_t i = 0; i + 1 < p->cfg.n_vms; i++) {
+		const struct sg_config_vm *o = &p->cfg.vms[i];
+
+		if (prefix_overlaps(&o->prefix, &vm->prefix))
+			return fail_at(p, at, "prefix %s overlaps vm %s (line %u)",
+				       prefix_str(&vm->prefix, a, sizeof(a)), o->name, o->line);
+		if (!strcmp(o->socket, vm->socket))
+			return fail_at(p, p->key_line[VM_SOCKET],
+				       "socket '%s' is already vm %s's (line %u)", vm->socket,
+				       o->name, o->line);
+	}
+	for (size_t i = 0; i < p->cfg.n_peers; i++) {
+		const struct sg_config_peer *o = &p->cfg.peers[i];
+
+		for (size_t j = 0; j < o->n_allowed_ips; j++)
+			if (prefix_overlaps(&o->allowed_ips[j], &vm->prefix))
+				return fail_at(p, at,
+					       "prefix %s overlaps an allowed IP of peer %s "
+					       "(line %u)",
+					       prefix_str(&vm->prefix, a, sizeof(a)), o->name,
+					       o->line);
+	}
+	return 0;
+}
+
+static int vm_close(struct parser *p)
+{
+	struct sg_config_vm *vm = cur_vm(p);
+	static const char *const required[] = { "socket", "prefix", "network" };
+	char a[64], b[64];
+
+	for (unsigned int k = VM_SOCKET; k <= VM_NETWORK; k++)
+		if (!p->key_line[k])
+			return fail_at(p, p->sect_line, "[vm %s] needs %s", vm->name, required[k]);
+	if (vm->prefix.family != AF_INET6 || vm->prefix.len != 112)
+		return fail_at(p, p->key_line[VM_PREFIX], "prefix must be an IPv6 /112, not %s",
+			       prefix_str(&vm->prefix, a, sizeof(a)));
+	if (!prefix_contains(&vm->network, &vm->prefix))
+		return fail_at(p, p->key_line[VM_PREFIX], "prefix %s is outside network %s",
+			       prefix_str(&vm->prefix, a, sizeof(a)),
+			       prefix_str(&vm->network, b, sizeof(b)));
+	return vm_check_overlaps(p, vm);
+}
+
+/* ---- [peer NAME] ---------------------------------------------------------- */
+
+enum {
+	PEER_PUBLIC_KEY,
+	PEER_PSK_FILE,
+	PEER_ALLOWED_IPS,
+	PEER_ENDPOINT,
+	PEER_KEEPALIVE,
+	PEER_NETWORK
+};
+
+static struct sg_config_peer *cur_peer(struct parser *p)
+{
+	return &p->cfg.peers[p->cfg.n_peers - 1];
+}
+
+static int peer_public_key(struct parser *p, char *v)
+{
+	struct sg_config_peer *peer = cur_peer(p);
+
+	if (sg_key_from_base64(peer->public_key, v))
+		return fail(p, "public_key: not a base64 key of 32 bytes");
+	if (sg_is_zero(peer->public_key, sizeof(peer->public_key)))
+		return fail(p, "public_key: the all-zero key is not a key");
+	for (size_t i = 0; i + 1 < p->cfg.n_peers; i++)
+		if (!memcmp(p->cfg.peers[i].public_key, peer->public_key, 32))
+			return fail(p, "public_key is already peer %s's (line %u)",
+				    p->cfg.peers[i].name, p->cfg.peers[i].line);
+	return 0;
+}
+
+static int peer_psk_file(struct parser *p, char *v)
+{
+	struct sg_config_peer *peer = cur_peer(p);
+	int rc = set_path(p, "preshared_key_file", v, &peer->preshared_key_file);
+
+	if (rc)
+		return rc;
+	peer->has_preshared_key = 1;
+	return read_key_file(p, "preshared_key_file", v, peer->preshared_key);
+}
+
+static int add_allowed_ip(struct parser *p, struct sg_config_peer *peer, const char *item)
+{
+	struct sg_config_prefix pf, *grown;
+	char a[64];
+	int rc = parse_prefix(p, "allowed_ips", item, &pf);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < peer->n_allowed_ips; i++)
+		if (peer->allowed_ips[i].len == pf.len &&
+		    prefix_contains(&peer->allowed_ips[i], &pf))
+			return fail(p, "allowed_ips: %s listed twice",
+				    prefix_str(&pf, a, sizeof(a)));
+	grown = realloc(peer->allowed_ips, (peer->n_allowed_ips + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	peer->allowed_ips = grown;
+	peer->allowed_ips[peer->n_allowed_ips++] = pf;
+	return 0;
+}
+
+static int peer_allowed_ips(struct parser *p, char *v)
+{
+	char *cursor = v, *item;
+	int rc;
+
+	while ((rc = next_item(p, "allowed_ips", &cursor, &item)) == 1)
+		if ((rc = add_allowed_ip(p, cur_peer(p), item)))
+			return rc;
+	return rc;
+}
+
+static int peer_endpoint(struct parser *p, char *v)
+{
+	cur_peer(p)->has_endpoint = 1;
+	return parse_endpoint(p, v, &cur_peer(p)->endpoint);
+}
+
+static int peer_keepalive(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = strcmp(v, "off") ? set_uint(p, "persistent_keepalive", v, 0, 65535, &n) : 0;
+
+	cur_peer(p)->persistent_keepalive = (uint16_t)n;
+	return rc;
+}
+
+static int peer_network(struct parser *p, char *v)
+{
+	return parse_network(p, v, &cur_peer(p)->network);
+}
+
+static const struct key_def peer_keys[] = {
+	[PEER_PUBLIC_KEY] = { "public_key", peer_public_key },
+	[PEER_PSK_FILE] = { "preshared_key_file", peer_psk_file },
+	[PEER_ALLOWED_IPS] = { "allowed_ips", peer_allowed_ips },
+	[PEER_ENDPOINT] = { "endpoint", peer_endpoint },
+	[PEER_KEEPALIVE] = { "persistent_keepalive", peer_keepalive },
+	[PEER_NETWORK] = { "network", peer_network },
+};
+
+/* One allowed IP against the org, the other peers and the VMs. */
+static int peer_check_ip(struct parser *p, const struct sg_config_peer *peer,
+			 const struct sg_config_prefix *ip)
+{
+	unsigned int at = p->key_line[PEER_ALLOWED_IPS];
+	char a[64], b[64];
+
+	/* IPv4 entries never reach a 6PN network: the data path forwards IPv6 only. */
+	if (ip->family == AF_INET6 && !prefix_contains(&peer->network, ip))
+		return fail_at(p, at, "allowed IP %s is outside network %s",
+			       prefix_str(ip, a, sizeof(a)),
+			       prefix_str(&peer->network, b, sizeof(b)));
+	for (size_t i = 0; i + 1 < p->cfg.n_peers; i++) {
+		const struct sg_config_peer *o = &p->cfg.peers[i];
+
+		for (size_t j = 0; j < o->n_allowed_ips; j++)
+			if (o->allowed_ips[j].len == ip->len &&
+			    prefix_contains(&o->allowed_ips[j], ip))
+				return fail_at(p, at,
+					       "allowed IP %s is already peer %s's (line %u)",
+					       prefix_str(ip, a, sizeof(a)), o->name, o->line);
+	}
+	for (size_t i = 0; i < p->cfg.n_vms; i++)
+		if (prefix_overlaps(&p->cfg.vms[i].prefix, ip))
+			return fail_at(p, at,
+				       "allowed IP %s overlaps the prefix of vm %s (line %u)",
+				       prefix_str(ip, a, sizeof(a)), p->cfg.vms[i].name,
+				       p->cfg.vms[i].line);
+	return 0;
+}
+
+static int peer_close(struct parser *p)
+{
+	struct sg_config_peer *peer = cur_peer(p);
+	static const struct {
+		int key;
+		const char *name;
+	} required[] = { { PEER_PUBLIC_KEY, "public_key" },
+			 { PEER_ALLOWED_IPS, "allowed_ips" },
+			 { PEER_NETWORK, "network" } };
+	int rc;
+
+	for (size_t k = 0; k < SG_ARRAY_SIZE(required); k++)
+		if (!p->key_line[required[k].key])
+			return fail_at(p, p->sect_line, "[peer %s] needs %s", peer->name,
+				       required[k].name);
+	for (size_t i = 0; i < peer->n_allowed_ips; i++)
+		if ((rc = peer_check_ip(p, peer, &peer->allowed_ips[i])))
+			return rc;
+	return 0;
+}
+
+/* ---- [timers] -------------------------------------------------------------- */
+
+static int timer(struct parser *p, const char *key, char *v, uint32_t *out)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, key, v, 1, MAX_TIMER_S, &n);
+
+	*out = (uint32_t)n;
+	return rc;
+}
+
+static int t_rekey_after(struct parser *p, char *v)
+{
+	return timer(p, "rekey_after_time", v, &p->cfg.timers.rekey_after_time);
+}
+
+static int t_reject_after(struct parser *p, char *v)
+{
+	return timer(p, "reject_after_time", v, &p->cfg.timers.reject_after_time);
+}
+
+static int t_keepalive(struct parser *p, char *v)
+{
+	return timer(p, "keepalive_timeout", v, &p->cfg.timers.keepalive_timeout);
+}
+
+static int t_rekey_timeout(struct parser *p, char *v)
+{
+	return timer(p, "rekey_timeout", v, &p->cfg.timers.rekey_timeout);
+}
+
+static const struct key_def timers_keys[] = {
+	{ "rekey_after_time", t_rekey_after },
+	{ "reject_after_time", t_reject_after },
+	{ "keepalive_timeout", t_keepalive },
+	{ "rekey_timeout", t_rekey_timeout },
+};
+
+static int timers_close(struct parser *p)
+{
+	if (p->cfg.timers.reject_after_time <= p->cfg.timers.rekey_after_time)
+		return fail_at(p, p->sect_line,
+			       "[timers] reject_after_time (%u) must be longer than "
+			       "rekey_after_time (%u)",
+			       p->cfg.timers.reject_after_time, p->cfg.timers.rekey_after_time);
+	return 0;
+}
+
+static const struct section_def sections[S_COUNT] = {
+	[S_INTERFACE] = { "interface", false, interface_keys, SG_ARRAY_SIZE(interface_keys),
+			  interface_close },
+	[S_NIC] = { "nic", false, nic_keys, SG_ARRAY_SIZE(nic_keys), nic_close },
+	[S_WORKERS] = { "workers", false, workers_keys, SG_ARRAY_SIZE(workers_keys),
+			workers_close },
+	[S_VM] = { "vm", true, vm_keys, SG_ARRAY_SIZE(vm_keys), vm_close },
+	[S_PEER] = { "peer", true, peer_keys, SG_ARRAY_SIZE(peer_keys), peer_close },
+	[S_TIMERS] = { "timers", false, timers_keys, SG_ARRAY_SIZE(timers_keys), timers_close },
+};
+
+_Static_assert(SG_ARRAY_SIZE(peer_keys) <= MAX_KEYS, "key_line too small");
+
+/* ---- lines and sections ----------------------------------------------------- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= SG_CONFIG_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+/* Appends a zeroed element to *arr (of *n elements of size sz). */
+static void *grow(void **arr, size_t *n, size_t sz)
+{
+	char *a = realloc(*arr, (*n + 1) * sz);
+
+	if (!a)
+		return NULL;
+	memset(a + *n * sz, 0, sz);
+	*arr = a;
+	return a + (*n)++ * sz;
+}
+
+static int open_named(struct parser *p, enum section s, const char *name)
+{
+	const char *kind = sections[s].name;
+
+	if (!name)
+		return fail(p, "[%s] needs a name: [%s NAME]", kind, kind);
+	if (!valid_name(name))
+		return fail(p, "bad %s name '%s' (letters, digits, '_', '-', '.'; up to %d)", kind,
+			    name, SG_CONFIG_NAME_MAX - 1);
+	if (s == S_VM) {
+		for (size_t i = 0; i < p->cfg.n_vms; i++)
+			if (!strcmp(p->cfg.vms[i].name, name))
+				return fail(p, "[vm %s] defined twice (first at line %u)", name,
+					    p->cfg.vms[i].line);
+		struct sg_config_vm *vm = grow((void **)&p->cfg.vms, &p->cfg.n_vms, sizeof(*vm));
+
+		if (!vm)
+			return -ENOMEM;
+		strcpy(vm->name, name);
+		vm->line = p->line;
+		return 0;
+	}
+	for (size_t i = 0; i < p->cfg.n_peers; i++)
+		if (!strcmp(p->cfg.peers[i].name, name))
+			return fail(p, "[peer %s] defined twice (first at line %u)", name,
+				    p->cfg.peers[i].line);
+	struct sg_config_peer *peer = grow((void **)&p->cfg.peers, &p->cfg.n_peers, sizeof(*peer));
+
+	if (!peer)
+		return -ENOMEM;
+	strcpy(peer->name, name);
+	peer->line = p->line;
+	return 0;
+}
+
+static int close_section(struct parser *p)
+{
+	return p->sect == S_NONE ? 0 : sections[p->sect].close(p);
+}
+
+static int parse_header(struct parser *p, char *s)
+{
+	char *end = s + strlen(s) - 1, *kind, *name, *extra;
+	enum section k;
+	int rc;
+
+	if (*end != ']')
+		return fail(p, "section header without a closing ']'");
+	*end = '\0';
+	kind = strtok(s + 1, " \t");
+	name = kind ? strtok(NULL, " \t") : NULL;
+	extra = name ? strtok(NULL, " \t") : NULL;
+	if (!kind)
+		return fail(p, "empty section header");
+	for (k = S_INTERFACE; k < S_COUNT; k++)
+		if (!strcmp(sections[k].name, kind))
+			break;
+	if (k == S_COUNT)
+		return fail(p, "unknown section [%s]", kind);
+	if (extra || (name && !sections[k].named))
+		return fail(p, "[%s] takes %s", kind, sections[k].named ? "one name" : "no name");
+
+	if ((rc = close_section(p)))
+		return rc;
+	if (!sections[k].named && p->sect_seen_line[k])
+		return fail(p, "section [%s] appears twice (first at line %u)", kind,
+			    p->sect_seen_line[k]);
+	if (sections[k].named && (rc = open_named(p, k, name)))
+		return rc;
+	p->sect_seen_line[k] = p->line;
+	p->sect = k;
+	p->sect_line = p->line;
+	memset(p->key_line, 0, sizeof(p->key_line));
+	return 0;
+}
+
+static int parse_key(struct parser *p, char *s)
+{
+	char *eq = strchr(s, '='), *key, *value;
+	const struct section_def *sd = &sections[p->sect];
+
+	if (!eq)
+		return fail(p, "expected 'key = value' or a [section]");
+	*eq = '\0';
+	key = trim(s);
+	value = trim(eq + 1);
+	if (p->sect == S_NONE)
+		return fail(p, "'%s' outside any section", key);
+	for (size_t i = 0; i < sd->n_keys; i++) {
+		if (strcmp(sd->keys[i].name, key))
+			continue;
+		if (p->key_line[i])
+			return fail(p, "duplicate key '%s' (first at line %u)", key,
+				    p->key_line[i]);
+		if (!*value)
+			return fail(p, "'%s' has no value", key);
+		p->key_line[i] = p->line;
+		return sd->keys[i].set(p, value);
+	}
+	if (!strcmp(key, "private_key") || !strcmp(key, "preshared_key"))
+		return fail(p,
+			    "%s is not accepted here: keys are never written into the "
+			    "configuration; put it in a file and use %s_file",
+			    key, key);
+	return fail(p, "unknown key '%s' in [%s]", key, sd->name);
+}
+
+/* "#" starts a comment at the start of a line or after a blank. */
+static void strip_comment(char *s)
+{
+	for (char *c = s; *c; c++) {
+		if (*c == '#' && (c == s || isspace((unsigned char)c[-1]))) {
+			*c = '\0';
+			return;
+		}
+	}
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+	char *s;
+
+	strip_comment(line);
+	s = trim(line);
+	if (!*s)
+		return 0;
+	if (*s == '[')
+		return parse_header(p, s);
+	return parse_key(p, s);
+}
+
+/* Whole-file rules, checked at the end (reported at the last line). */
+static int finish(struct parser *p)
+{
+	static const enum section required[] = { S_INTERFACE, S_NIC, S_WORKERS };
+
+	for (size_t i = 0; i < SG_ARRAY_SIZE(required); i++)
+		if (!p->sect_seen_line[required[i]])
+			return fail(p, "no [%s] section in the file", sections[required[i]].name);
+	for (size_t i = 0; i < p->cfg.n_peers; i++) {
+		const struct sg_config_peer *peer = &p->cfg.peers[i];
+		int v6 = peer->endpoint.family == AF_INET6;
+
+		if (peer->has_endpoint &&
+		    !(v6 ? p->cfg.interface.has_address6 : p->cfg.interface.has_address4))
+			return fail_at(p, peer->line,
+				       "[peer %s] has an IPv%c endpoint but [interface] has no "
+				       "address%c",
+				       peer->name, v6 ? '6' : '4', v6 ? '6' : '4');
+	}
+	return 0;
+}
+
+static int parse_text(struct parser *p, const char *text, size_t len)
+{
+	char line[MAX_LINE + 1];
+	const char *s = text, *end = text + len;
+	int rc = 0;
+
+	while (s < end && !rc) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+
+		p->line++;
+		if (n > MAX_LINE)
+			return fail(p, "line longer than %d characters", MAX_LINE);
+		memcpy(line, s, n);
+		line[n] = '\0';
+		if (strlen(line) != n)
+			return fail(p, "NUL byte in the line");
+		rc = parse_line(p, line);
+		s += n + 1;
+	}
+	if (!rc)
+		rc = close_section(p);
+	return rc ? rc : finish(p);
+}
+
+static void set_defaults(struct sg_config *c)
+{
+	c->interface.listen_port = DEFAULT_PORT;
+	c->interface.mtu = DEFAULT_MTU;
+	c->nic.rx_queues = 1;
+	c->nic.tx_queues = 1;
+	c->workers.burst = DEFAULT_BURST;
+	c->timers.rekey_after_time = SG_REKEY_AFTER_TIME_S;
+	c->timers.reject_after_time = SG_REJECT_AFTER_TIME_S;
+	c->timers.keepalive_timeout = SG_KEEPALIVE_TIMEOUT_S;
+	c->timers.rekey_timeout = SG_REKEY_TIMEOUT_S;
+}
+
+int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, size_t len,
+		    const char *basedir, char *err, size_t errlen)
+{
+	struct parser p = {
+		.file = name ? name : "(config)", .basedir = basedir, .err = err, .errlen = errlen
+	};
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	set_defaults(&p.cfg);
+	rc = parse_text(&p, text, len);
+	if (rc == -ENOMEM)
+		fail(&p, "out of memory");
+	if (rc) {
+		sg_config_free(&p.cfg);
+		return rc;
+	}
+	*cfg = p.cfg;
+	return 0;
+}
+
+int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct parser p = { .file = path, .err = err, .errlen = errlen };
+	char *text, *dir, *slash;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_at(&p, 0, "cannot open: %s", strerror(errno));
+	text = malloc(MAX_FILE + 1);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, text, MAX_FILE + 1);
+	rc = n < 0 ? errno : 0;
+	close(fd);
+	if (n < 0 || n > MAX_FILE) {
+		free(text);
+		return fail_at(&p, 0, "cannot read: %s",
+			       n < 0 ? strerror(rc) : "larger than 1 MiB");
+	}
+	dir = strdup(path);
+	if (!dir) {
+		free(text);
+		return -ENOMEM;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir] = '\0';
+	rc = sg_config_parse(cfg, path, text, (size_t)n, slash ? dir : NULL, err, errlen);
+	free(dir);
+	free(text);
+	return rc;
+}
+
+void sg_config_free(struct sg_config *cfg)
+{
+	if (!cfg)
+		return;
+	sg_wipe(cfg->interface.private_key, sizeof(cfg->interface.private_key));
+	free(cfg->interface.private_key_file);
+	free(cfg->nic.device);
+	for (size_t i = 0; i < cfg->n_vms; i++)
+		free(cfg->vms[i].socket);
+	free(cfg->vms);
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		sg_wipe(cfg->peers[i].preshared_key, sizeof(cfg->peers[i].preshared_key));
+		free(cfg->peers[i].preshared_key_file);
+		free(cfg->peers[i].allowed_ips);
+	}
+	free(cfg->peers);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -121,12 +121,15 @@ int sg_is_zero(const void *p, size_t n)
 
 void sg_wipe(void *p, size_t n)
 {
-	sodium_memzero(p, n);
+	/* An empty buffer may be NULL (std::vector::data()), which libsodium forbids. */
+	if (n)
+		sodium_memzero(p, n);
 }
 
 void sg_random(void *p, size_t n)
 {
-	randombytes_buf(p, n);
+	if (n)
+		randombytes_buf(p, n);
 }
 
 void sg_key_to_base64(char out[45], const uint8_t key[32])

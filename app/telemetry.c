@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sixgate's telemetry commands, served by DPDK's telemetry socket and read
+ * with the stock dpdk-telemetry.py:
+ *
+ *   /sixgate/counters           rx/tx/crypto counts and every drop reason
+ *   /sixgate/peers[,NAME]       peers: key, endpoint, traffic, last handshake
+ *   /sixgate/sessions           keypairs: indices, age, nonces used
+ *   /sixgate/routes             the VMs' /112 routes and ports
+ *
+ * Handlers run in DPDK's telemetry thread.  They read keypairs as an RCU
+ * reader (a qsbr slot of their own, online only while a handler runs), so the
+ * control lcore never frees a keypair a handler still looks at.
+ */
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "app/sixgate.h"
+#include "lib/crypto/sg_crypto.h"
+#include "lib/routing/sg_routing.h"
+
+static struct sg_ctl *tel_ctl;
+
+/* Telemetry names allow only [A-Za-z0-9_/]; anything else becomes '_'. */
+static void tel_name(char *out, size_t len, const char *in)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len && in[i] != '\0'; i++) {
+		char ch = in[i];
+		int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			 (ch >= '0' && ch <= '9') || ch == '_' || ch == '/';
+		out[i] = ok ? ch : '_';
+	}
+	out[i] = '\0';
+}
+
+static void reader_enter(void)
+{
+	pthread_mutex_lock(&tel_ctl->tel_lock);
+	rte_rcu_qsbr_thread_online(tel_ctl->dp->qsbr, tel_ctl->tel_thread_id);
+}
+
+static void reader_leave(void)
+{
+	rte_rcu_qsbr_thread_offline(tel_ctl->dp->qsbr, tel_ctl->tel_thread_id);
+	pthread_mutex_unlock(&tel_ctl->tel_lock);
+}
+
+/* One counter of every worker, as an array (the control lcore last). */
+static void per_worker(struct rte_tel_data *d, const char *name, size_t off)
+{
+	const struct sg_dp *dp = tel_ctl->dp;
+	struct rte_tel_data *a = rte_tel_data_alloc();
+	unsigned i;
+
+	if (a == NULL)
+		return;
+	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+	for (i = 0; i <= dp->n_workers; i++) {
+		const struct sg_worker *w = i < dp->n_workers ? dp->workers[i] : dp->ctl;
+
+		rte_tel_data_add_array_u64(a, *(const uint64_t *)((const char *)&w->st + off));
+	}
+	rte_tel_data_add_dict_container(d, name, a, 0);
+}
+
+static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct ctl_stats *cs = &tel_ctl->st_ctl;
+	struct sg_drop_counters drops;
+	struct sg_worker_stats st;
+	struct rte_tel_data *dd;
+	uint64_t total = 0;
+	unsigned i;
+
+	(void)cmd;
+	(void)params;
+	sg_ctl_sum(tel_ctl, &drops, &st);
+	rte_tel_data_start_dict(d);
+#define U64(name, v) rte_tel_data_add_dict_u64(d, name, v)
+	U64("nic_rx", st.nic_rx);
+	U64("nic_tx", st.nic_tx);
+	U64("vm_rx", st.vm_rx);
+	U64("vm_tx", st.vm_tx);
+	U64("decrypted", st.decrypted);
+	U64("encrypted", st.encrypted);
+	U64("keepalive_rx", st.keepalive_rx);
+	U64("keepalive_tx", st.keepalive_tx);
+	U64("handshake_rx", st.handshake_rx);
+	U64("staged", st.staged);
+	U64("local_replies", st.local_replies);
+	U64("roams", st.roams);
+	U64("initiations_rx", cs->init_rx);
+	U64("responses_tx", cs->resp_tx);
+	U64("initiations_tx", cs->init_tx);
+	U64("responses_rx", cs->resp_rx);
+	U64("cookie_replies_tx", cs->cookie_tx);
+	U64("cookie_replies_rx", cs->cookie_rx);
+	U64("rekeys", cs->rekeys);
+	U64("confirmed", cs->confirmed);
+	U64("expired", cs->expired);
+	U64("give_up", cs->give_up);
+	U64("redirected", cs->redirected);
+	U64("workers", tel_ctl->dp->n_workers);
+	U64("peers", sg_peers_count(tel_ctl->dp->peers));
+	U64("keypairs_alive", sg_peers_keypairs_alive(tel_ctl->dp->peers));
+	U64("deferred_frees", sg_peers_deferred(tel_ctl->dp->peers));
+#undef U64
+	dd = rte_tel_data_alloc();
+	if (dd == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(dd);
+	for (i = 1; i < SG_DROP_MAX; i++) {
+		rte_tel_data_add_dict_u64(dd, sg_drop_name(i), drops.n[i]);
+		total += drops.n[i];
+	}
+	rte_tel_data_add_dict_u64(d, "drops_total", total);
+	rte_tel_data_add_dict_container(d, "drops", dd, 0);
+	per_worker(d, "worker_nic_rx", offsetof(struct sg_worker_stats, nic_rx));
+	per_worker(d, "worker_vm_rx", offsetof(struct sg_worker_stats, vm_rx));
+	per_worker(d, "worker_decrypted", offsetof(struct sg_worker_stats, decrypted));
+	per_worker(d, "worker_encrypted", offsetof(struct sg_worker_stats, encrypted));
+	return 0;
+}
+
+static void endpoint_str(char *buf, size_t len, const struct sg_endpoint *ep)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ep->family == 0) {
+		snprintf(buf, len, "(none)");
+		return;
+	}
+	inet_ntop(ep->family == 4 ? AF_INET : AF_INET6, ep->addr, a, sizeof(a));
+	snprintf(buf, len, ep->family == 4 ? "%s:%u" : "[%s]:%u", a, ntohs(ep->port));
+}
+
+static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
+{
+	struct ctl_peer *cp = p->ctl;
+	char buf[128], a[INET6_ADDRSTRLEN];
+	struct sg_endpoint ep;
+	uint64_t now_wall = (uint64_t)time(NULL);
+
+	rte_tel_data_start_dict(d);
+	sg_key_to_base64(buf, p->public_key);
+	rte_tel_data_add_dict_string(d, "public_key", buf);
+	sg_peer_endpoint_get(p, &ep);
+	endpoint_str(buf, sizeof(buf), &ep);
+	rte_tel_data_add_dict_string(d, "endpoint", buf);
+	inet_ntop(AF_INET6, p->org, a, sizeof(a));
+	snprintf(buf, sizeof(buf), "%s/%u", a, p->org_len);
+	rte_tel_data_add_dict_string(d, "org", buf);
+	rte_tel_data_add_dict_u64(d, "rx_bytes", atomic_load(&p->st.rx_bytes));
+	rte_tel_data_add_dict_u64(d, "tx_bytes", atomic_load(&p->st.tx_bytes));
+	rte_tel_data_add_dict_u64(d, "rx_packets", atomic_load(&p->st.rx_packets));
+	rte_tel_data_add_dict_u64(d, "tx_packets", atomic_load(&p->st.tx_packets));
+	rte_tel_data_add_dict_u64(d, "handshakes", cp->handshakes);
+	rte_tel_data_add_dict_u64(d, "latest_handshake_unix",
+				  cp->last_handshake_ns / 1000000000ull);
+	rte_tel_data_add_dict_u64(
+		d, "latest_handshake_age_s",
+		cp->last_handshake_ns ? now_wall - cp->last_handshake_ns / 1000000000ull : 0);
+	rte_tel_data_add_dict_u64(d, "staged", rte_ring_count(p->staged));
+	rte_tel_data_add_dict_u64(d, "staged_dropped", cp->staged_dropped);
+	rte_tel_data_add_dict_int(
+		d, "session", atomic_load(&p->kp_cur) != NULL || atomic_load(&p->kp_next) != NULL);
+}
+
+static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sg_peers *t = tel_ctl->dp->peers;
+	unsigned i, n = sg_peers_count(t);
+	char name[64];
+
+	(void)cmd;
+	reader_enter();
+	if (params != NULL && params[0] != '\0') {
+		for (i = 0; i < n; i++) {
+			if (strcmp(sg_peers_at(t, i)->name, params) == 0) {
+				peer_dict(d, sg_peers_at(t, i));
+				reader_leave();
+				return 0;
+			}
+		}
+		reader_leave();
+		return -ENOENT;
+	}
+	rte_tel_data_start_dict(d);
+	for (i = 0; i < n && i < RTE_TEL_MAX_DICT_ENTRIES; i++) {
+		struct rte_tel_data *pd = rte_tel_data_alloc();
+
+		if (pd == NULL)
+			break;
+		peer_dict(pd, sg_peers_at(t, i));
+		tel_name(name, sizeof(name), sg_peers_at(t, i)->name);
+		rte_tel_data_add_dict_container(d, name, pd, 0);
+	}
+	reader_leave();
+	return 0;
+}
+
+static void session_add(struct rte_tel_data *d, const char *peer, const char *slot,
+			struct sg_keypair *kp, uint64_t now)
+{
+	struct rte_tel_data *sd;
+	char name[64], tn[64];
+
+	if (kp == NULL)
+		return;
+	sd = rte_tel_data_alloc();
+	if (sd == NULL)
+		return;
+	rte_tel_data_start_dict(sd);
+	rte_tel_data_add_dict_u64(sd, "local_index", kp->local_index);
+	rte_tel_data_add_dict_u64(sd, "remote_index", kp->remote_index);
+	rte_tel_data_add_dict_u64(sd, "age_ms", (now - kp->birth_ns) / 1000000);
+	rte_tel_data_add_dict_u64(sd, "sent", atomic_load(&kp->send_counter));
+	rte_tel_data_add_dict_u64(sd, "received_top", kp->replay.top);
+	rte_tel_data_add_dict_int(sd, "initiator", kp->initiator);
+	rte_tel_data_add_dict_int(sd, "confirmed", atomic_load(&kp->confirmed));
+	snprintf(name, sizeof(name), "%s/%s", peer, slot);
+	tel_name(tn, sizeof(tn), name);
+	rte_tel_data_add_dict_container(d, tn, sd, 0);
+}
+
+static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sg_peers *t = tel_ctl->dp->peers;
+	unsigned i, n = sg_peers_count(t);
+	uint64_t now = sg_now_ns();
+
+	(void)cmd;
+	(void)params;
+	reader_enter();
+	rte_tel_data_start_dict(d);
+	for (i = 0; i < n; i++) {
+		struct sg_peer *p = sg_peers_at(t, i);
+
+		session_add(d, p->name, "current", atomic_load(&p->kp_cur), now);
+		session_add(d, p->name, "next", atomic_load(&p->kp_next), now);
+		session_add(d, p->name, "previous", atomic_load(&p->kp_prev), now);
+	}
+	reader_leave();
+	return 0;
+}
+
+static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_dp *dp = tel_ctl->dp;
+	char a[INET6_ADDRSTRLEN], buf[128], name[64];
+	unsigned i;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "routes", sg_routing_count(dp->routes));
+	for (i = 0; i < dp->n_vms; i++) {
+		const struct sg_vm *vm = &dp->vms[i];
+		struct rte_tel_data *vd = rte_tel_data_alloc();
+		struct rte_eth_link link;
+
+		if (vd == NULL)
+			break;
+		rte_tel_data_start_dict(vd);
+		inet_ntop(AF_INET6, vm->prefix, a, sizeof(a));
+		snprintf(buf, sizeof(buf), "%s/%u", a, vm->prefix_len);
+		rte_tel_data_add_dict_string(vd, "prefix", buf);
+		inet_ntop(AF_INET6, vm->org, a, sizeof(a));
+		snprintf(buf, sizeof(buf), "%s/%u", a, vm->org_len);
+		rte_tel_data_add_dict_string(vd, "org", buf);
+		rte_tel_data_add_dict_u64(vd, "port", vm->port_id);
+		rte_tel_data_add_dict_u64(vd, "worker", vm->owner);
+		memset(&link, 0, sizeof(link));
+		rte_eth_link_get_nowait(vm->port_id, &link);
+		rte_tel_data_add_dict_int(vd, "link_up", link.link_status);
+		tel_name(name, sizeof(name), vm->name);
+		rte_tel_data_add_dict_container(d, name, vd, 0);
+	}
+	return 0;
+}
+
+int sg_telemetry_register(struct sg_ctl *c)
+{
+	int rc = 0;
+
+	tel_ctl = c;
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/counters", cmd_counters,
+		"Packet counts and drop counters by reason. No parameters");
+	rc |= rte_telemetry_register_cmd("/sixgate/peers", cmd_peers,
+					 "Peers. Parameters: optional peer name");
+	rc |= rte_telemetry_register_cmd("/sixgate/sessions", cmd_sessions,
+					 "Keypairs of every peer. No parameters");
+	rc |= rte_telemetry_register_cmd("/sixgate/routes", cmd_routes,
+					 "6PN routes to the VM ports. No parameters");
+	return rc != 0 ? -EINVAL : 0;
+}

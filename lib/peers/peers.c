@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+#include "lib/peers/sg_peers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "lib/common/sg_common.h"
+#include "lib/crypto/sg_crypto.h"
+
+/* A deferred free: fn(ptr) once the qsbr token is past. */
+struct deferred {
+	void *ptr;
+	void (*fn)(void *);
+	uint64_t token;
+};
+
+#define DEFER_SLOTS 4096
+
+struct sg_peers {
+	struct rte_rcu_qsbr *qsbr;
+	int socket;
+	unsigned max_peers;
+	unsigned n_peers;
+	struct sg_peer **peers;
+	struct rte_hash *by_key;
+
+	struct sg_peers_index ix;
+	/* Control-only shadow of the index table: who reserved each slot. */
+	struct sg_peer **owner;
+	uint32_t *owner_index;
+	unsigned ix_used;
+
+	struct deferred defer[DEFER_SLOTS];
+	unsigned defer_head, defer_len;
+	unsigned keypairs_alive;
+	uint64_t reject_after_ns;
+};
+
+struct sg_peers *sg_peers_create(const char *name, unsigned max_peers, unsigned index_bits,
+				 struct rte_rcu_qsbr *qsbr, int socket)
+{
+	struct sg_peers *t;
+	char hname[RTE_HASH_NAMESIZE];
+	size_t nslots = (size_t)1 << index_bits;
+
+	if (max_peers == 0 || index_bits < 4 || index_bits > 24 || qsbr == NULL) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	t = rte_zmalloc_socket("sg_peers", sizeof(*t), 64, socket);
+	if (t == NULL)
+		goto nomem;
+	t->qsbr = qsbr;
+	t->socket = socket;
+	t->reject_after_ns = (uint64_t)SG_REJECT_AFTER_TIME_S * 1000000000ull;
+	t->max_peers = max_peers;
+	t->peers = rte_zmalloc_socket("sg_peers_arr", max_peers * sizeof(*t->peers), 64, socket);
+	t->ix.slot = rte_zmalloc_socket("sg_peers_ix", nslots * sizeof(*t->ix.slot), 64, socket);
+	t->owner = rte_zmalloc_socket("sg_peers_own", nslots * sizeof(*t->owner), 64, socket);
+	t->owner_index = rte_zmalloc_socket("sg_peers_oix", nslots * sizeof(uint32_t), 64, socket);
+	if (t->peers == NULL || t->ix.slot == NULL || t->owner == NULL || t->owner_index == NULL)
+		goto nomem;
+	t->ix.mask = (uint32_t)nslots - 1;
+	snprintf(hname, sizeof(hname), "pk_%s", name);
+	struct rte_hash_parameters hp = {
+		.name = hname,
+		.entries = max_peers < 8 ? 8 : max_peers,
+		.key_len = SG_PUBLIC_KEY_LEN,
+		.hash_func = rte_jhash,
+		.socket_id = socket,
+	};
+	t->by_key = rte_hash_create(&hp);
+	if (t->by_key == NULL)
+		goto nomem;
+	return t;
+nomem:
+	sg_peers_destroy(t);
+	rte_errno = ENOMEM;
+	return NULL;
+}
+
+static void run_deferred(struct sg_peers *t, struct deferred *d);
+
+void sg_peers_set_reject_after(struct sg_peers *t, uint64_t ns)
+{
+	t->reject_after_ns = ns;
+}
+
+static void keypair_free(void *p)
+{
+	struct sg_keypair *kp = p;
+
+	sg_wipe(kp, sizeof(*kp));
+	rte_free(kp);
+}
+
+static void peer_free(struct sg_peer *p)
+{
+	if (p == NULL)
+		return;
+	if (p->staged != NULL) {
+		void *m;
+
+		while (rte_ring_dequeue(p->staged, &m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(p->staged);
+	}
+	sg_wipe(p->psk, sizeof(p->psk));
+	rte_free(p);
+}
+
+void sg_peers_destroy(struct sg_peers *t)
+{
+	unsigned i;
+
+	if (t == NULL)
+		return;
+	while (t->defer_len > 0) {
+		run_deferred(t, &t->defer[t->defer_head]);
+		t->defer_head = (t->defer_head + 1) % DEFER_SLOTS;
+		t->defer_len--;
+	}
+	if (t->ix.slot != NULL) {
+		for (i = 0; i <= t->ix.mask; i++)
+			if (t->ix.slot[i] != NULL)
+				keypair_free(t->ix.slot[i]);
+	}
+	for (i = 0; i < t->n_peers; i++)
+		peer_free(t->peers[i]);
+	rte_hash_free(t->by_key);
+	rte_free(t->peers);
+	rte_free(t->ix.slot);
+	rte_free(t->owner);
+	rte_free(t->owner_index);
+	rte_free(t);
+}
+
+struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, int *err)
+{
+	char rname[RTE_RING_NAMESIZE];
+	struct sg_peer *p;
+
+	if (t->n_peers >= t->max_peers) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	if (rte_hash_lookup(t->by_key, c->public_key) >= 0) {
+		*err = -EEXIST;
+		return NULL;
+	}
+	p = rte_zmalloc_socket("sg_peer", sizeof(*p), 64, t->socket);
+	if (p == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	p->id = t->n_peers;
+	snprintf(p->name, sizeof(p->name), "%s", c->name ? c->name : "");
+	memcpy(p->public_key, c->public_key, sizeof(p->public_key));
+	memcpy(p->psk, c->psk, sizeof(p->psk));
+	memcpy(p->org, c->org, sizeof(p->org));
+	p->org_len = c->org_len;
+	p->keepalive_s = c->keepalive_s;
+	rte_seqlock_init(&p->ep_lock);
+	sg_keyslots_init(&p->ks);
+	if (c->endpoint != NULL)
+		p->ep = *c->endpoint;
+	snprintf(rname, sizeof(rname), "stg_%p", (void *)p);
+	/* Any worker stages; whoever sends the session's first packets drains. */
+	p->staged = rte_ring_create(rname, SG_MAX_STAGED_PACKETS, t->socket, RING_F_EXACT_SZ);
+	if (p->staged == NULL || rte_hash_add_key_data(t->by_key, p->public_key, p) < 0) {
+		peer_free(p);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->peers[t->n_peers++] = p;
+	*err = 0;
+	return p;
+}
+
+struct sg_peer *sg_peers_lookup_key(const struct sg_peers *t, const uint8_t key[32])
+{
+	void *data;
+
+	if (rte_hash_lookup_data(t->by_key, key, &data) < 0)
+		return NULL;
+	return data;
+}
+
+unsigned sg_peers_count(const struct sg_peers *t)
+{
+	return t->n_peers;
+}
+
+struct sg_peer *sg_peers_at(const struct sg_peers *t, unsigned i)
+{
+	return i < t->n_peers ? t->peers[i] : NULL;
+}
+
+int sg_peers_index_alloc(struct sg_peers *t, struct sg_peer *peer, uint32_t *index)
+{
+	unsigned tries;
+
+	/* Keep the table at most half full so random probing stays short. */
+	if (t->ix_used >= (t->ix.mask + 1) / 2)
+		return -ENOSPC;
+	for (tries = 0; tries < 64; tries++) {
+		uint32_t idx;
+
+		sg_random(&idx, sizeof(idx));
+		if (t->owner[idx & t->ix.mask] != NULL)
+			continue;
+		t->owner[idx & t->ix.mask] = peer;
+		t->owner_index[idx & t->ix.mask] = idx;
+		t->ix_used++;
+		*index = idx;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+struct sg_peer *sg_peers_index_owner(const struct sg_peers *t, uint32_t index)
+{
+	uint32_t s = index & t->ix.mask;
+
+	return t->owner_index[s] == index ? t->owner[s] : NULL;
+}
+
+void sg_peers_index_free(struct sg_peers *t, uint32_t index)
+{
+	uint32_t s = index & t->ix.mask;
+
+	if (t->owner[s] == NULL || t->owner_index[s] != index || t->ix.slot[s] != NULL)
+		return;
+	t->owner[s] = NULL;
+	t->owner_index[s] = 0;
+	t->ix_used--;
+}
+
+struct sg_keypair *sg_peers_keypair_new(struct sg_peers *t, struct sg_peer *peer,
+					uint32_t local_index, uint32_t remote_index,
+					const uint8_t send_key[32], const uint8_t recv_key[32],
+					bool initiator, uint64_t now_ns)
+{
+	struct sg_keypair *kp;
+
+	if (sg_peers_index_owner(t, local_index) != peer)
+		return NULL;
+	kp = rte_zmalloc_socket("sg_keypair", sizeof(*kp), 64, t->socket);
+	if (kp == NULL)
+		return NULL;
+	kp->local_index = local_index;
+	kp->remote_index = remote_index;
+	memcpy(kp->send_key, send_key, sizeof(kp->send_key));
+	memcpy(kp->recv_key, recv_key, sizeof(kp->recv_key));
+	kp->birth_ns = now_ns;
+	kp->expire_ns = now_ns + t->reject_after_ns;
+	kp->initiator = initiator;
+	kp->peer = peer;
+	atomic_init(&kp->confirmed, initiator);
+	atomic_init(&kp->send_counter, 0);
+	rte_spinlock_init(&kp->replay_lock);
+	sg_replay_init(&kp->replay);
+	t->keypairs_alive++;
+	return kp;
+}
+
+static void release_keypair_now(struct sg_peers *t, struct sg_keypair *kp)
+{
+	uint32_t s = kp->local_index & t->ix.mask;
+
+	if (t->owner_index[s] == kp->local_index) {
+		t->owner[s] = NULL;
+		t->owner_index[s] = 0;
+		t->ix_used--;
+	}
+	t->keypairs_alive--;
+	keypair_free(kp);
+}
+
+static void retire(struct sg_peers *t, struct sg_keypair *kp)
+{
+	uint32_t s;
+
+	if (kp == NULL)
+		return;
+	s = kp->local_index & t->ix.mask;
+	if (atomic_load_explicit(&t->ix.slot[s], memory_order_relaxed) == kp)
+		atomic_store_explicit(&t->ix.slot[s], NULL, memory_order_release);
+	/* The owner entry stays until the free, so the index is not reused early. */
+	sg_peers_defer(t, kp, NULL);
+}
+
+/* Makes the control lcore's view of the slots visible to the workers. */
+static void publish(struct sg_peer *p)
+{
+	atomic_store_explicit(&p->kp_cur, p->ks.current, memory_order_release);
+	atomic_store_explicit(&p->kp_next, p->ks.next, memory_order_release);
+	atomic_store_explicit(&p->kp_prev, p->ks.previous, memory_order_release);
+}
+
+void sg_peers_install(struct sg_peers *t, struct sg_keypair *kp)
+{
+	struct sg_peer *p = kp->peer;
+	void *dropped[2] = { NULL, NULL };
+	unsigned i, n;
+
+	atomic_store_explicit(&t->ix.slot[kp->local_index & t->ix.mask], kp, memory_order_release);
+	n = sg_keyslots_install(&p->ks, kp, kp->initiator, dropped);
+	publish(p);
+	for (i = 0; i < n; i++)
+		retire(t, dropped[i]);
+}
+
+bool sg_peers_confirm(struct sg_peers *t, struct sg_peer *peer, struct sg_keypair *kp)
+{
+	void *dropped = NULL;
+
+	if (!sg_keyslots_confirm(&peer->ks, kp, &dropped))
+		return false;
+	publish(peer);
+	retire(t, dropped);
+	return true;
+}
+
+void sg_peers_clear_keypairs(struct sg_peers *t, struct sg_peer *peer)
+{
+	void *dropped[3] = { NULL, NULL, NULL };
+	unsigned i, n = sg_keyslots_clear(&peer->ks, dropped);
+
+	publish(peer);
+	for (i = 0; i < n; i++)
+		retire(t, dropped[i]);
+}
+
+static void run_deferred(struct sg_peers *t, struct deferred *d)
+{
+	if (d->fn == NULL)
+		release_keypair_now(t, d->ptr);
+	else
+		d->fn(d->ptr);
+}
+
+void sg_peers_defer(struct sg_peers *t, void *ptr, void (*fn)(void *))
+{
+	struct deferred *d;
+
+	if (t->defer_len == DEFER_SLOTS) {
+		/* Full: wait out one grace period here, on the control lcore only. */
+		rte_rcu_qsbr_synchronize(t->qsbr, RTE_QSBR_THRID_INVALID);
+		sg_peers_reclaim(t);
+	}
+	d = &t->defer[(t->defer_head + t->defer_len) % DEFER_SLOTS];
+	d->ptr = ptr;
+	d->fn = fn;
+	d->token = rte_rcu_qsbr_start(t->qsbr);
+	t->defer_len++;
+}
+
+unsigned sg_peers_reclaim(struct sg_peers *t)
+{
+	unsigned n = 0;
+
+	while (t->defer_len > 0) {
+		struct deferred *d = &t->defer[t->defer_head];
+
+		if (rte_rcu_qsbr_check(t->qsbr, d->token, false) != 1)
+			break;
+		run_deferred(t, d);
+		t->defer_head = (t->defer_head + 1) % DEFER_SLOTS;
+		t->defer_len--;
+		n++;
+	}
+	return n;
+}
+
+unsigned sg_peers_deferred(const struct sg_peers *t)
+{
+	return t->defer_len;
+}
+
+unsigned sg_peers_keypairs_alive(const struct sg_peers *t)
+{
+	return t->keypairs_alive;
+}
+
+const struct sg_peers_index *sg_peers_index_table(const struct sg_peers *t)
+{
+	return &t->ix;
+}
+
+void sg_peer_endpoint_set(struct sg_peer *p, const struct sg_endpoint *ep)
+{
+	struct sg_endpoint cur;
+
+	sg_peer_endpoint_get(p, &cur);
+	if (memcmp(&cur, ep, sizeof(cur)) == 0)
+		return;
+	rte_seqlock_write_lock(&p->ep_lock);
+	p->ep = *ep;
+	rte_seqlock_write_unlock(&p->ep_lock);
+}

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Egress, VM to NIC: neighbor discovery answered for the VM (the gateway is its
+ * router), the source checked against the VM's /112, the destination looked up
+ * among the peers' allowed IPs, org isolation, the tunnel MTU (ICMPv6 Packet
+ * Too Big), then a usable session or the peer's staged queue, one batch
+ * encrypt, and outer headers toward the peer's latest endpoint.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <rte_byteorder.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+
+#include "lib/allowedips/sg_allowedips.h"
+#include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/wire/sg_wire.h"
+#include "pipelines/sg_pipeline.h"
+
+/* Adds the data header in front and the padding and tag room behind. */
+static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
+		      struct sg_dpcrypto_op *op, enum sg_drop_reason *why)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+	uint32_t padded = (uint32_t)sg_wire_padded_len(len, w->dp->gw.mtu);
+	uint64_t counter;
+	uint8_t *tail, *hdr;
+
+	tail = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(padded - len + SG_TAG_LEN));
+	hdr = (uint8_t *)rte_pktmbuf_prepend(m, SG_MSG_DATA_HEADER_LEN);
+	if (tail == NULL || hdr == NULL) {
+		*why = SG_DROP_NO_MBUF;
+		return -1;
+	}
+	memset(tail, 0, padded - len);
+	counter = atomic_fetch_add_explicit(&kp->send_counter, 1, memory_order_relaxed);
+	if (counter >= SG_REJECT_AFTER_MESSAGES) {
+		*why = SG_DROP_NO_SESSION;
+		return -1;
+	}
+	hdr[0] = SG_MSG_DATA;
+	hdr[1] = hdr[2] = hdr[3] = 0;
+	sg_put_le32(hdr + 4, kp->remote_index);
+	sg_put_le64(hdr + 8, counter);
+	op->key = kp->send_key;
+	op->nonce = counter;
+	op->src = hdr + SG_MSG_DATA_HEADER_LEN;
+	op->dst = op->src;
+	op->len = padded;
+	op->tag = op->src + padded;
+	op->aad = NULL;
+	op->aad_len = 0;
+	op->iv = NULL;
+	return 0;
+}
+
+void sg_egress_send(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
+		    struct rte_mbuf **pkts, unsigned n)
+{
+	struct sg_dpcrypto_op ops[SG_BURST];
+	struct rte_mbuf *ms[SG_BURST], *out[SG_BURST];
+	struct sg_endpoint ep;
+	uint64_t bytes = 0, data = 0;
+	unsigned k = 0, no = 0, i;
+
+	sg_peer_endpoint_get(peer, &ep);
+	for (i = 0; i < n; i++) {
+		enum sg_drop_reason why = SG_DROP_NONE;
+		uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
+
+		if (ep.family == 0) {
+			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
+			continue;
+		}
+		if (frame_data(w, kp, pkts[i], &ops[k], &why) != 0) {
+			sg_drop(w, pkts[i], why);
+			continue;
+		}
+		if (len > 0)
+			data++;
+		bytes += len;
+		ms[k++] = pkts[i];
+	}
+	if (k == 0)
+		return;
+	sg_dpcrypto_encrypt_burst(w->crypto, ops, k);
+	for (i = 0; i < k; i++) {
+		if (ops[i].status != 0) {
+			sg_drop(w, ms[i], SG_DROP_CRYPTO);
+			continue;
+		}
+		if (sg_outer_push(&w->dp->gw, &ep, ms[i]) != 0) {
+			sg_drop(w, ms[i], SG_DROP_NO_MBUF);
+			continue;
+		}
+		out[no++] = ms[i];
+	}
+	w->st.encrypted += no;
+	w->st.keepalive_tx += k - data;
+	atomic_store_explicit(&peer->st.last_tx_ns, w->now_ns, memory_order_relaxed);
+	if (data > 0)
+		atomic_store_explicit(&peer->st.last_data_tx_ns, w->now_ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&peer->st.tx_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&peer->st.tx_packets, no, memory_order_relaxed);
+	sg_nic_send(w, out, no);
+}
+
+bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer)
+{
+	struct sg_keypair *kp = sg_peer_tx_keypair(peer, w->now_ns);
+	struct rte_mbuf *m;
+
+	if (kp == NULL)
+		return false;
+	m = rte_pktmbuf_alloc(w->dp->pool);
+	if (m == NULL) {
+		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
+		return false;
+	}
+	sg_egress_send(w, peer, kp, &m, 1);
+	return true;
+}
+
+void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
+{
+	struct rte_mbuf *ms[SG_BURST];
+	struct sg_keypair *kp;
+	unsigned n;
+
+	while (rte_ring_count(peer->staged) > 0) {
+		kp = sg_peer_tx_keypair(peer, w->now_ns);
+		if (kp == NULL)
+			return;
+		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, SG_BURST, NULL);
+		if (n == 0)
+			return;
+		sg_egress_send(w, peer, kp, ms, n);
+	}
+}
+
+/* Queues packets for a peer without a session and asks for a handshake. */
+static void stage(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **pkts, unsigned n)
+{
+	struct sg_endpoint ep;
+	unsigned q, i;
+
+	sg_peer_endpoint_get(peer, &ep);
+	if (ep.family == 0) {
+		/* Nowhere to send an initiation: the peer must come to us first. */
+		for (i = 0; i < n; i++)
+			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
+		return;
+	}
+	q = rte_ring_enqueue_burst(peer->staged, (void **)pkts, n, NULL);
+	w->st.staged += q;
+	for (i = q; i < n; i++)
+		sg_drop(w, pkts[i], SG_DROP_STAGED_FULL);
+	if (!(atomic_load_explicit(&peer->events, memory_order_relaxed) &
+	      SG_PEER_EV_WANT_HANDSHAKE))
+		sg_peer_notify(w, peer, SG_PEER_EV_WANT_HANDSHAKE);
+}
+
+/* Sends a run of packets that all go to peer. */
+static void to_peer(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **pkts, unsigned n)
+{
+	struct sg_keypair *kp = sg_peer_tx_keypair(peer, w->now_ns);
+
+	if (kp == NULL) {
+		stage(w, peer, pkts, n);
+		return;
+	}
+	/* Keep order: whatever waited for this session leaves first. */
+	if (sg_unlikely(rte_ring_count(peer->staged) > 0))
+		sg_egress_flush_staged(w, peer);
+	sg_egress_send(w, peer, kp, pkts, n);
+}
+
+enum vm_verdict { VV_DROP, VV_PEER, VV_REPLY };
+
+/* Neighbor solicitations from the VM: we answer for every address but its own. */
+static enum vm_verdict vm_nd(struct sg_vm *vm, struct rte_mbuf *m, struct rte_ipv6_hdr *ip,
+			     uint32_t plen, enum sg_drop_reason *why)
+{
+	uint8_t *icmp = (uint8_t *)(ip + 1);
+	uint8_t target[16];
+
+	*why = SG_DROP_LOCAL_OTHER;
+	if (ip->proto != IPPROTO_ICMPV6 || plen < 24 || icmp[0] != SG_ND_NEIGHBOR_SOLICIT ||
+	    ip->hop_limits != 255)
+		return VV_DROP;
+	memcpy(target, icmp + 8, 16);
+	if (sg_in_prefix(target, vm->prefix, vm->prefix_len) || target[0] == 0xff)
+		return VV_DROP;
+	if (rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0)
+		return VV_DROP;
+	if (sg_nd_make_advert(m, target, &vm->gw_mac,
+			      SG_ND_NA_ROUTER | SG_ND_NA_SOLICITED | SG_ND_NA_OVERRIDE) != 0) {
+		*why = SG_DROP_NO_MBUF;
+		return VV_DROP;
+	}
+	return VV_REPLY;
+}
+
+static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf *m,
+				   struct sg_peer **peerp, enum sg_drop_reason *why)
+{
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip;
+	struct sg_peer *peer;
+	uint32_t avail, plen;
+
+	*why = SG_DROP_VM_TRUNCATED;
+	if (sg_unlikely(m->nb_segs > 1) && rte_pktmbuf_linearize(m) != 0)
+		return VV_DROP;
+	if (rte_pktmbuf_pkt_len(m) < sizeof(*eth) + sizeof(*ip))
+		return VV_DROP;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ||
+	    (rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6)
+		return VV_DROP;
+	avail = rte_pktmbuf_pkt_len(m) - (uint32_t)sizeof(*eth);
+	plen = rte_be_to_cpu_16(ip->payload_len);
+	if (plen + sizeof(*ip) > avail)
+		return VV_DROP;
+	rte_pktmbuf_trim(m, (uint16_t)(avail - plen - sizeof(*ip)));
+	if (!vm->vm_mac_fixed && rte_is_unicast_ether_addr(&eth->src_addr))
+		atomic_store_explicit(&vm->vm_mac, sg_mac_to_u64(&eth->src_addr),
+				      memory_order_relaxed);
+	/* Multicast and link-local traffic is for the gateway as the VM's router. */
+	if (ip->dst_addr[0] == 0xff ||
+	    (ip->dst_addr[0] == 0xfe && (ip->dst_addr[1] & 0xc0) == 0x80))
+		return vm_nd(vm, m, ip, plen, why);
+	if (!sg_in_prefix(ip->src_addr, vm->prefix, vm->prefix_len)) {
+		*why = SG_DROP_VM_SPOOF;
+		return VV_DROP;
+	}
+	if (!sg_in_prefix(ip->dst_addr, vm->org, vm->org_len)) {
+		*why = SG_DROP_ORG_ISOLATION;
+		return VV_DROP;
+	}
+	peer = sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->dst_addr);
+	if (peer == NULL) {
+		*why = SG_DROP_NO_PEER;
+		return VV_DROP;
+	}
+	if (peer->org_len != vm->org_len || memcmp(peer->org, vm->org, 16) != 0) {
+		*why = SG_DROP_ORG_ISOLATION;
+		return VV_DROP;
+	}
+	if (plen + sizeof(*ip) > w->dp->gw.mtu) {
+		*why = SG_DROP_TOO_BIG;
+		if (sg_icmp6_too_big(m, ip->dst_addr, w->dp->gw.mtu) != 0)
+			return VV_DROP;
+		sg_drop_count(&w->drops, SG_DROP_TOO_BIG, 1);
+		return VV_REPLY;
+	}
+	rte_pktmbuf_adj(m, sizeof(*eth));
+	*peerp = peer;
+	return VV_PEER;
+}
+
+void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
+{
+	struct sg_vm *vm = &w->dp->vms[vmi];
+	struct rte_mbuf *out[SG_BURST], *rep[SG_BURST];
+	struct sg_peer *peers[SG_BURST];
+	unsigned no = 0, nr = 0, i;
+
+	for (i = 0; i < n && i < 4; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		enum sg_drop_reason why = SG_DROP_NONE;
+		struct sg_peer *peer = NULL;
+
+		if (i + 4 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 4], void *));
+		switch (vm_classify(w, vm, pkts[i], &peer, &why)) {
+		case VV_PEER:
+			peers[no] = peer;
+			out[no++] = pkts[i];
+			break;
+		case VV_REPLY:
+			rep[nr++] = pkts[i];
+			break;
+		default:
+			sg_drop(w, pkts[i], why);
+		}
+	}
+	if (nr > 0) {
+		w->st.local_replies += nr;
+		sg_vm_deliver(w, vmi, rep, nr);
+	}
+	for (i = 0; i < no;) {
+		unsigned j = i + 1;
+
+		while (j < no && peers[j] == peers[i])
+			j++;
+		to_peer(w, peers[i], out + i, j - i);
+		i = j;
+	}
+}
+
+void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	uint16_t sent = 0;
+
+	if (n == 0)
+		return;
+	sent = rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts, (uint16_t)n);
+	if (sent < n)
+		sent += rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts + sent,
+					 (uint16_t)(n - sent));
+	w->st.nic_tx += sent;
+	for (unsigned i = sent; i < n; i++)
+		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
+}
+
+unsigned sg_vm_flush_pending(struct sg_worker *w, struct sg_vm *vm)
+{
+	unsigned sent;
+
+	if (vm->n_pend == 0)
+		return 0;
+	sent = rte_eth_tx_burst(vm->port_id, 0, vm->pend, (uint16_t)vm->n_pend);
+	w->st.vm_tx += sent;
+	if (sent > 0 && sent < vm->n_pend)
+		memmove(vm->pend, vm->pend + sent, (vm->n_pend - sent) * sizeof(vm->pend[0]));
+	vm->n_pend -= sent;
+	return sent;
+}
+
+/* Owner only: the VM port's queue, behind whatever is pending already. */
+static void vm_tx(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf **pkts, unsigned n)
+{
+	unsigned sent = 0, room, i;
+
+	sg_vm_flush_pending(w, vm);
+	if (vm->n_pend == 0) {
+		sent = rte_eth_tx_burst(vm->port_id, 0, pkts, (uint16_t)n);
+		w->st.vm_tx += sent;
+	}
+	room = SG_VM_PENDING - vm->n_pend;
+	for (i = sent; i < n && room > 0; i++, room--)
+		vm->pend[vm->n_pend++] = pkts[i];
+	for (; i < n; i++)
+		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
+}
+
+void sg_vm_deliver(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
+{
+	struct sg_vm *vm = &w->dp->vms[vmi];
+	unsigned sent, i;
+
+	if (vm->owner == w->id && w != w->dp->ctl) {
+		vm_tx(w, vm, pkts, n);
+		return;
+	}
+	sent = rte_ring_enqueue_burst(vm->txr, (void **)pkts, n, NULL);
+	for (i = sent; i < n; i++)
+		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
+}

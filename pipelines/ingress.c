@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ingress of transport data, NIC to VM: receiver index -> keypair (O(1), no
+ * lock), replay pre-check before any crypto, one batch decrypt, replay commit,
+ * key confirmation, roaming, keepalives, then the inner packet: IPv6 header
+ * and length, source against the peer's allowed IPs, org isolation, and the
+ * 6PN route to the VM that owns the destination's /112.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+
+#include "lib/allowedips/sg_allowedips.h"
+#include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/replay/sg_replay.h"
+#include "lib/routing/sg_routing.h"
+#include "lib/wire/sg_wire.h"
+#include "pipelines/sg_pipeline.h"
+
+/* Finds the keypair and pre-checks the counter; fills op.  Returns a drop reason. */
+static enum sg_drop_reason prepare(struct sg_worker *w, const struct sg_peers_index *ix,
+				   struct rte_mbuf *m, struct sg_keypair **kpp,
+				   struct sg_dpcrypto_op *op)
+{
+	struct sg_pkt_meta *meta = sg_meta(m);
+	uint8_t *msg = rte_pktmbuf_mtod_offset(m, uint8_t *, meta->wg_off);
+	uint64_t counter = sg_get_le64(msg + 8);
+	struct sg_keypair *kp = sg_peers_lookup_index(ix, sg_get_le32(msg + 4));
+
+	if (kp == NULL)
+		return SG_DROP_WG_UNKNOWN_INDEX;
+	if (!sg_keypair_rx_valid(kp, w->now_ns))
+		return SG_DROP_WG_KEYPAIR_EXPIRED;
+	/* A hint only (another worker may commit meanwhile): commit decides. */
+	if (!sg_replay_check(&kp->replay, counter))
+		return SG_DROP_WG_REPLAY;
+	*kpp = kp;
+	op->key = kp->recv_key;
+	op->nonce = counter;
+	op->src = msg + SG_MSG_DATA_HEADER_LEN;
+	op->dst = op->src;
+	op->len = (uint32_t)(meta->wg_len - SG_MSG_DATA_MIN_LEN);
+	op->tag = op->src + op->len;
+	op->aad = NULL;
+	op->aad_len = 0;
+	op->iv = NULL;
+	return SG_DROP_NONE;
+}
+
+static bool commit(struct sg_keypair *kp, uint64_t counter)
+{
+	bool ok;
+
+	rte_spinlock_lock(&kp->replay_lock);
+	ok = sg_replay_commit(&kp->replay, counter);
+	rte_spinlock_unlock(&kp->replay_lock);
+	return ok;
+}
+
+/* What every authenticated packet does to its peer: stamps, roaming, confirmation. */
+static void authenticated(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
+			  uint32_t len)
+{
+	struct sg_peer *p = kp->peer;
+	struct sg_endpoint cur;
+
+	atomic_store_explicit(&p->st.last_rx_ns, w->now_ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.rx_bytes, len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.rx_packets, 1, memory_order_relaxed);
+	/* Roaming: replies follow the outer source of the latest authentic packet. */
+	sg_peer_endpoint_get(p, &cur);
+	if (memcmp(&cur, &sg_meta(m)->src, sizeof(cur)) != 0) {
+		sg_peer_endpoint_set(p, &sg_meta(m)->src);
+		w->st.roams++;
+	}
+	if (!atomic_load_explicit(&kp->confirmed, memory_order_relaxed) &&
+	    !atomic_exchange(&kp->confirmed, true)) {
+		/* Key confirmation: the session can send now; staged packets go first. */
+		sg_peer_notify(w, p, SG_PEER_EV_CONFIRMED);
+		sg_egress_flush_staged(w, p);
+	}
+}
+
+/* Checks the decrypted inner packet and routes it; returns the VM or -1 with *why. */
+static int inner(struct sg_worker *w, struct sg_keypair *kp, uint8_t *pkt, uint32_t len,
+		 uint32_t *ip_len, enum sg_drop_reason *why)
+{
+	struct sg_dp *dp = w->dp;
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)pkt;
+	uint32_t plen;
+	int vm;
+
+	if (len < sizeof(*ip) || (pkt[0] >> 4) != 6) {
+		*why = len >= 1 && (pkt[0] >> 4) == 4 ? SG_DROP_INNER_NOT_IPV6
+		       : len < sizeof(*ip)	      ? SG_DROP_INNER_TRUNCATED
+						      : SG_DROP_INNER_NOT_IPV6;
+		return -1;
+	}
+	plen = rte_be_to_cpu_16(ip->payload_len);
+	if (plen + sizeof(*ip) > len) {
+		*why = SG_DROP_INNER_TRUNCATED;
+		return -1;
+	}
+	*ip_len = plen + (uint32_t)sizeof(*ip);
+	if (sg_allowedips_lookup(dp->aips, AF_INET6, ip->src_addr) != kp->peer) {
+		*why = SG_DROP_INNER_SRC;
+		return -1;
+	}
+	if (!sg_in_prefix(ip->dst_addr, kp->peer->org, kp->peer->org_len)) {
+		*why = SG_DROP_ORG_ISOLATION;
+		return -1;
+	}
+	vm = (int)sg_routing_lookup(dp->routes, ip->dst_addr);
+	if (vm == SG_ROUTING_NO_ROUTE || (unsigned)vm >= dp->n_vms) {
+		*why = SG_DROP_NO_ROUTE;
+		return -1;
+	}
+	return vm;
+}
+
+/* Strips the outer headers and puts an Ethernet header for the VM in front. */
+static void to_vm_frame(struct sg_dp *dp, struct rte_mbuf *m, unsigned vm, uint32_t ip_len)
+{
+	struct sg_pkt_meta *meta = sg_meta(m);
+	struct rte_ether_hdr *eth;
+
+	rte_pktmbuf_adj(m, (uint16_t)(meta->wg_off + SG_MSG_DATA_HEADER_LEN - sizeof(*eth)));
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - sizeof(*eth) - ip_len));
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	sg_u64_to_mac(atomic_load_explicit(&dp->vms[vm].vm_mac, memory_order_relaxed),
+		      &eth->dst_addr);
+	rte_ether_addr_copy(&dp->vms[vm].gw_mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	m->ol_flags = 0;
+}
+
+/* Hands runs of packets for the same VM over in one call. */
+static void deliver_runs(struct sg_worker *w, struct rte_mbuf **out, const int *vm, unsigned n)
+{
+	unsigned i = 0;
+
+	while (i < n) {
+		unsigned j = i + 1;
+
+		while (j < n && vm[j] == vm[i])
+			j++;
+		sg_vm_deliver(w, (unsigned)vm[i], out + i, j - i);
+		i = j;
+	}
+}
+
+void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	const struct sg_peers_index *ix = sg_peers_index_table(w->dp->peers);
+	struct sg_dpcrypto_op ops[SG_BURST];
+	struct sg_keypair *kps[SG_BURST];
+	struct rte_mbuf *ms[SG_BURST], *out[SG_BURST];
+	int vms[SG_BURST];
+	unsigned k = 0, no = 0, i;
+
+	for (i = 0; i < n; i++) {
+		enum sg_drop_reason why = prepare(w, ix, pkts[i], &kps[k], &ops[k]);
+
+		if (why != SG_DROP_NONE) {
+			sg_drop(w, pkts[i], why);
+			continue;
+		}
+		ms[k++] = pkts[i];
+	}
+	if (k == 0)
+		return;
+	sg_dpcrypto_decrypt_burst(w->crypto, ops, k);
+	for (i = 0; i < k; i++) {
+		struct rte_mbuf *m = ms[i];
+		enum sg_drop_reason why = SG_DROP_NONE;
+		uint32_t ip_len = 0;
+		int vm;
+
+		if (i + 1 < k)
+			rte_prefetch0(ops[i + 1].src);
+		if (ops[i].status != 0) {
+			sg_drop(w, m,
+				ops[i].status == -EBADMSG ? SG_DROP_WG_BAD_TAG : SG_DROP_CRYPTO);
+			continue;
+		}
+		if (!commit(kps[i], ops[i].nonce)) {
+			sg_drop(w, m, SG_DROP_WG_REPLAY);
+			continue;
+		}
+		w->st.decrypted++;
+		authenticated(w, kps[i], m, ops[i].len);
+		if (ops[i].len == 0) {
+			/* A keepalive: it did its work (stamps, endpoint); nothing to deliver. */
+			w->st.keepalive_rx++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		vm = inner(w, kps[i], ops[i].dst, ops[i].len, &ip_len, &why);
+		if (vm < 0) {
+			sg_drop(w, m, why);
+			continue;
+		}
+		atomic_store_explicit(&kps[i]->peer->st.last_data_rx_ns, w->now_ns,
+				      memory_order_relaxed);
+		to_vm_frame(w->dp, m, (unsigned)vm, ip_len);
+		out[no] = m;
+		vms[no++] = vm;
+	}
+	deliver_runs(w, out, vms, no);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/* Header helpers shared by the stages: prefixes, outer headers, ICMPv6 errors. */
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "pipelines/sg_pipeline.h"
+
+bool sg_in_prefix(const uint8_t addr[16], const uint8_t prefix[16], unsigned len)
+{
+	unsigned full = len / 8, rest = len % 8;
+
+	if (memcmp(addr, prefix, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return ((addr[full] ^ prefix[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac)
+{
+	memset(out, 0, 16);
+	out[0] = 0xfe;
+	out[1] = 0x80;
+	out[8] = mac->addr_bytes[0] ^ 0x02;
+	out[9] = mac->addr_bytes[1];
+	out[10] = mac->addr_bytes[2];
+	out[11] = 0xff;
+	out[12] = 0xfe;
+	out[13] = mac->addr_bytes[3];
+	out[14] = mac->addr_bytes[4];
+	out[15] = mac->addr_bytes[5];
+}
+
+static void push_eth(const struct sg_gw *gw, const struct sg_endpoint *ep,
+		     struct rte_ether_hdr *eth, uint16_t type)
+{
+	memcpy(eth->dst_addr.addr_bytes, ep->mac, RTE_ETHER_ADDR_LEN);
+	rte_ether_addr_copy(&gw->mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(type);
+}
+
+int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_mbuf *m)
+{
+	uint16_t wg_len = (uint16_t)rte_pktmbuf_pkt_len(m);
+	uint16_t udp_len = (uint16_t)(wg_len + sizeof(struct rte_udp_hdr));
+	struct rte_ether_hdr *eth;
+	struct rte_udp_hdr *udp;
+
+	if (ep->family == 4) {
+		struct rte_ipv4_hdr *ip;
+
+		eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth) + sizeof(*ip) +
+									     sizeof(*udp));
+		if (eth == NULL)
+			return -1;
+		ip = (struct rte_ipv4_hdr *)(eth + 1);
+		udp = (struct rte_udp_hdr *)(ip + 1);
+		push_eth(gw, ep, eth, RTE_ETHER_TYPE_IPV4);
+		ip->version_ihl = RTE_IPV4_VHL_DEF;
+		ip->type_of_service = 0;
+		ip->total_length = rte_cpu_to_be_16((uint16_t)(udp_len + sizeof(*ip)));
+		ip->packet_id = 0;
+		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		ip->time_to_live = gw->v4_ttl;
+		ip->next_proto_id = IPPROTO_UDP;
+		ip->hdr_checksum = 0;
+		memcpy(&ip->src_addr, gw->v4, 4);
+		memcpy(&ip->dst_addr, ep->addr, 4);
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		udp->src_port = gw->port_be;
+		udp->dst_port = ep->port;
+		udp->dgram_len = rte_cpu_to_be_16(udp_len);
+		udp->dgram_cksum = 0;
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		m->l3_len = sizeof(*ip);
+	} else {
+		struct rte_ipv6_hdr *ip;
+
+		eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth) + sizeof(*ip) +
+									     sizeof(*udp));
+		if (eth == NULL)
+			return -1;
+		ip = (struct rte_ipv6_hdr *)(eth + 1);
+		udp = (struct rte_udp_hdr *)(ip + 1);
+		push_eth(gw, ep, eth, RTE_ETHER_TYPE_IPV6);
+		ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip->payload_len = rte_cpu_to_be_16(udp_len);
+		ip->proto = IPPROTO_UDP;
+		ip->hop_limits = 64;
+		memcpy(ip->src_addr, gw->v6, 16);
+		memcpy(ip->dst_addr, ep->addr, 16);
+		udp->src_port = gw->port_be;
+		udp->dst_port = ep->port;
+		udp->dgram_len = rte_cpu_to_be_16(udp_len);
+		udp->dgram_cksum = 0;
+		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+		m->l3_len = sizeof(*ip);
+	}
+	m->l2_len = sizeof(*eth);
+	m->ol_flags = 0;
+	return 0;
+}
+
+/* The smallest IPv6 MTU: an ICMPv6 error never makes a packet larger. */
+#define IPV6_MIN_MTU 1280
+
+int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu)
+{
+	struct rte_ether_hdr *eth, old_eth;
+	struct rte_ipv6_hdr *ip, *orig;
+	struct rte_icmp_hdr *icmp;
+	uint32_t quoted, total;
+	uint8_t *p;
+
+	if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) < sizeof(*eth) + sizeof(*orig))
+		return -1;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	orig = (struct rte_ipv6_hdr *)(eth + 1);
+	/* Never answer an ICMPv6 error with another one (RFC 4443 2.4 e). */
+	if (orig->proto == IPPROTO_ICMPV6 && rte_pktmbuf_pkt_len(m) >= sizeof(*eth) + 41 &&
+	    ((uint8_t *)(orig + 1))[0] < 128)
+		return -1;
+	if (orig->src_addr[0] == 0xff)
+		return -1;
+	old_eth = *eth;
+	quoted = rte_pktmbuf_pkt_len(m) - sizeof(*eth);
+	if (quoted > IPV6_MIN_MTU - sizeof(*ip) - 8)
+		quoted = IPV6_MIN_MTU - sizeof(*ip) - 8;
+	p = (uint8_t *)rte_pktmbuf_prepend(m, sizeof(*ip) + 8);
+	if (p == NULL)
+		return -1;
+	eth = (struct rte_ether_hdr *)p;
+	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	icmp = (struct rte_icmp_hdr *)(ip + 1);
+	orig = (struct rte_ipv6_hdr *)((uint8_t *)icmp + 8);
+	total = sizeof(*eth) + sizeof(*ip) + 8 + quoted;
+	rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - total);
+	rte_ether_addr_copy(&old_eth.src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(&old_eth.dst_addr, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip->payload_len = rte_cpu_to_be_16((uint16_t)(8 + quoted));
+	ip->proto = IPPROTO_ICMPV6;
+	ip->hop_limits = 64;
+	memcpy(ip->src_addr, from, 16);
+	memcpy(ip->dst_addr, orig->src_addr, 16);
+	icmp->icmp_type = 2; /* Packet Too Big */
+	icmp->icmp_code = 0;
+	icmp->icmp_cksum = 0;
+	/* The MTU sits where echo messages keep identifier and sequence. */
+	mtu = rte_cpu_to_be_32(mtu);
+	memcpy(&icmp->icmp_ident, &mtu, sizeof(mtu));
+	icmp->icmp_cksum = rte_ipv6_udptcp_cksum(ip, icmp);
+	return 0;
+}
+
+int sg_nd_make_advert(struct rte_mbuf *m, const uint8_t target[16],
+		      const struct rte_ether_addr *mac, uint8_t flags)
+{
+	static const uint8_t unspec[16];
+	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
+	const uint16_t na_len = 8 + 16 + 8;
+	const uint32_t total = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + na_len;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip;
+	uint8_t *icmp;
+
+	if (rte_pktmbuf_pkt_len(m) < total &&
+	    rte_pktmbuf_append(m, (uint16_t)(total - rte_pktmbuf_pkt_len(m))) == NULL)
+		return -1;
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - total));
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	icmp = (uint8_t *)(ip + 1);
+	/* A solicitation from :: (duplicate address detection) is answered to all nodes. */
+	if (memcmp(ip->src_addr, unspec, 16) == 0) {
+		memcpy(ip->dst_addr, all_nodes, 16);
+		flags &= (uint8_t)~SG_ND_NA_SOLICITED;
+	} else {
+		memcpy(ip->dst_addr, ip->src_addr, 16);
+	}
+	memcpy(ip->src_addr, target, 16);
+	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip->payload_len = rte_cpu_to_be_16(na_len);
+	ip->proto = IPPROTO_ICMPV6;
+	ip->hop_limits = 255;
+	memset(icmp, 0, na_len);
+	icmp[0] = SG_ND_NEIGHBOR_ADVERT;
+	icmp[4] = flags;
+	memcpy(icmp + 8, target, 16);
+	icmp[24] = SG_ND_OPT_TARGET_LL;
+	icmp[25] = 1;
+	memcpy(icmp + 26, mac->addr_bytes, 6);
+	*(uint16_t *)(icmp + 2) = rte_ipv6_udptcp_cksum(ip, icmp);
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(mac, &eth->src_addr);
+	return 0;
+}

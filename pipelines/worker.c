@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker lcore's loop: poll its NIC RX queues and its VM ports in bursts,
+ * drain the rings other lcores fill for it, and report a quiescent state once
+ * per round so that the control lcore can free replaced keypairs.
+ */
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "pipelines/sg_pipeline.h"
+
+void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
+{
+	/*
+	 * A full ring loses nothing: the flags stay raised and the control lcore
+	 * sweeps flagged peers on its timer tick.
+	 */
+	if (sg_peer_flag(peer, ev))
+		(void)rte_ring_enqueue(w->dp->ev_ring, peer);
+}
+
+static unsigned poll_nic(struct sg_worker *w)
+{
+	struct rte_mbuf *pkts[SG_BURST];
+	unsigned total = 0, q, n;
+
+	for (q = 0; q < w->n_nic_rxq; q++) {
+		n = rte_eth_rx_burst(w->dp->nic_port, w->nic_rxq[q], pkts, SG_BURST);
+		if (n == 0)
+			continue;
+		w->st.nic_rx += n;
+		total += n;
+		sg_nic_input(w, pkts, n);
+	}
+	if (w->redirect != NULL) {
+		n = rte_ring_dequeue_burst(w->redirect, (void **)pkts, SG_BURST, NULL);
+		if (n > 0) {
+			w->st.nic_rx += n;
+			total += n;
+			sg_nic_input(w, pkts, n);
+		}
+	}
+	return total;
+}
+
+static unsigned poll_vms(struct sg_worker *w)
+{
+	struct rte_mbuf *pkts[SG_BURST];
+	unsigned total = 0, i, n;
+
+	for (i = 0; i < w->n_vms; i++) {
+		struct sg_vm *vm = &w->dp->vms[w->vms[i]];
+
+		n = rte_eth_rx_burst(vm->port_id, 0, pkts, SG_BURST);
+		if (n > 0) {
+			w->st.vm_rx += n;
+			total += n;
+			sg_egress_vm(w, w->vms[i], pkts, n);
+		}
+		/* Frames other workers decrypted for this VM, behind any pending ones. */
+		total += sg_vm_flush_pending(w, vm);
+		if (vm->n_pend > SG_VM_PENDING - SG_BURST)
+			continue;
+		n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, SG_BURST, NULL);
+		if (n > 0) {
+			total += n;
+			sg_vm_deliver(w, w->vms[i], pkts, n);
+		}
+	}
+	return total;
+}
+
+int sg_worker_main(void *arg)
+{
+	struct sg_worker *w = arg;
+	struct sg_dp *dp = w->dp;
+	unsigned idle = 0;
+
+	rte_rcu_qsbr_thread_register(dp->qsbr, w->id);
+	rte_rcu_qsbr_thread_online(dp->qsbr, w->id);
+	while (!atomic_load_explicit(&dp->quit, memory_order_relaxed)) {
+		unsigned work;
+
+		w->now_ns = sg_now_ns();
+		work = poll_nic(w) + poll_vms(w);
+		w->st.loops++;
+		rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
+		if (work > 0) {
+			w->st.busy_loops++;
+			idle = 0;
+			continue;
+		}
+		/*
+		 * Optional back-off for shared machines: after many empty rounds, sleep
+		 * briefly.  Off (idle_sleep_us = 0) on a dedicated gateway.
+		 */
+		if (dp->idle_sleep_us > 0 && ++idle > 256) {
+			struct timespec ts = { 0, (long)dp->idle_sleep_us * 1000 };
+
+			rte_rcu_qsbr_thread_offline(dp->qsbr, w->id);
+			nanosleep(&ts, NULL);
+			rte_rcu_qsbr_thread_online(dp->qsbr, w->id);
+		}
+	}
+	rte_rcu_qsbr_thread_offline(dp->qsbr, w->id);
+	rte_rcu_qsbr_thread_unregister(dp->qsbr, w->id);
+	return 0;
+}

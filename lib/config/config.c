@@ -876,14 +876,21 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* Appends a zeroed element to *arr (of *n elements of size sz). */
+/*
+ * Appends a zeroed element to *arr (of *n elements of size sz).  Not realloc:
+ * peers hold preshared keys, and realloc would free the old block unwiped.
+ */
 static void *grow(void **arr, size_t *n, size_t sz)
 {
-	char *a = realloc(*arr, (*n + 1) * sz);
+	char *a = calloc(*n + 1, sz);
 
 	if (!a)
 		return NULL;
-	memset(a + *n * sz, 0, sz);
+	if (*arr) {
+		memcpy(a, *arr, *n * sz);
+		sg_wipe(*arr, *n * sz);
+		free(*arr);
+	}
 	*arr = a;
 	return a + (*n)++ * sz;
 }
@@ -1052,15 +1059,21 @@ static int parse_text(struct parser *p, const char *text, size_t len)
 		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
 
 		p->line++;
-		if (n > MAX_LINE)
-			return fail(p, "line longer than %d characters", MAX_LINE);
+		if (n > MAX_LINE) {
+			rc = fail(p, "line longer than %d characters", MAX_LINE);
+			break;
+		}
 		memcpy(line, s, n);
 		line[n] = '\0';
-		if (strlen(line) != n)
-			return fail(p, "NUL byte in the line");
+		if (strlen(line) != n) {
+			rc = fail(p, "NUL byte in the line");
+			break;
+		}
 		rc = parse_line(p, line);
 		s += n + 1;
 	}
+	/* A key pasted into the file by mistake is refused, and not left on the stack. */
+	sg_wipe(line, sizeof(line));
 	if (!rc)
 		rc = close_section(p);
 	return rc ? rc : finish(p);
@@ -1098,6 +1111,8 @@ int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, s
 		return rc;
 	}
 	*cfg = p.cfg;
+	/* The parser's copy holds the private key too. */
+	sg_wipe(&p.cfg, sizeof(p.cfg));
 	return 0;
 }
 
@@ -1134,6 +1149,7 @@ int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t er
 		slash[slash == dir] = '\0';
 	rc = sg_config_parse(cfg, path, text, (size_t)n, slash ? dir : NULL, err, errlen);
 	free(dir);
+	sg_wipe(text, (size_t)n);
 	free(text);
 	return rc;
 }

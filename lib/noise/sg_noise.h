@@ -96,19 +96,35 @@ struct sg_noise_init_ctx {
 	bool valid;
 };
 
-/* The transport keys a handshake ends with. */
+/*
+ * The transport keys a handshake ends with.
+ *
+ * sending_counter and confirmed are only the initial values of a new session
+ * (0, and true for the initiator only); nothing in lib/ advances them, so they
+ * are not the live state and must not be read after the session layer took
+ * the keypair over.  The authoritative copies are:
+ *  - the sending counter: struct sg_timers_keypair's sent, handed out only by
+ *    sg_timers_keypair_next_nonce, which refuses once the next nonce would
+ *    reach SG_REJECT_AFTER_MESSAGES (the DPDK app keeps it as lib/peers'
+ *    atomic send_counter, with the same limit, and loads it into an
+ *    sg_timers_keypair to apply the rekey rules);
+ *  - key confirmation: the keypair's slot in struct sg_keyslots (a keypair is
+ *    unconfirmed exactly while it is next; sg_keyslots_confirm confirms it),
+ *    mirrored in the app by lib/peers' atomic confirmed.
+ * sg_noise_keypair_clear wipes the keys once they have been copied out.
+ */
 struct sg_noise_keypair {
 	uint8_t sending_key[SG_SYMMETRIC_KEY_LEN];
 	uint8_t receiving_key[SG_SYMMETRIC_KEY_LEN];
 	uint32_t local_index;  /* the receiver index peers put on data to us */
 	uint32_t remote_index; /* the receiver index we put on data to them */
 	uint64_t created_ns;
-	uint64_t sending_counter;
+	uint64_t sending_counter; /* initial value only, always 0: see above */
 	bool is_initiator;
 	/*
 	 * A responder may not send with its keypair before it has received
-	 * data under it (key confirmation): false until the session layer sees
-	 * the first valid data message and moves it from next to current.
+	 * data under it (key confirmation).  Initial value only (true for the
+	 * initiator): the live flag is the keypair's slot, see above.
 	 */
 	bool confirmed;
 };

@@ -130,6 +130,14 @@ bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns);
 
 /* Keypair age and message rules (section 6.2). */
 
+/*
+ * The authoritative sending counter of a session: sent is the next nonce, and
+ * only sg_timers_keypair_next_nonce hands nonces out, refusing once sent
+ * reaches SG_REJECT_AFTER_MESSAGES.  struct sg_noise_keypair's
+ * sending_counter is just the initial 0 and is never advanced; do not keep
+ * a second counter beside this one (the DPDK app's lib/peers send_counter
+ * replaces it there and is loaded into this struct for the rekey rules).
+ */
 struct sg_timers_keypair {
 	uint64_t birth_ns; /* when the keys were derived */
 	uint64_t sent;	   /* nonces used so far: the next nonce */
@@ -174,7 +182,9 @@ uint32_t sg_timers_splitmix32(void *ctx);
  * The three keypair slots of a peer, holding the caller's keypairs as opaque
  * pointers.  current encrypts; previous still decrypts packets in flight;
  * next is a responder keypair that waits for the initiator's first data
- * packet.  Functions that push keypairs out hand them back in dropped[] for
+ * packet.  The slot is the authoritative key-confirmation state: a keypair is
+ * unconfirmed exactly while it is next (struct sg_noise_keypair's confirmed
+ * is only its initial value and is not kept up to date).  Functions that push keypairs out hand them back in dropped[] for
  * the caller to wipe and free; unused entries are NULL.
  */
 struct sg_keyslots {

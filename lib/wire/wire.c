@@ -30,10 +30,15 @@ int sg_wire_classify(const uint8_t *msg, size_t len, enum sg_drop_reason *why)
 
 size_t sg_wire_padded_len(size_t len, size_t mtu)
 {
-	size_t padded =
-		(len + SG_MSG_PADDING_MULTIPLE - 1) & ~(size_t)(SG_MSG_PADDING_MULTIPLE - 1);
+	size_t pad;
 
-	if (padded > mtu)
-		padded = len > mtu ? len : mtu;
-	return padded;
+	/*
+	 * A packet at or over the MTU is never padded.  Below it, the padding
+	 * is compared with the room left rather than added first, so that no
+	 * len or mtu near SIZE_MAX can make the sum wrap to a shorter length.
+	 */
+	if (len >= mtu)
+		return len;
+	pad = (SG_MSG_PADDING_MULTIPLE - len % SG_MSG_PADDING_MULTIPLE) % SG_MSG_PADDING_MULTIPLE;
+	return pad > mtu - len ? mtu : len + pad;
 }

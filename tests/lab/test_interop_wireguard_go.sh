@@ -159,6 +159,10 @@ for mode in sys.argv[5:]:
         msg[-1] ^= 1
     elif mode == "unknown-index":   # data: a receiver index the tool never gave out
         struct.pack_into("<I", msg, 4, struct.unpack_from("<I", msg, 4)[0] ^ 0xffffffff)
+    elif mode == "oversize":        # data: a fresh counter, grown past what the tool takes
+        counter = struct.unpack_from("<Q", msg, 8)[0] + 200000
+        struct.pack_into("<Q", msg, 8, counter)
+        msg += bytes(1500 - len(msg))
     elif mode == "short":           # a data header cut short
         msg = msg[:9]
     elif mode == "bad-type":
@@ -203,7 +207,9 @@ before=$(payload_packets)
 inject "$LAB_DIR/initiation.bin" raw bad-mac1 bad-static
 step "(6) replayed, forged and garbage data"
 # bad-tag twice: a packet that failed must not have entered the replay window.
-inject "$LAB_DIR/data.bin" raw bad-tag bad-tag unknown-index short bad-type
+# oversize: larger than the tool's tunnel MTU allows; refused by size before
+# anything is decrypted into a buffer it would overrun.
+inject "$LAB_DIR/data.bin" raw bad-tag bad-tag unknown-index short bad-type oversize
 sleep 0.3
 tool_stats resp
 expect resp refused_timestamp_replay -eq 1
@@ -214,7 +220,7 @@ expect resp handshakes_ok -eq 1
 expect resp replayed_data -eq 1
 expect resp refused_bad_tag -eq 2
 expect resp unknown_index -eq 1
-expect resp rx_malformed -eq 2
+expect resp rx_malformed -eq 3
 after=$(payload_packets)
 lab_check "5/6: no injected packet was decrypted ($before then $after with a payload)" \
 	test "$after" -eq "$before"

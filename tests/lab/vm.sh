@@ -103,7 +103,7 @@ lab_vm_start() {
 
 	lab_dpdk_eal "vm-$name"
 	# shellcheck disable=SC2086 # the argument strings are meant to split
-	lab_spawn "vm-$name" "$ns" dpdk-testpmd $LAB_DPDK_EAL \
+	lab_spawn "vm-$name" "$ns" stdbuf -oL -eL dpdk-testpmd $LAB_DPDK_EAL \
 		--vdev="virtio_user0,path=$sock,queues=1" \
 		--vdev="net_tap0,iface=$tap,mac=$mac" \
 		-- $LAB_TESTPMD_FWD </dev/null
@@ -161,7 +161,7 @@ lab_vswitch_start() {
 	local name=$1 s0=$2 s1=$3
 	lab_dpdk_eal "$name"
 	# shellcheck disable=SC2086
-	lab_spawn "$name" "" dpdk-testpmd $LAB_DPDK_EAL \
+	lab_spawn "$name" "" stdbuf -oL -eL dpdk-testpmd $LAB_DPDK_EAL \
 		--vdev="net_vhost0,iface=$s0,queues=1" --vdev="net_vhost1,iface=$s1,queues=1" \
 		-- $LAB_TESTPMD_FWD </dev/null
 	lab_wait_for 30 test -S "$s0" -a -S "$s1" || lab_die "vswitch $name: no sockets"

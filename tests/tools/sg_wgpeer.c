@@ -788,7 +788,7 @@ static void confirm(struct keypair *kp, uint64_t now)
 	if (!sg_keyslots_confirm(&g.slots, kp, &dropped))
 		return;
 	keypair_free(dropped);
-	kp->noise.confirmed = true;
+	/* Leaving next is what confirms it; kp->noise.confirmed is not kept up to date. */
 	sg_timers_handshake_complete(&g.timers, now);
 	g.st.handshakes_ok++;
 	SG_LOG_RL(SG_LOG_INFO, "handshake: first data under session %08x, key confirmed",
@@ -864,6 +864,19 @@ static void on_datagram(const uint8_t *msg, size_t len, const struct sockaddr_st
 	enum sg_drop_reason why = SG_DROP_NONE;
 
 	g.st.rx_packets++;
+	/*
+	 * The receive buffer is larger than the largest message we take, so
+	 * that a datagram too long for the tunnel MTU is seen whole and refused
+	 * here: open_data decrypts into a buffer of MAX_DATAGRAM bytes, and
+	 * libsodium writes (zeros, for a bad tag) len - 32 bytes into it before
+	 * anything is authenticated.
+	 */
+	if (len > MAX_DATAGRAM) {
+		g.st.rx_malformed++;
+		SG_LOG_RL(SG_LOG_DEBUG, "dropped: datagram of %zu bytes, larger than %u", len,
+			  (unsigned)MAX_DATAGRAM);
+		return;
+	}
 	switch (sg_wire_classify(msg, len, &why)) {
 	case SG_MSG_INITIATION:
 		on_initiation(msg, len, src, slen, now);

@@ -178,6 +178,17 @@ TEST(WirePadding, Cases)
 			<< "len " << c.len << " mtu " << c.mtu;
 }
 
+TEST(WirePadding, LengthsNearSizeMaxDoNotWrap)
+{
+	// Rounding a len near SIZE_MAX up to 16 wraps past zero: the result must
+	// still be the len itself over the MTU, and never shorter below it.
+	for (size_t len : { SIZE_MAX, SIZE_MAX - 3, SIZE_MAX - 14 })
+		EXPECT_EQ(sg_wire_padded_len(len, 1420), len) << len;
+	EXPECT_EQ(sg_wire_padded_len(SIZE_MAX - 3, SIZE_MAX), SIZE_MAX) << "capped at the MTU";
+	EXPECT_EQ(sg_wire_padded_len(SIZE_MAX - 14, SIZE_MAX - 1), SIZE_MAX - 1);
+	EXPECT_EQ(sg_wire_padded_len(SIZE_MAX - 20, SIZE_MAX), SIZE_MAX - 15);
+}
+
 TEST(WirePadding, PropertiesOverAllLengths)
 {
 	for (size_t mtu : { 1280, 1420, 1421, 9000 }) {

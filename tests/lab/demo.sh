@@ -49,7 +49,7 @@ dp_client_start 1 "$DP_C1"
 dp_client_start 2 "$C2" "$DP_GW4"
 show "c1 talks to the gateway over IPv6 ([$DP_GW6]:$DP_PORT), c2 over IPv4 ($DP_GW4:$DP_PORT)"
 
-say "ping6 from each client to its own VM (the first packet waits for the handshake)"
+say "ping6 c1 -> vm1 and vm2 -> c2 (the first packet waits for the handshake)"
 lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1" || lab_die "c1 cannot reach vm1"
 lab_wait_for 30 lab_exec c2 ping -6 -c1 -W2 "$VM2" || lab_die "c2 cannot reach vm2"
 lab_exec c1 ping -6 -c 5 -i 0.2 "$DP_VM1" | sed 's/^/   /' | tail -n 3

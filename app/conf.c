@@ -15,6 +15,9 @@
 #include "lib/config/sg_config.h"
 #include "lib/crypto/sg_crypto.h"
 
+/* Every burst the parser accepts fits the pipelines' arrays. */
+_Static_assert(SG_CONFIG_MAX_BURST <= SG_BURST_MAX, "[workers] burst larger than SG_BURST_MAX");
+
 static void copy_endpoint(struct sg_endpoint *ep, const struct sg_config_endpoint *ce)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -122,8 +125,17 @@ static int copy_conf(struct app_conf *c, const struct sg_config *cfg)
 	for (i = 0; i < cfg->workers.n_lcores; i++)
 		c->lcores[i] = cfg->workers.lcores[i];
 	c->n_lcores = cfg->workers.n_lcores;
-	c->rekey_after_time_s = cfg->timers.rekey_after_time;
-	c->reject_after_time_s = cfg->timers.reject_after_time;
+	c->burst = cfg->workers.burst;
+	sg_timers_params_default(&c->timers);
+	c->timers.rekey_after_time = cfg->timers.rekey_after_time;
+	c->timers.reject_after_time = cfg->timers.reject_after_time;
+	c->timers.keepalive_timeout = cfg->timers.keepalive_timeout;
+	c->timers.rekey_timeout = cfg->timers.rekey_timeout;
+	/* lib/config checks the same rules with a line number; this is a safety net. */
+	if (sg_timers_params_check(&c->timers) != 0) {
+		fprintf(stderr, "%s: [timers] inconsistent protocol times\n", c->file);
+		return -EINVAL;
+	}
 	return copy_vms(c, cfg);
 }
 

@@ -65,9 +65,9 @@ struct app_conf {
 	/* [workers] */
 	unsigned lcores[SG_MAX_WORKERS];
 	unsigned n_lcores;
-	/* [timers] */
-	unsigned rekey_after_time_s;
-	unsigned reject_after_time_s;
+	unsigned burst; /* packets per RX burst, 1..SG_BURST_MAX */
+	/* [timers]: every key, with the paper's rekey_attempt_time */
+	struct sg_timers_params timers;
 	/* Command-line tunables (not in the file). */
 	unsigned mbufs;
 	unsigned idle_sleep_us;

@@ -388,9 +388,8 @@ static bool rekey_due(struct sg_ctl *c, struct ctl_peer *cp, struct sg_peer *p, 
 
 	if (cur == NULL)
 		return false;
-	tk.birth_ns = cur->birth_ns;
+	sg_timers_keypair_init(&tk, &cp->timers, cur->initiator, cur->birth_ns);
 	tk.sent = atomic_load_explicit(&cur->send_counter, memory_order_relaxed);
-	tk.initiator = cur->initiator;
 	if (sent && sg_timers_rekey_on_send(&tk, now))
 		return true;
 	if (received && sg_timers_rekey_on_receive(&cp->timers, &tk, now))
@@ -478,13 +477,13 @@ static void tick(struct sg_ctl *c, uint64_t now)
 /* Frames on the RX queue only the control lcore sees go to worker 0. */
 static unsigned redirect_extra_rxq(struct sg_ctl *c)
 {
-	struct rte_mbuf *pkts[SG_BURST];
+	struct rte_mbuf *pkts[SG_BURST_MAX];
 	struct sg_worker *w0 = c->dp->workers[0];
 	unsigned n, q, total = 0;
 	uint16_t rxq;
 
 	for (rxq = c->extra_rxq; rxq < c->extra_rxq_end; rxq++) {
-		n = rte_eth_rx_burst(c->dp->nic_port, rxq, pkts, SG_BURST);
+		n = rte_eth_rx_burst(c->dp->nic_port, rxq, pkts, (uint16_t)c->dp->burst);
 		if (n == 0)
 			continue;
 		q = rte_ring_enqueue_burst(w0->redirect, (void **)pkts, n, NULL);
@@ -499,19 +498,19 @@ static unsigned redirect_extra_rxq(struct sg_ctl *c)
 void sg_ctl_run(struct sg_ctl *c)
 {
 	struct sg_dp *dp = c->dp;
-	struct rte_mbuf *hs[SG_BURST];
-	struct sg_peer *ev[SG_BURST];
+	struct rte_mbuf *hs[SG_BURST_MAX];
+	struct sg_peer *ev[SG_BURST_MAX];
 
 	while (!atomic_load_explicit(&dp->quit, memory_order_relaxed)) {
 		uint64_t now = sg_now_ns();
 		unsigned n, i, work = 0;
 
 		dp->ctl->now_ns = now;
-		n = rte_ring_dequeue_burst(dp->hs_ring, (void **)hs, SG_BURST, NULL);
+		n = rte_ring_dequeue_burst(dp->hs_ring, (void **)hs, dp->burst, NULL);
 		for (i = 0; i < n; i++)
 			handle_handshake(c, hs[i]);
 		work += n;
-		n = rte_ring_dequeue_burst(dp->ev_ring, (void **)ev, SG_BURST, NULL);
+		n = rte_ring_dequeue_burst(dp->ev_ring, (void **)ev, dp->burst, NULL);
 		for (i = 0; i < n; i++)
 			handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
 		work += n;
@@ -585,7 +584,11 @@ int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const uint8_t private_key[32
 			return rc;
 		}
 		sg_cookie_maker_init(&cp->maker, p->public_key);
-		sg_timers_init(&cp->timers, ctl_rand, &c->rng);
+		rc = sg_timers_init(&cp->timers, &c->tc.params, ctl_rand, &c->rng);
+		if (rc != 0) {
+			sg_log(SG_LOG_ERR, "[timers]: inconsistent protocol times");
+			return rc;
+		}
 		if (p->keepalive_s > 0)
 			sg_timers_set_persistent_keepalive(&cp->timers, p->keepalive_s, now);
 	}

@@ -286,9 +286,7 @@ static int setup_peers(const struct app_conf *c)
 		sg_peers_create("main", c->n_peers + 1, INDEX_BITS, dp.qsbr, (int)rte_socket_id());
 	if (dp.peers == NULL)
 		return -ENOMEM;
-	if (c->reject_after_time_s > 0)
-		sg_peers_set_reject_after(dp.peers,
-					  (uint64_t)c->reject_after_time_s * 1000000000ull);
+	sg_peers_set_reject_after(dp.peers, (uint64_t)c->timers.reject_after_time * 1000000000ull);
 	dp.aips = sg_allowedips_create(aips_retire, dp.peers);
 	if (dp.aips == NULL)
 		return -ENOMEM;
@@ -426,9 +424,11 @@ static void setup_gw(const struct app_conf *c)
 	dp.gw.mtu = c->mtu ? c->mtu : SG_DEFAULT_MTU;
 	dp.gw.v4_ttl = 64;
 	dp.idle_sleep_us = c->idle_sleep_us;
+	dp.burst = c->burst ? c->burst : SG_BURST_DEFAULT;
+	ctl.tc.params = c->timers;
 	/* The protocol's rekey rules apply anyway; a shorter time is the gateway's own. */
-	if (c->rekey_after_time_s > 0 && c->rekey_after_time_s < SG_REKEY_AFTER_TIME_S)
-		ctl.tc.rekey_after_time_s = c->rekey_after_time_s;
+	if (c->timers.rekey_after_time < SG_REKEY_AFTER_TIME_S)
+		ctl.tc.rekey_after_time_s = c->timers.rekey_after_time;
 	ctl.tc.status_interval_s = c->status_interval_s;
 }
 
@@ -548,8 +548,10 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < dp.n_workers; i++)
 		rte_eal_remote_launch(sg_worker_main, dp.workers[i], dp.workers[i]->lcore);
-	sg_log(SG_LOG_INFO, "sixgate running: %u workers, %u VMs, %u peers, listen port %u",
-	       dp.n_workers, dp.n_vms, sg_peers_count(dp.peers), rte_be_to_cpu_16(dp.gw.port_be));
+	sg_log(SG_LOG_INFO,
+	       "sixgate running: %u workers, %u VMs, %u peers, listen port %u, burst %u",
+	       dp.n_workers, dp.n_vms, sg_peers_count(dp.peers), rte_be_to_cpu_16(dp.gw.port_be),
+	       dp.burst);
 	sg_ctl_run(&ctl);
 	RTE_LCORE_FOREACH_WORKER (lcore)
 		rte_eal_wait_lcore(lcore);

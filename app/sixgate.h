@@ -33,10 +33,16 @@ struct ctl_stats {
 	uint64_t redirected;
 };
 
-/* Timer knobs from [timers]; 0 keeps the protocol's value. */
+/* Timer knobs: [timers] and the command line. */
 struct ctl_timers_conf {
-	unsigned rekey_after_time_s; /* gateway-initiated rekey of a session this old */
-	unsigned status_interval_s;  /* periodic status line; 0: off */
+	struct sg_timers_params params; /* every peer's protocol times */
+	/*
+	 * Also rekey responder sessions this old (0: off).  Set when [timers]
+	 * shortens rekey_after_time, so that a test sees gateway-initiated
+	 * rekeys even while the client initiated the session.
+	 */
+	unsigned rekey_after_time_s;
+	unsigned status_interval_s; /* periodic status line; 0: off */
 };
 
 struct sg_ctl {

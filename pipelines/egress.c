@@ -60,8 +60,8 @@ static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbu
 void sg_egress_send(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
 		    struct rte_mbuf **pkts, unsigned n)
 {
-	struct sg_dpcrypto_op ops[SG_BURST];
-	struct rte_mbuf *ms[SG_BURST], *out[SG_BURST];
+	struct sg_dpcrypto_op ops[SG_BURST_MAX];
+	struct rte_mbuf *ms[SG_BURST_MAX], *out[SG_BURST_MAX];
 	struct sg_endpoint ep;
 	uint64_t bytes = 0, data = 0;
 	unsigned k = 0, no = 0, i;
@@ -126,7 +126,7 @@ bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer)
 
 void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
 {
-	struct rte_mbuf *ms[SG_BURST];
+	struct rte_mbuf *ms[SG_BURST_MAX];
 	struct sg_keypair *kp;
 	unsigned n;
 
@@ -134,7 +134,7 @@ void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
 		kp = sg_peer_tx_keypair(peer, w->now_ns);
 		if (kp == NULL)
 			return;
-		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, SG_BURST, NULL);
+		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, w->dp->burst, NULL);
 		if (n == 0)
 			return;
 		sg_egress_send(w, peer, kp, ms, n);
@@ -266,8 +266,8 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
 {
 	struct sg_vm *vm = &w->dp->vms[vmi];
-	struct rte_mbuf *out[SG_BURST], *rep[SG_BURST];
-	struct sg_peer *peers[SG_BURST];
+	struct rte_mbuf *out[SG_BURST_MAX], *rep[SG_BURST_MAX];
+	struct sg_peer *peers[SG_BURST_MAX];
 	unsigned no = 0, nr = 0, i;
 
 	for (i = 0; i < n && i < 4; i++)

@@ -156,10 +156,10 @@ static void deliver_runs(struct sg_worker *w, struct rte_mbuf **out, const int *
 void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
 	const struct sg_peers_index *ix = sg_peers_index_table(w->dp->peers);
-	struct sg_dpcrypto_op ops[SG_BURST];
-	struct sg_keypair *kps[SG_BURST];
-	struct rte_mbuf *ms[SG_BURST], *out[SG_BURST];
-	int vms[SG_BURST];
+	struct sg_dpcrypto_op ops[SG_BURST_MAX];
+	struct sg_keypair *kps[SG_BURST_MAX];
+	struct rte_mbuf *ms[SG_BURST_MAX], *out[SG_BURST_MAX];
+	int vms[SG_BURST_MAX];
 	unsigned k = 0, no = 0, i;
 
 	for (i = 0; i < n; i++) {

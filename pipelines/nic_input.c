@@ -344,7 +344,7 @@ static enum verdict classify(struct sg_worker *w, struct rte_mbuf *m, enum sg_dr
 
 void sg_nic_input(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
-	struct rte_mbuf *data[SG_BURST], *hs[SG_BURST], *tx[SG_BURST];
+	struct rte_mbuf *data[SG_BURST_MAX], *hs[SG_BURST_MAX], *tx[SG_BURST_MAX];
 	unsigned nd = 0, nh = 0, nt = 0, i, q;
 
 	for (i = 0; i < n && i < 4; i++)

@@ -37,7 +37,13 @@
 extern "C" {
 #endif
 
-#define SG_BURST	 32
+/*
+ * Packets per RX burst ([workers] burst): SG_BURST_DEFAULT unless configured,
+ * at most SG_BURST_MAX, the size of every stage's per-burst arrays.  The
+ * stages below take n <= SG_BURST_MAX.
+ */
+#define SG_BURST_DEFAULT 32
+#define SG_BURST_MAX	 256
 #define SG_MAX_WORKERS	 16
 #define SG_MAX_VMS	 64
 #define SG_MAX_NIC_RXQ	 8
@@ -131,6 +137,7 @@ struct sg_dp {
 	unsigned n_workers;
 	struct sg_worker *workers[SG_MAX_WORKERS];
 	struct sg_worker *ctl;	/* the control lcore's context (its own NIC TX queue) */
+	unsigned burst;		/* packets per RX burst, 1..SG_BURST_MAX */
 	unsigned idle_sleep_us; /* 0: pure polling */
 	atomic_bool quit;
 };

@@ -23,11 +23,11 @@ void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
 
 static unsigned poll_nic(struct sg_worker *w)
 {
-	struct rte_mbuf *pkts[SG_BURST];
+	struct rte_mbuf *pkts[SG_BURST_MAX];
 	unsigned total = 0, q, n;
 
 	for (q = 0; q < w->n_nic_rxq; q++) {
-		n = rte_eth_rx_burst(w->dp->nic_port, w->nic_rxq[q], pkts, SG_BURST);
+		n = rte_eth_rx_burst(w->dp->nic_port, w->nic_rxq[q], pkts, (uint16_t)w->dp->burst);
 		if (n == 0)
 			continue;
 		w->st.nic_rx += n;
@@ -35,7 +35,7 @@ static unsigned poll_nic(struct sg_worker *w)
 		sg_nic_input(w, pkts, n);
 	}
 	if (w->redirect != NULL) {
-		n = rte_ring_dequeue_burst(w->redirect, (void **)pkts, SG_BURST, NULL);
+		n = rte_ring_dequeue_burst(w->redirect, (void **)pkts, w->dp->burst, NULL);
 		if (n > 0) {
 			w->st.nic_rx += n;
 			total += n;
@@ -47,13 +47,13 @@ static unsigned poll_nic(struct sg_worker *w)
 
 static unsigned poll_vms(struct sg_worker *w)
 {
-	struct rte_mbuf *pkts[SG_BURST];
+	struct rte_mbuf *pkts[SG_BURST_MAX];
 	unsigned total = 0, i, n;
 
 	for (i = 0; i < w->n_vms; i++) {
 		struct sg_vm *vm = &w->dp->vms[w->vms[i]];
 
-		n = rte_eth_rx_burst(vm->port_id, 0, pkts, SG_BURST);
+		n = rte_eth_rx_burst(vm->port_id, 0, pkts, (uint16_t)w->dp->burst);
 		if (n > 0) {
 			w->st.vm_rx += n;
 			total += n;
@@ -61,9 +61,9 @@ static unsigned poll_vms(struct sg_worker *w)
 		}
 		/* Frames other workers decrypted for this VM, behind any pending ones. */
 		total += sg_vm_flush_pending(w, vm);
-		if (vm->n_pend > SG_VM_PENDING - SG_BURST)
+		if (vm->n_pend + w->dp->burst > SG_VM_PENDING)
 			continue;
-		n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, SG_BURST, NULL);
+		n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, w->dp->burst, NULL);
 		if (n > 0) {
 			total += n;
 			sg_vm_deliver(w, w->vms[i], pkts, n);

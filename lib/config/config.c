@@ -36,7 +36,7 @@
 #define MIN_MTU	      1280 /* IPv6's minimum link MTU */
 #define MAX_MTU	      9000
 #define DEFAULT_BURST 32
-#define MAX_BURST     256
+#define MAX_BURST     SG_CONFIG_MAX_BURST
 #define MAX_QUEUES    64
 #define MAX_TIMER_S   86400
 
@@ -471,22 +471,15 @@ static int nic_tx_queues(struct parser *p, char *v)
 	return rc;
 }
 
-static int nic_next_hop4(struct parser *p, char *v)
-{
-	p->cfg.nic.has_next_hop4 = 1;
-	return parse_addr(p, "next_hop4", v, AF_INET, p->cfg.nic.next_hop4);
-}
-
-static int nic_next_hop6(struct parser *p, char *v)
-{
-	p->cfg.nic.has_next_hop6 = 1;
-	return parse_addr(p, "next_hop6", v, AF_INET6, p->cfg.nic.next_hop6);
-}
-
+/*
+ * No next-hop keys: the data path learns the MAC to send to from each peer's
+ * authenticated packets (config/README.md), so a router address would be
+ * accepted and never used.
+ */
 static const struct key_def nic_keys[] = {
-	{ "device", nic_device },	{ "rx_queues", nic_rx_queues },
-	{ "tx_queues", nic_tx_queues }, { "next_hop4", nic_next_hop4 },
-	{ "next_hop6", nic_next_hop6 },
+	{ "device", nic_device },
+	{ "rx_queues", nic_rx_queues },
+	{ "tx_queues", nic_tx_queues },
 };
 
 static int nic_close(struct parser *p)
@@ -846,6 +839,14 @@ static int timers_close(struct parser *p)
 			       "[timers] reject_after_time (%u) must be longer than "
 			       "rekey_after_time (%u)",
 			       p->cfg.timers.reject_after_time, p->cfg.timers.rekey_after_time);
+	/* Else an initiator that only receives would rekey the moment a session starts. */
+	if (p->cfg.timers.reject_after_time <=
+	    p->cfg.timers.keepalive_timeout + p->cfg.timers.rekey_timeout)
+		return fail_at(p, p->sect_line,
+			       "[timers] reject_after_time (%u) must be longer than "
+			       "keepalive_timeout + rekey_timeout (%u + %u)",
+			       p->cfg.timers.reject_after_time, p->cfg.timers.keepalive_timeout,
+			       p->cfg.timers.rekey_timeout);
 	return 0;
 }
 

@@ -25,6 +25,7 @@ extern "C" {
 #define SG_CONFIG_NAME_MAX   32	 /* section names, NUL included */
 #define SG_CONFIG_MAX_LCORES 128 /* worker lcore ids are below this */
 #define SG_CONFIG_ERR_LEN    512 /* a comfortable size for the error buffer */
+#define SG_CONFIG_MAX_BURST  256 /* [workers] burst is 1..this */
 
 /* An IPv4 or IPv6 prefix with its host bits zero. */
 struct sg_config_prefix {
@@ -79,10 +80,6 @@ struct sg_config {
 		char *device; /* a PCI address or a DPDK vdev string */
 		uint16_t rx_queues;
 		uint16_t tx_queues;
-		int has_next_hop4;
-		uint8_t next_hop4[4];
-		int has_next_hop6;
-		uint8_t next_hop6[16];
 	} nic;
 	struct {
 		unsigned int lcores[SG_CONFIG_MAX_LCORES];
@@ -94,7 +91,7 @@ struct sg_config {
 	struct sg_config_peer *peers;
 	size_t n_peers;
 	struct {
-		/* seconds; defaults from lib/wire/sg_wire.h */
+		/* seconds; defaults from lib/wire/sg_wire.h; all used by the app */
 		uint32_t rekey_after_time;
 		uint32_t reject_after_time;
 		uint32_t keepalive_timeout;

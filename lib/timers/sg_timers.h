@@ -33,14 +33,39 @@ enum sg_timers_decision {
 	SG_TIMERS_SEND_KEEPALIVE = 1u << 0,
 	/* Send a handshake initiation, then report sg_timers_handshake_initiated. */
 	SG_TIMERS_INITIATE_HANDSHAKE = 1u << 1,
-	/* The handshake failed for REKEY_ATTEMPT_TIME: drop the staged packets. */
+	/* The handshake failed for rekey_attempt_time: drop the staged packets. */
 	SG_TIMERS_GIVE_UP = 1u << 2,
-	/* No new session for 3 * REJECT_AFTER_TIME: wipe every keypair and the handshake state. */
+	/* No new session for 3 * reject_after_time: wipe every keypair and the handshake state. */
 	SG_TIMERS_EXPIRE_KEYPAIRS = 1u << 3,
 };
 
 /* A deadline that never comes; also what sg_timers_next_deadline returns when nothing is armed. */
 #define SG_TIMERS_NEVER UINT64_MAX
+
+/*
+ * The protocol times of section 6.1, in seconds.  The defaults are the
+ * paper's (lib/wire/sg_wire.h); deployments keep them, tests shorten them so
+ * that rekeys, keepalives and retries happen within seconds.
+ */
+struct sg_timers_params {
+	uint32_t rekey_after_time;   /* the initiator rekeys a session this old */
+	uint32_t reject_after_time;  /* a keypair this old is no longer used */
+	uint32_t rekey_attempt_time; /* give up a handshake after retrying this long */
+	uint32_t rekey_timeout;	     /* retransmit an unanswered initiation after this */
+	uint32_t keepalive_timeout;  /* answer received data with a keepalive after this */
+};
+
+/* Fills p with the paper's values. */
+void sg_timers_params_default(struct sg_timers_params *p);
+
+/*
+ * Returns 0 when p is usable, else -EINVAL: every time is at least 1 s,
+ * reject_after_time is longer than rekey_after_time and than
+ * keepalive_timeout + rekey_timeout (else the receive-side rekey would be due
+ * the moment a session starts), and rekey_attempt_time is at least
+ * rekey_timeout (at least one retransmission).
+ */
+int sg_timers_params_check(const struct sg_timers_params *p);
 
 /* Returns 32 random bits; ctx is the caller's. */
 typedef uint32_t (*sg_timers_rand_fn)(void *ctx);
@@ -61,16 +86,23 @@ struct sg_timers {
 	bool need_another_keepalive;
 	bool sent_lastminute_handshake;
 
+	struct sg_timers_params params;
+	unsigned max_handshakes; /* rekey_attempt_time / rekey_timeout */
+
 	sg_timers_rand_fn rand;
 	void *rand_ctx;
 };
 
 /*
- * Disarms every timer.  rand supplies the jitter added to handshake timers
+ * Disarms every timer and takes the protocol times from params (copied; NULL
+ * means the paper's).  rand supplies the jitter added to handshake timers
  * (uniform in [0, SG_REKEY_TIMEOUT_JITTER_MAX_MS)) so that peers do not
  * retry in lock step; with rand NULL there is no jitter, which only tests want.
+ * Returns 0, or -EINVAL with t untouched when sg_timers_params_check refuses
+ * params.
  */
-void sg_timers_init(struct sg_timers *t, sg_timers_rand_fn rand, void *rand_ctx);
+int sg_timers_init(struct sg_timers *t, const struct sg_timers_params *params,
+		   sg_timers_rand_fn rand, void *rand_ctx);
 
 /* Disarms every timer, as when the peer is removed; the counters stay. */
 void sg_timers_stop(struct sg_timers *t);
@@ -95,7 +127,7 @@ void sg_timers_any_authenticated_packet_received(struct sg_timers *t, uint64_t n
 void sg_timers_any_authenticated_packet_traversal(struct sg_timers *t, uint64_t now_ns);
 /*
  * A handshake initiation was sent (report the two events above as well).
- * Arms the retransmission after REKEY_TIMEOUT plus jitter.
+ * Arms the retransmission after rekey_timeout plus jitter.
  */
 void sg_timers_handshake_initiated(struct sg_timers *t, uint64_t now_ns);
 /*
@@ -105,7 +137,7 @@ void sg_timers_handshake_initiated(struct sg_timers *t, uint64_t now_ns);
 void sg_timers_handshake_complete(struct sg_timers *t, uint64_t now_ns);
 /*
  * New session keys were derived (before sending a response, or after
- * receiving one).  Keys are wiped 3 * REJECT_AFTER_TIME after the last one.
+ * receiving one).  Keys are wiped 3 * reject_after_time after the last one.
  */
 void sg_timers_session_derived(struct sg_timers *t, uint64_t now_ns);
 
@@ -124,7 +156,7 @@ uint64_t sg_timers_next_deadline(const struct sg_timers *t, uint64_t now_ns);
  * The data path wants a new handshake: it has packets and no usable keypair,
  * or a rekey rule below fired.  This starts a new series of attempts (the
  * give-up count restarts) and returns true when an initiation should be sent
- * now, false when one went out less than REKEY_TIMEOUT ago.
+ * now, false when one went out less than rekey_timeout ago.
  */
 bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns);
 
@@ -139,18 +171,24 @@ bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns);
  * replaces it there and is loaded into this struct for the rekey rules).
  */
 struct sg_timers_keypair {
-	uint64_t birth_ns; /* when the keys were derived */
-	uint64_t sent;	   /* nonces used so far: the next nonce */
-	bool initiator;	   /* we sent the initiation of this session */
+	uint64_t birth_ns;	  /* when the keys were derived */
+	uint64_t sent;		  /* nonces used so far: the next nonce */
+	uint64_t rekey_after_ns;  /* the peer's rekey_after_time when it was made */
+	uint64_t reject_after_ns; /* the peer's reject_after_time when it was made */
+	bool initiator;		  /* we sent the initiation of this session */
 };
 
-/* A fresh keypair derived at now_ns. */
-void sg_timers_keypair_init(struct sg_timers_keypair *kp, bool initiator, uint64_t now_ns);
+/*
+ * A fresh keypair derived at now_ns, under the protocol times of t (the
+ * peer's timers; NULL means the paper's).
+ */
+void sg_timers_keypair_init(struct sg_timers_keypair *kp, const struct sg_timers *t, bool initiator,
+			    uint64_t now_ns);
 
-/* True while the keypair may encrypt: younger than REJECT_AFTER_TIME, nonces left. */
+/* True while the keypair may encrypt: younger than reject_after_time, nonces left. */
 bool sg_timers_keypair_can_send(const struct sg_timers_keypair *kp, uint64_t now_ns);
 
-/* True while the keypair may decrypt: younger than REJECT_AFTER_TIME. */
+/* True while the keypair may decrypt: younger than reject_after_time. */
 bool sg_timers_keypair_can_receive(const struct sg_timers_keypair *kp, uint64_t now_ns);
 
 /*
@@ -162,14 +200,14 @@ bool sg_timers_keypair_next_nonce(struct sg_timers_keypair *kp, uint64_t now_ns,
 /*
  * After sending with the current keypair: true when it is time for a new
  * handshake, because REKEY_AFTER_MESSAGES nonces were used, or because we
- * initiated the session and it is REKEY_AFTER_TIME old.  NULL gives false.
+ * initiated the session and it is rekey_after_time old.  NULL gives false.
  */
 bool sg_timers_rekey_on_send(const struct sg_timers_keypair *kp, uint64_t now_ns);
 
 /*
  * After receiving with the current keypair: true, once per session, when we
- * initiated it and it is REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT
- * old, so that a peer that only receives still rekeys before the keys die.
+ * initiated it and it is reject_after_time - keepalive_timeout - rekey_timeout
+ * old (t's times), so that a peer that only receives still rekeys before the keys die.
  * The "once" is reset by sg_timers_handshake_complete.  NULL gives false.
  */
 bool sg_timers_rekey_on_receive(struct sg_timers *t, const struct sg_timers_keypair *kp,

@@ -3,16 +3,19 @@
  * Each kernel timer is a deadline here; sg_timers_poll plays the part of the
  * timer interrupt.  The rules and their reasons are the paper's, section 6:
  *
- * - retransmit_handshake: an initiation got no response in REKEY_TIMEOUT
- *   (plus jitter), so send another, for REKEY_ATTEMPT_TIME, then give up.
+ * - retransmit_handshake: an initiation got no response in rekey_timeout
+ *   (plus jitter), so send another, for rekey_attempt_time, then give up.
  * - send_keepalive: we received data but sent nothing back for
- *   KEEPALIVE_TIMEOUT, so the other side would think we are gone.
- * - new_handshake: we sent data but heard nothing for KEEPALIVE_TIMEOUT +
- *   REKEY_TIMEOUT (plus jitter): the session is probably dead, renew it.
- * - zero_key_material: no new session for 3 * REJECT_AFTER_TIME, so no key
+ *   keepalive_timeout, so the other side would think we are gone.
+ * - new_handshake: we sent data but heard nothing for keepalive_timeout +
+ *   rekey_timeout (plus jitter): the session is probably dead, renew it.
+ * - zero_key_material: no new session for 3 * reject_after_time, so no key
  *   may linger in memory (forward secrecy even for a peer that went away).
  * - persistent_keepalive: keep NAT mappings alive, if configured.
+ *
+ * The times are each peer's struct sg_timers_params, the paper's by default.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "sg_timers.h"
@@ -20,22 +23,64 @@
 #define NSEC_PER_SEC  1000000000ull
 #define NSEC_PER_MSEC 1000000ull
 
-#define REKEY_TIMEOUT_NS     (SG_REKEY_TIMEOUT_S * NSEC_PER_SEC)
-#define KEEPALIVE_TIMEOUT_NS (SG_KEEPALIVE_TIMEOUT_S * NSEC_PER_SEC)
-#define REKEY_AFTER_TIME_NS  (SG_REKEY_AFTER_TIME_S * NSEC_PER_SEC)
-#define REJECT_AFTER_TIME_NS (SG_REJECT_AFTER_TIME_S * NSEC_PER_SEC)
-#define JITTER_MAX_NS	     (SG_REKEY_TIMEOUT_JITTER_MAX_MS * NSEC_PER_MSEC)
-#define REKEY_ON_RECEIVE_NS  (REJECT_AFTER_TIME_NS - KEEPALIVE_TIMEOUT_NS - REKEY_TIMEOUT_NS)
+#define JITTER_MAX_NS (SG_REKEY_TIMEOUT_JITTER_MAX_MS * NSEC_PER_MSEC)
 
 _Static_assert(SG_MAX_TIMER_HANDSHAKES == SG_REKEY_ATTEMPT_TIME_S / SG_REKEY_TIMEOUT_S,
 	       "MAX_TIMER_HANDSHAKES covers REKEY_ATTEMPT_TIME");
 
-void sg_timers_init(struct sg_timers *t, sg_timers_rand_fn rand, void *rand_ctx)
+static uint64_t ns(uint32_t s)
 {
+	return (uint64_t)s * NSEC_PER_SEC;
+}
+
+/* The age at which an initiator that only receives rekeys (checked to be positive). */
+static uint64_t rekey_on_receive_ns(const struct sg_timers_params *p)
+{
+	return ns(p->reject_after_time) - ns(p->keepalive_timeout) - ns(p->rekey_timeout);
+}
+
+void sg_timers_params_default(struct sg_timers_params *p)
+{
+	p->rekey_after_time = SG_REKEY_AFTER_TIME_S;
+	p->reject_after_time = SG_REJECT_AFTER_TIME_S;
+	p->rekey_attempt_time = SG_REKEY_ATTEMPT_TIME_S;
+	p->rekey_timeout = SG_REKEY_TIMEOUT_S;
+	p->keepalive_timeout = SG_KEEPALIVE_TIMEOUT_S;
+}
+
+int sg_timers_params_check(const struct sg_timers_params *p)
+{
+	if (!p->rekey_after_time || !p->reject_after_time || !p->rekey_attempt_time ||
+	    !p->rekey_timeout || !p->keepalive_timeout)
+		return -EINVAL;
+	if (p->reject_after_time <= p->rekey_after_time)
+		return -EINVAL;
+	if ((uint64_t)p->reject_after_time <=
+	    (uint64_t)p->keepalive_timeout + (uint64_t)p->rekey_timeout)
+		return -EINVAL;
+	if (p->rekey_attempt_time < p->rekey_timeout)
+		return -EINVAL;
+	return 0;
+}
+
+int sg_timers_init(struct sg_timers *t, const struct sg_timers_params *params,
+		   sg_timers_rand_fn rand, void *rand_ctx)
+{
+	struct sg_timers_params p;
+
+	if (params)
+		p = *params;
+	else
+		sg_timers_params_default(&p);
+	if (sg_timers_params_check(&p))
+		return -EINVAL;
 	memset(t, 0, sizeof(*t));
 	sg_timers_stop(t);
+	t->params = p;
+	t->max_handshakes = p.rekey_attempt_time / p.rekey_timeout;
 	t->rand = rand;
 	t->rand_ctx = rand_ctx;
+	return 0;
 }
 
 void sg_timers_stop(struct sg_timers *t)
@@ -82,13 +127,14 @@ void sg_timers_set_persistent_keepalive(struct sg_timers *t, uint16_t interval_s
 void sg_timers_data_sent(struct sg_timers *t, uint64_t now_ns)
 {
 	if (!armed(t->new_handshake))
-		t->new_handshake = now_ns + KEEPALIVE_TIMEOUT_NS + REKEY_TIMEOUT_NS + jitter(t);
+		t->new_handshake = now_ns + ns(t->params.keepalive_timeout) +
+				   ns(t->params.rekey_timeout) + jitter(t);
 }
 
 void sg_timers_data_received(struct sg_timers *t, uint64_t now_ns)
 {
 	if (!armed(t->send_keepalive))
-		t->send_keepalive = now_ns + KEEPALIVE_TIMEOUT_NS;
+		t->send_keepalive = now_ns + ns(t->params.keepalive_timeout);
 	else
 		t->need_another_keepalive = true;
 }
@@ -113,7 +159,7 @@ void sg_timers_any_authenticated_packet_traversal(struct sg_timers *t, uint64_t 
 
 void sg_timers_handshake_initiated(struct sg_timers *t, uint64_t now_ns)
 {
-	t->retransmit_handshake = now_ns + REKEY_TIMEOUT_NS + jitter(t);
+	t->retransmit_handshake = now_ns + ns(t->params.rekey_timeout) + jitter(t);
 	t->last_initiation_ns = now_ns;
 	t->initiation_sent = true;
 	t->handshake_attempts++;
@@ -129,13 +175,14 @@ void sg_timers_handshake_complete(struct sg_timers *t, uint64_t now_ns)
 
 void sg_timers_session_derived(struct sg_timers *t, uint64_t now_ns)
 {
-	t->zero_key_material = now_ns + 3 * REJECT_AFTER_TIME_NS;
+	t->zero_key_material = now_ns + 3 * ns(t->params.reject_after_time);
 }
 
-/* At most one initiation per REKEY_TIMEOUT, whoever asks. */
+/* At most one initiation per rekey_timeout, whoever asks. */
 static bool initiation_allowed(const struct sg_timers *t, uint64_t now_ns)
 {
-	return !t->initiation_sent || elapsed(t->last_initiation_ns, REKEY_TIMEOUT_NS, now_ns);
+	return !t->initiation_sent ||
+	       elapsed(t->last_initiation_ns, ns(t->params.rekey_timeout), now_ns);
 }
 
 bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns)
@@ -145,14 +192,14 @@ bool sg_timers_handshake_wanted(struct sg_timers *t, uint64_t now_ns)
 }
 
 /*
- * The response did not come.  After SG_MAX_TIMER_HANDSHAKES initiations
- * (REKEY_ATTEMPT_TIME) stop, drop what waits for a session, and make sure
+ * The response did not come.  After max_handshakes initiations
+ * (rekey_attempt_time) stop, drop what waits for a session, and make sure
  * what a half-done exchange left behind is wiped in time.  The kernel sends
  * two more initiations before it gives up; we stop at the paper's 90 s.
  */
 static unsigned retransmit_expired(struct sg_timers *t, uint64_t now_ns)
 {
-	if (t->handshake_attempts >= SG_MAX_TIMER_HANDSHAKES) {
+	if (t->handshake_attempts >= t->max_handshakes) {
 		t->send_keepalive = SG_TIMERS_NEVER;
 		if (!armed(t->zero_key_material))
 			sg_timers_session_derived(t, now_ns);
@@ -165,7 +212,7 @@ static unsigned keepalive_expired(struct sg_timers *t, uint64_t now_ns)
 {
 	if (t->need_another_keepalive) {
 		t->need_another_keepalive = false;
-		t->send_keepalive = now_ns + KEEPALIVE_TIMEOUT_NS;
+		t->send_keepalive = now_ns + ns(t->params.keepalive_timeout);
 	}
 	return SG_TIMERS_SEND_KEEPALIVE;
 }
@@ -218,8 +265,16 @@ uint64_t sg_timers_next_deadline(const struct sg_timers *t, uint64_t now_ns)
 	return d < now_ns ? now_ns : d;
 }
 
-void sg_timers_keypair_init(struct sg_timers_keypair *kp, bool initiator, uint64_t now_ns)
+void sg_timers_keypair_init(struct sg_timers_keypair *kp, const struct sg_timers *t, bool initiator,
+			    uint64_t now_ns)
 {
+	struct sg_timers_params def;
+	const struct sg_timers_params *p = t ? &t->params : &def;
+
+	if (!t)
+		sg_timers_params_default(&def);
+	kp->rekey_after_ns = ns(p->rekey_after_time);
+	kp->reject_after_ns = ns(p->reject_after_time);
 	kp->birth_ns = now_ns;
 	kp->sent = 0;
 	kp->initiator = initiator;
@@ -232,7 +287,7 @@ static bool older_than(const struct sg_timers_keypair *kp, uint64_t span, uint64
 
 bool sg_timers_keypair_can_receive(const struct sg_timers_keypair *kp, uint64_t now_ns)
 {
-	return !older_than(kp, REJECT_AFTER_TIME_NS, now_ns);
+	return !older_than(kp, kp->reject_after_ns, now_ns);
 }
 
 bool sg_timers_keypair_can_send(const struct sg_timers_keypair *kp, uint64_t now_ns)
@@ -254,7 +309,7 @@ bool sg_timers_rekey_on_send(const struct sg_timers_keypair *kp, uint64_t now_ns
 		return false;
 	if (kp->sent >= SG_REKEY_AFTER_MESSAGES)
 		return true;
-	return kp->initiator && older_than(kp, REKEY_AFTER_TIME_NS, now_ns);
+	return kp->initiator && older_than(kp, kp->rekey_after_ns, now_ns);
 }
 
 bool sg_timers_rekey_on_receive(struct sg_timers *t, const struct sg_timers_keypair *kp,
@@ -262,7 +317,7 @@ bool sg_timers_rekey_on_receive(struct sg_timers *t, const struct sg_timers_keyp
 {
 	if (!kp || t->sent_lastminute_handshake || !kp->initiator)
 		return false;
-	if (!older_than(kp, REKEY_ON_RECEIVE_NS, now_ns))
+	if (!older_than(kp, rekey_on_receive_ns(&t->params), now_ns))
 		return false;
 	t->sent_lastminute_handshake = true;
 	return true;

@@ -23,7 +23,14 @@
 # (roaming), share the gateway's one NIC.
 
 DP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# The sixgate binary: $DP_SIXGATE, or app/sixgate in $DP_BUILD, build-dp or build.
+# The sixgate binary: $DP_SIXGATE, or app/sixgate in $DP_BUILD, $SG_BUILD_DIR
+# (relative to the repo top, as for the interop test), build-dp or build.
+if [ -z "${DP_BUILD:-}" ] && [ -n "${SG_BUILD_DIR:-}" ]; then
+	case $SG_BUILD_DIR in
+	/*) DP_BUILD=$SG_BUILD_DIR ;;
+	*) DP_BUILD=$DP_ROOT/$SG_BUILD_DIR ;;
+	esac
+fi
 if [ -z "${DP_BUILD:-}" ]; then
 	for DP_BUILD in "$DP_ROOT/build-dp" "$DP_ROOT/build"; do
 		[ -x "$DP_BUILD/app/sixgate" ] && break

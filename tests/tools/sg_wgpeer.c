@@ -365,7 +365,7 @@ static struct keypair *install_keypair(uint64_t now)
 		free(kp);
 		return NULL;
 	}
-	sg_timers_keypair_init(&kp->limits, kp->noise.is_initiator, now);
+	sg_timers_keypair_init(&kp->limits, &g.timers, kp->noise.is_initiator, now);
 	sg_replay_init(&kp->replay);
 	sg_keyslots_install(&g.slots, kp, kp->noise.is_initiator, dropped);
 	keypair_free(dropped[0]);
@@ -1206,7 +1206,9 @@ static int setup(int argc, char **argv)
 	if (!g.ratelimit)
 		return -ENOMEM;
 	sg_random(&g.jitter_seed, sizeof(g.jitter_seed));
-	sg_timers_init(&g.timers, sg_timers_splitmix32, &g.jitter_seed);
+	/* The paper's protocol times: this tool is the reference peer. */
+	if (sg_timers_init(&g.timers, NULL, sg_timers_splitmix32, &g.jitter_seed) != 0)
+		return -EINVAL;
 	sg_keyslots_init(&g.slots);
 	return 0;
 }

@@ -163,11 +163,10 @@ TEST_F(Config, ExampleConfigParsesToWhatItSays)
 	EXPECT_TRUE(same_addr(cfg.interface.address6, AF_INET6, "fd00:1::1"));
 	EXPECT_EQ(cfg.interface.mtu, 1420);
 
-	EXPECT_STREQ(cfg.nic.device, "net_af_xdp0,iface=sg-nic0");
+	// Production style: a PCI NIC, not a lab vdev.
+	EXPECT_STREQ(cfg.nic.device, "0000:03:00.0");
 	EXPECT_EQ(cfg.nic.rx_queues, 2);
 	EXPECT_EQ(cfg.nic.tx_queues, 3);
-	EXPECT_FALSE(cfg.nic.has_next_hop4);
-	EXPECT_FALSE(cfg.nic.has_next_hop6);
 
 	ASSERT_EQ(cfg.workers.n_lcores, 2u);
 	EXPECT_EQ(cfg.workers.lcores[0], 1u);
@@ -214,7 +213,7 @@ TEST_F(Config, OptionalKeysAndDefaults)
 	l[2] = "# listen_port defaults";
 	l[4] = "address4 = 198.18.0.1   # mtu defaults, this comment too";
 	l[7] = "#rx_queues";
-	l[8] = "next_hop6 = fd00:1::fe";
+	l[8] = "#tx_queues defaults too";
 	l[10] = "lcores = 1-3, 5";
 	l.push_back("endpoint = [fd00:1::2]:51821");
 	l.push_back("preshared_key_file = p1.psk");
@@ -227,13 +226,15 @@ TEST_F(Config, OptionalKeysAndDefaults)
 	l.push_back("[timers]");
 	l.push_back("rekey_after_time = 3");
 	l.push_back("reject_after_time = 6");
+	l.push_back("keepalive_timeout = 2");
+	l.push_back("rekey_timeout = 1");
 	ASSERT_EQ(parse(join(l)), 0) << err;
 	EXPECT_EQ(cfg.interface.listen_port, 51820);
 	EXPECT_EQ(cfg.interface.mtu, 1420);
 	EXPECT_TRUE(same_addr(cfg.interface.address4, AF_INET, "198.18.0.1"));
 	EXPECT_EQ(cfg.nic.rx_queues, 1);
-	EXPECT_TRUE(cfg.nic.has_next_hop6);
-	EXPECT_TRUE(same_addr(cfg.nic.next_hop6, AF_INET6, "fd00:1::fe"));
+	EXPECT_EQ(cfg.nic.tx_queues, 1);
+	EXPECT_EQ(cfg.workers.burst, 32u);
 	std::vector<unsigned> lc(cfg.workers.lcores, cfg.workers.lcores + cfg.workers.n_lcores);
 	EXPECT_EQ(lc, (std::vector<unsigned>{ 1, 2, 3, 5 }));
 	EXPECT_TRUE(cfg.vms[0].has_mac);
@@ -258,7 +259,37 @@ TEST_F(Config, OptionalKeysAndDefaults)
 	EXPECT_EQ(p2.line, 24u);
 	EXPECT_EQ(cfg.timers.rekey_after_time, 3u);
 	EXPECT_EQ(cfg.timers.reject_after_time, 6u);
-	EXPECT_EQ(cfg.timers.keepalive_timeout, (uint32_t)SG_KEEPALIVE_TIMEOUT_S);
+	EXPECT_EQ(cfg.timers.keepalive_timeout, 2u);
+	EXPECT_EQ(cfg.timers.rekey_timeout, 1u);
+}
+
+TEST_F(Config, BurstFromOneToTheMaximum)
+{
+	for (unsigned b : { 1u, 64u, (unsigned)SG_CONFIG_MAX_BURST }) {
+		SCOPED_TRACE(b);
+		auto l = base();
+		l[10] = "lcores = 1,2\nburst = " + std::to_string(b);
+		sg_config_free(&cfg);
+		ASSERT_EQ(parse(join(l)), 0) << err;
+		EXPECT_EQ(cfg.workers.burst, b);
+	}
+}
+
+TEST_F(Config, DemoConfigParsesWithTwoOrgs)
+{
+	std::ifstream in(SG_SOURCE_ROOT "/config/demo.conf");
+	ASSERT_TRUE(in.good());
+	std::stringstream text;
+	text << in.rdbuf();
+	ASSERT_EQ(mkdir((dir + "/keys").c_str(), 0700), 0);
+	write("keys/gateway.key", gw.b64 + "\n");
+	ASSERT_EQ(parse_file("demo.conf", text.str()), 0) << err;
+	EXPECT_EQ(strncmp(cfg.nic.device, "net_af_packet0,", 15), 0) << cfg.nic.device;
+	ASSERT_EQ(cfg.n_vms, 2u);
+	ASSERT_EQ(cfg.n_peers, 2u);
+	EXPECT_NE(memcmp(cfg.vms[0].network.addr, cfg.vms[1].network.addr, 16), 0);
+	EXPECT_EQ(memcmp(cfg.vms[0].network.addr, cfg.peers[0].network.addr, 16), 0);
+	EXPECT_EQ(memcmp(cfg.vms[1].network.addr, cfg.peers[1].network.addr, 16), 0);
 }
 
 TEST_F(Config, CrlfLinesAndHashInsideValues)
@@ -378,6 +409,18 @@ class ConfigBroken : public Config
 			{ "device with a space",
 			  { { 7, "device = net_tap0, iface=x" } },
 			  "t.conf:7: device: no spaces" },
+			{ "next_hop4 is not a key (MACs are learned)",
+			  { { 9, "next_hop4 = 198.18.0.254" } },
+			  "t.conf:9: unknown key 'next_hop4' in [nic]" },
+			{ "next_hop6 is not a key (MACs are learned)",
+			  { { 9, "next_hop6 = fd00:1::fe" } },
+			  "t.conf:9: unknown key 'next_hop6' in [nic]" },
+			{ "burst zero",
+			  { { 11, "lcores = 1,2\nburst = 0" } },
+			  "t.conf:12: burst must be a whole number from 1 to 256, not '0'" },
+			{ "burst above the maximum",
+			  { { 11, "lcores = 1,2\nburst = 257" } },
+			  "t.conf:12: burst must be a whole number from 1 to 256, not '257'" },
 			{ "queues zero",
 			  { { 9, "tx_queues = 0" } },
 			  "t.conf:9: tx_queues must be a whole number from 1" },
@@ -498,6 +541,10 @@ class ConfigBroken : public Config
 			  { { 0, "[timers]\nrekey_after_time = 200" } },
 			  "t.conf:22: [timers] reject_after_time (180) must be longer than "
 			  "rekey_after_time (200)" },
+			{ "reject within keepalive + rekey timeout",
+			  { { 0, "[timers]\nrekey_after_time = 10\nreject_after_time = 15" } },
+			  "t.conf:22: [timers] reject_after_time (15) must be longer than "
+			  "keepalive_timeout + rekey_timeout (10 + 5)" },
 			{ "zero timer",
 			  { { 0, "[timers]\nrekey_timeout = 0" } },
 			  "t.conf:23: rekey_timeout must be a whole number from 1" },

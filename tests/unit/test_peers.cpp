@@ -3,8 +3,13 @@
 // and the RCU-deferred free, driven the way the control lcore and a worker do.
 #include <gtest/gtest.h>
 
+#include <ftw.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -19,11 +24,21 @@ extern "C" {
 namespace
 {
 
+int remove_entry(const char *path, const struct stat *, int, struct FTW *)
+{
+	return remove(path);
+}
+
+// EAL with a file prefix of this process's own, whose runtime directory
+// (/var/run/dpdk/PREFIX, made even with --no-shconf) goes away at the end.
 class PeersEnv : public ::testing::Environment
 {
+	std::string prefix;
+
       public:
 	void SetUp() override
 	{
+		prefix = "dp_unit_peers-" + std::to_string(getpid());
 		const char *argv[] = { "test_peers",
 				       "--no-huge",
 				       "-m",
@@ -32,10 +47,16 @@ class PeersEnv : public ::testing::Environment
 				       "--no-shconf",
 				       "--log-level=error",
 				       "--file-prefix",
-				       "dp_unit_peers" };
+				       prefix.c_str() };
 		ASSERT_GE(rte_eal_init(sizeof(argv) / sizeof(argv[0]), const_cast<char **>(argv)),
 			  0);
 		ASSERT_EQ(sg_crypto_init(), 0);
+	}
+	void TearDown() override
+	{
+		rte_eal_cleanup();
+		std::string dir = "/var/run/dpdk/" + prefix;
+		nftw(dir.c_str(), remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	}
 };
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -35,9 +37,13 @@ struct Peer {
 	uint64_t now = T0;
 	std::vector<uint64_t> initiations, keepalives, give_ups, expiries;
 
-	explicit Peer(uint64_t seed_ = 1, bool jitter = true) : seed(seed_)
+	explicit Peer(uint64_t seed_ = 1, bool jitter = true,
+		      const sg_timers_params *params = nullptr)
+	    : seed(seed_)
 	{
-		sg_timers_init(&t, jitter ? sg_timers_splitmix32 : nullptr, &seed);
+		EXPECT_EQ(
+			sg_timers_init(&t, params, jitter ? sg_timers_splitmix32 : nullptr, &seed),
+			0);
 	}
 	void send_initiation()
 	{
@@ -314,8 +320,8 @@ TEST(Timers, NextDeadlineIsNeverInThePast)
 TEST(Keypair, RekeyOnSendAfterRekeyAfterTimeForTheInitiator)
 {
 	sg_timers_keypair i, r;
-	sg_timers_keypair_init(&i, true, T0);
-	sg_timers_keypair_init(&r, false, T0);
+	sg_timers_keypair_init(&i, nullptr, true, T0);
+	sg_timers_keypair_init(&r, nullptr, false, T0);
 	EXPECT_FALSE(sg_timers_rekey_on_send(&i, T0 + REKEY_AFTER - 1));
 	EXPECT_TRUE(sg_timers_rekey_on_send(&i, T0 + REKEY_AFTER));
 	// The responder leaves time-based rekeying to the initiator, so that
@@ -328,7 +334,7 @@ TEST(Keypair, RekeyOnSendAfterRekeyAfterMessagesForBoth)
 {
 	for (bool initiator : { true, false }) {
 		sg_timers_keypair kp;
-		sg_timers_keypair_init(&kp, initiator, T0);
+		sg_timers_keypair_init(&kp, nullptr, initiator, T0);
 		kp.sent = SG_REKEY_AFTER_MESSAGES - 1;
 		EXPECT_FALSE(sg_timers_rekey_on_send(&kp, T0)) << initiator;
 		uint64_t n;
@@ -344,8 +350,8 @@ TEST(Keypair, RekeyOnReceiveOncePerSessionForTheInitiator)
 	EXPECT_EQ(when, 165 * SEC);
 	Peer p;
 	sg_timers_keypair i, r;
-	sg_timers_keypair_init(&i, true, T0);
-	sg_timers_keypair_init(&r, false, T0);
+	sg_timers_keypair_init(&i, nullptr, true, T0);
+	sg_timers_keypair_init(&r, nullptr, false, T0);
 	EXPECT_FALSE(sg_timers_rekey_on_receive(&p.t, &i, T0 + when - 1));
 	EXPECT_FALSE(sg_timers_rekey_on_receive(&p.t, &r, T0 + when));
 	EXPECT_TRUE(sg_timers_rekey_on_receive(&p.t, &i, T0 + when));
@@ -358,7 +364,7 @@ TEST(Keypair, RekeyOnReceiveOncePerSessionForTheInitiator)
 TEST(Keypair, UnusableAfterRejectAfterTime)
 {
 	sg_timers_keypair kp;
-	sg_timers_keypair_init(&kp, false, T0);
+	sg_timers_keypair_init(&kp, nullptr, false, T0);
 	uint64_t n;
 	EXPECT_TRUE(sg_timers_keypair_can_send(&kp, T0 + REJECT_AFTER - 1));
 	EXPECT_TRUE(sg_timers_keypair_can_receive(&kp, T0 + REJECT_AFTER - 1));
@@ -371,7 +377,7 @@ TEST(Keypair, UnusableAfterRejectAfterTime)
 TEST(Keypair, UnusableForSendingAfterRejectAfterMessages)
 {
 	sg_timers_keypair kp;
-	sg_timers_keypair_init(&kp, true, T0);
+	sg_timers_keypair_init(&kp, nullptr, true, T0);
 	uint64_t n = 0;
 	ASSERT_TRUE(sg_timers_keypair_next_nonce(&kp, T0, &n));
 	EXPECT_EQ(n, 0u) << "nonces start at zero";
@@ -383,6 +389,143 @@ TEST(Keypair, UnusableForSendingAfterRejectAfterMessages)
 	EXPECT_FALSE(sg_timers_keypair_next_nonce(&kp, T0, &n));
 	EXPECT_FALSE(sg_timers_keypair_can_send(&kp, T0));
 	EXPECT_TRUE(sg_timers_keypair_can_receive(&kp, T0));
+}
+
+// --- configurable protocol times (struct sg_timers_params) ---------------
+
+namespace
+{
+
+// The paper's times with the given changes (seconds).
+sg_timers_params params_with(uint32_t keepalive, uint32_t rekey_timeout, uint32_t attempt = 0,
+			     uint32_t rekey_after = 0, uint32_t reject_after = 0)
+{
+	sg_timers_params p;
+	sg_timers_params_default(&p);
+	if (keepalive)
+		p.keepalive_timeout = keepalive;
+	if (rekey_timeout)
+		p.rekey_timeout = rekey_timeout;
+	if (attempt)
+		p.rekey_attempt_time = attempt;
+	if (rekey_after)
+		p.rekey_after_time = rekey_after;
+	if (reject_after)
+		p.reject_after_time = reject_after;
+	return p;
+}
+
+} // namespace
+
+TEST(TimersParams, DefaultsAreTheConstants)
+{
+	sg_timers_params p;
+	sg_timers_params_default(&p);
+	EXPECT_EQ(p.rekey_after_time, (uint32_t)SG_REKEY_AFTER_TIME_S);
+	EXPECT_EQ(p.reject_after_time, (uint32_t)SG_REJECT_AFTER_TIME_S);
+	EXPECT_EQ(p.rekey_attempt_time, (uint32_t)SG_REKEY_ATTEMPT_TIME_S);
+	EXPECT_EQ(p.rekey_timeout, (uint32_t)SG_REKEY_TIMEOUT_S);
+	EXPECT_EQ(p.keepalive_timeout, (uint32_t)SG_KEEPALIVE_TIMEOUT_S);
+	EXPECT_EQ(sg_timers_params_check(&p), 0);
+	// NULL means the same thing.
+	Peer a, b(1, true, &p);
+	EXPECT_EQ(memcmp(&a.t.params, &b.t.params, sizeof(p)), 0);
+	EXPECT_EQ(a.t.max_handshakes, (unsigned)SG_MAX_TIMER_HANDSHAKES);
+}
+
+TEST(TimersParams, InconsistentTimesAreRefusedAndChangeNothing)
+{
+	const std::vector<sg_timers_params> bad = {
+		params_with(0, 0, 0, 180, 180),	  // reject not longer than rekey_after
+		params_with(100, 80, 0, 10, 180), // reject within keepalive + rekey_timeout
+		params_with(0, 10, 5),		  // no retry fits the attempt time
+		[] {
+			sg_timers_params p = params_with(0, 0);
+			p.keepalive_timeout = 0;
+			return p;
+		}(),
+	};
+	for (const auto &p : bad) {
+		EXPECT_EQ(sg_timers_params_check(&p), -EINVAL);
+		sg_timers t;
+		memset(&t, 0xab, sizeof(t));
+		sg_timers copy = t;
+		EXPECT_EQ(sg_timers_init(&t, &p, nullptr, nullptr), -EINVAL);
+		EXPECT_EQ(memcmp(&t, &copy, sizeof(t)), 0) << "t untouched";
+	}
+}
+
+TEST(TimersParams, ShortKeepaliveTimeoutSendsTheKeepaliveSooner)
+{
+	const sg_timers_params sp = params_with(2, 0);
+	Peer dflt(0, false), fast(0, false, &sp);
+	for (Peer *p : { &dflt, &fast })
+		sg_timers_data_received(&p->t, T0);
+	EXPECT_EQ(sg_timers_poll(&fast.t, T0 + 2 * SEC - 1), 0u);
+	EXPECT_EQ(sg_timers_poll(&fast.t, T0 + 2 * SEC), (unsigned)SG_TIMERS_SEND_KEEPALIVE);
+	EXPECT_EQ(sg_timers_poll(&dflt.t, T0 + 2 * SEC), 0u) << "the default waits 10 s";
+	EXPECT_EQ(sg_timers_poll(&dflt.t, T0 + KEEPALIVE), (unsigned)SG_TIMERS_SEND_KEEPALIVE);
+}
+
+TEST(TimersParams, ShortTimeoutsRenewASilentSessionSooner)
+{
+	// Sent data and heard nothing: a new handshake after keepalive + rekey timeout.
+	const sg_timers_params sp = params_with(2, 1);
+	Peer dflt(0, false), fast(0, false, &sp);
+	for (Peer *p : { &dflt, &fast })
+		sg_timers_data_sent(&p->t, T0);
+	EXPECT_EQ(sg_timers_next_deadline(&fast.t, T0), T0 + 3 * SEC);
+	EXPECT_EQ(sg_timers_poll(&fast.t, T0 + 3 * SEC), (unsigned)SG_TIMERS_INITIATE_HANDSHAKE);
+	EXPECT_EQ(sg_timers_poll(&dflt.t, T0 + 3 * SEC), 0u);
+	EXPECT_EQ(sg_timers_next_deadline(&dflt.t, T0), T0 + KEEPALIVE + REKEY_TIMEOUT);
+}
+
+TEST(TimersParams, ShortRekeyTimeoutRetriesSoonerAndGivesUpAfterTheAttemptTime)
+{
+	const sg_timers_params sp = params_with(0, 1, 6);
+	Peer dflt(0, false), fast(0, false, &sp);
+	for (Peer *p : { &dflt, &fast }) {
+		p->send_initiation();
+		p->run(T0 + 30 * SEC);
+	}
+	// One initiation a second, six in all, then give up at 6 s.
+	ASSERT_EQ(fast.initiations.size(), 6u);
+	for (size_t i = 0; i < fast.initiations.size(); i++)
+		EXPECT_EQ(fast.initiations[i], T0 + i * SEC);
+	ASSERT_EQ(fast.give_ups.size(), 1u);
+	EXPECT_EQ(fast.give_ups[0], T0 + 6 * SEC);
+	// The default: one every 5 s, still trying at 30 s.
+	EXPECT_EQ(dflt.initiations.size(), 7u);
+	EXPECT_TRUE(dflt.give_ups.empty());
+	// At most one initiation per rekey_timeout, whoever asks.
+	Peer one(0, false, &sp);
+	one.send_initiation();
+	EXPECT_FALSE(sg_timers_handshake_wanted(&one.t, T0 + SEC - 1));
+	EXPECT_TRUE(sg_timers_handshake_wanted(&one.t, T0 + SEC));
+}
+
+TEST(TimersParams, KeypairTimesFollowTheParams)
+{
+	const sg_timers_params sp = params_with(2, 1, 0, 4, 10);
+	Peer p(0, false, &sp);
+	sg_timers_keypair i;
+	sg_timers_keypair_init(&i, &p.t, true, T0);
+	EXPECT_FALSE(sg_timers_rekey_on_send(&i, T0 + 4 * SEC - 1));
+	EXPECT_TRUE(sg_timers_rekey_on_send(&i, T0 + 4 * SEC));
+	EXPECT_TRUE(sg_timers_keypair_can_send(&i, T0 + 10 * SEC - 1));
+	EXPECT_FALSE(sg_timers_keypair_can_send(&i, T0 + 10 * SEC));
+	EXPECT_FALSE(sg_timers_keypair_can_receive(&i, T0 + 10 * SEC));
+	// The receive-side rekey: reject - keepalive - rekey_timeout = 7 s.
+	EXPECT_FALSE(sg_timers_rekey_on_receive(&p.t, &i, T0 + 7 * SEC - 1));
+	EXPECT_TRUE(sg_timers_rekey_on_receive(&p.t, &i, T0 + 7 * SEC));
+	// Keys wiped 3 * reject_after_time after the last session.
+	sg_timers_session_derived(&p.t, T0);
+	EXPECT_EQ(sg_timers_poll(&p.t, T0 + 30 * SEC), (unsigned)SG_TIMERS_EXPIRE_KEYPAIRS);
+	// Without timers, a keypair keeps the paper's times.
+	sg_timers_keypair d;
+	sg_timers_keypair_init(&d, nullptr, true, T0);
+	EXPECT_FALSE(sg_timers_rekey_on_send(&d, T0 + 4 * SEC));
+	EXPECT_TRUE(sg_timers_keypair_can_send(&d, T0 + 10 * SEC));
 }
 
 namespace

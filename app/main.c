@@ -140,13 +140,15 @@ static int probe_port(const char *devargs, uint16_t *port)
 	return 0;
 }
 
-static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_mempool *pool)
+static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_mempool *pool,
+		      uint64_t tx_offloads)
 {
 	struct rte_eth_conf conf;
 	uint16_t nrxd = NB_DESC, ntxd = NB_DESC, q;
 	int socket = rte_eth_dev_socket_id(port);
 
 	memset(&conf, 0, sizeof(conf));
+	conf.txmode.offloads = tx_offloads;
 	if (rte_eth_dev_configure(port, nb_rx, nb_tx, &conf) != 0)
 		return -EINVAL;
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
@@ -158,6 +160,8 @@ static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_
 			return -EINVAL;
 	return rte_eth_dev_start(port) == 0 ? 0 : -EIO;
 }
+
+#define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 
 /* Whether the PMD ties RX and TX queues into pairs (each RX queue then needs a poller). */
 static bool queues_are_pairs(const char *driver)
@@ -204,7 +208,10 @@ static int setup_nic(const struct app_conf *c)
 		       c->nic_devargs, n_rx_setup, n_tx, info.max_rx_queues, info.max_tx_queues);
 		return -EINVAL;
 	}
-	rc = setup_port(dp.nic_port, (uint16_t)n_rx_setup, (uint16_t)n_tx, dp.pool);
+	/* Outer checksums on TX by the NIC when it has both; in software otherwise. */
+	dp.gw.tx_csum_offload = (info.tx_offload_capa & TX_CSUM_OFFLOADS) == TX_CSUM_OFFLOADS;
+	rc = setup_port(dp.nic_port, (uint16_t)n_rx_setup, (uint16_t)n_tx, dp.pool,
+			dp.gw.tx_csum_offload ? TX_CSUM_OFFLOADS : 0);
 	if (rc != 0) {
 		sg_log(SG_LOG_ERR, "NIC %s: cannot configure/start", c->nic_devargs);
 		return rc;
@@ -218,8 +225,9 @@ static int setup_nic(const struct app_conf *c)
 	}
 	dp.ctl->nic_txq = (uint16_t)dp.n_workers;
 	rte_eth_macaddr_get(dp.nic_port, &dp.gw.mac);
-	sg_log(SG_LOG_INFO, "NIC %s: port %u driver %s, %u RX / %u TX queues", devargs, dp.nic_port,
-	       info.driver_name, n_rx_setup, n_tx);
+	sg_log(SG_LOG_INFO, "NIC %s: port %u driver %s, %u RX / %u TX queues, TX checksums %s",
+	       devargs, dp.nic_port, info.driver_name, n_rx_setup, n_tx,
+	       dp.gw.tx_csum_offload ? "by the NIC" : "in software");
 	return 0;
 }
 
@@ -238,7 +246,7 @@ static int setup_vm(const struct app_conf *c, unsigned i)
 	rc = probe_port(cv->devargs, &port);
 	if (rc != 0)
 		return rc;
-	rc = setup_port(port, 1, 1, dp.pool);
+	rc = setup_port(port, 1, 1, dp.pool, 0);
 	if (rc != 0) {
 		sg_log(SG_LOG_ERR, "VM %s: cannot configure/start its port", cv->name);
 		return rc;

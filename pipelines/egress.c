@@ -4,7 +4,8 @@
  * router), the source checked against the VM's /112, the destination looked up
  * among the peers' allowed IPs, org isolation, the tunnel MTU (ICMPv6 Packet
  * Too Big), then a usable session or the peer's staged queue, one batch
- * encrypt, and outer headers toward the peer's latest endpoint.
+ * encrypt for the whole burst across all its peers, outer headers toward each
+ * peer's latest endpoint, and one NIC send.
  */
 #include <errno.h>
 #include <string.h>
@@ -57,55 +58,141 @@ static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbu
 	return 0;
 }
 
-void sg_egress_send(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
-		    struct rte_mbuf **pkts, unsigned n)
-{
-	struct sg_dpcrypto_op ops[SG_BURST_MAX];
-	struct rte_mbuf *ms[SG_BURST_MAX], *out[SG_BURST_MAX];
-	struct sg_endpoint ep;
-	uint64_t bytes = 0, data = 0;
-	unsigned k = 0, no = 0, i;
+#define TX_RUN_CACHE 64
 
-	sg_peer_endpoint_get(peer, &ep);
+/* The packets of one burst that go to the same peer. */
+struct tx_run {
+	struct sg_peer *peer;
+	struct sg_endpoint ep;
+	uint64_t bytes;
+	unsigned framed, data;
+};
+
+/*
+ * Everything one burst sends, over all its peers: one encrypt call and one
+ * NIC send for the lot.  Each peer's packets are framed (and take their
+ * nonces) in order, and leave in that order.
+ */
+struct tx_batch {
+	struct sg_dpcrypto_op ops[SG_BURST_MAX];
+	struct rte_mbuf *ms[SG_BURST_MAX];
+	uint16_t run_of[SG_BURST_MAX];
+	struct tx_run runs[SG_BURST_MAX];
+	unsigned n, n_runs;
+	/* Peer -> its run, so that interleaved peers share one run (one stats update). */
+	uint16_t run_cache[TX_RUN_CACHE];
+};
+
+static void batch_init(struct tx_batch *b)
+{
+	b->n = b->n_runs = 0;
+	memset(b->run_cache, 0xff, sizeof(b->run_cache));
+}
+
+/* The batch's run for peer: the one it already has, or a new one. */
+static struct tx_run *batch_run(struct tx_batch *b, struct sg_peer *peer, unsigned *ri)
+{
+	unsigned h = (unsigned)(((uintptr_t)peer >> 6) % TX_RUN_CACHE);
+	unsigned r = b->run_cache[h];
+	struct tx_run *run;
+
+	if (r < b->n_runs && b->runs[r].peer == peer) {
+		*ri = r;
+		return &b->runs[r];
+	}
+	r = b->n_runs;
+	run = &b->runs[r];
+	run->peer = peer;
+	run->bytes = 0;
+	run->framed = run->data = 0;
+	sg_peer_endpoint_get(peer, &run->ep);
+	*ri = r;
+	return run;
+}
+
+/* Frames n packets for peer with kp into the batch (at most SG_BURST_MAX in all). */
+static void batch_add(struct sg_worker *w, struct tx_batch *b, struct sg_peer *peer,
+		      struct sg_keypair *kp, struct rte_mbuf **pkts, unsigned n)
+{
+	unsigned ri, i;
+	struct tx_run *run = batch_run(b, peer, &ri);
+
 	for (i = 0; i < n; i++) {
 		enum sg_drop_reason why = SG_DROP_NONE;
 		uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
 
-		if (ep.family == 0) {
+		if (run->ep.family == 0) {
 			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
 			continue;
 		}
-		if (frame_data(w, kp, pkts[i], &ops[k], &why) != 0) {
+		if (frame_data(w, kp, pkts[i], &b->ops[b->n], &why) != 0) {
 			sg_drop(w, pkts[i], why);
 			continue;
 		}
 		if (len > 0)
-			data++;
-		bytes += len;
-		ms[k++] = pkts[i];
+			run->data++;
+		run->bytes += len;
+		run->framed++;
+		b->run_of[b->n] = (uint16_t)ri;
+		b->ms[b->n++] = pkts[i];
 	}
-	if (k == 0)
+	if (ri == b->n_runs && run->framed > 0) {
+		b->run_cache[((uintptr_t)peer >> 6) % TX_RUN_CACHE] = (uint16_t)ri;
+		b->n_runs++;
+	}
+}
+
+/* Encrypts the batch, puts the outer headers on and sends it; leaves it empty. */
+static void batch_send(struct sg_worker *w, struct tx_batch *b)
+{
+	struct rte_mbuf *out[SG_BURST_MAX];
+	unsigned sent[SG_BURST_MAX];
+	unsigned no = 0, i;
+
+	if (b->n == 0)
 		return;
-	sg_dpcrypto_encrypt_burst(w->crypto, ops, k);
-	for (i = 0; i < k; i++) {
-		if (ops[i].status != 0) {
-			sg_drop(w, ms[i], SG_DROP_CRYPTO);
+	sg_dpcrypto_encrypt_burst(w->crypto, b->ops, b->n);
+	for (i = 0; i < b->n_runs; i++)
+		sent[i] = 0;
+	for (i = 0; i < b->n; i++) {
+		unsigned r = b->run_of[i];
+
+		if (b->ops[i].status != 0) {
+			sg_drop(w, b->ms[i], SG_DROP_CRYPTO);
 			continue;
 		}
-		if (sg_outer_push(&w->dp->gw, &ep, ms[i]) != 0) {
-			sg_drop(w, ms[i], SG_DROP_NO_MBUF);
+		if (sg_outer_push(&w->dp->gw, &b->runs[r].ep, b->ms[i]) != 0) {
+			sg_drop(w, b->ms[i], SG_DROP_NO_MBUF);
 			continue;
 		}
-		out[no++] = ms[i];
+		sent[r]++;
+		out[no++] = b->ms[i];
+	}
+	for (i = 0; i < b->n_runs; i++) {
+		struct tx_run *run = &b->runs[i];
+		struct sg_peer *peer = run->peer;
+
+		w->st.keepalive_tx += run->framed - run->data;
+		atomic_store_explicit(&peer->st.last_tx_ns, w->now_ns, memory_order_relaxed);
+		if (run->data > 0)
+			atomic_store_explicit(&peer->st.last_data_tx_ns, w->now_ns,
+					      memory_order_relaxed);
+		atomic_fetch_add_explicit(&peer->st.tx_bytes, run->bytes, memory_order_relaxed);
+		atomic_fetch_add_explicit(&peer->st.tx_packets, sent[i], memory_order_relaxed);
 	}
 	w->st.encrypted += no;
-	w->st.keepalive_tx += k - data;
-	atomic_store_explicit(&peer->st.last_tx_ns, w->now_ns, memory_order_relaxed);
-	if (data > 0)
-		atomic_store_explicit(&peer->st.last_data_tx_ns, w->now_ns, memory_order_relaxed);
-	atomic_fetch_add_explicit(&peer->st.tx_bytes, bytes, memory_order_relaxed);
-	atomic_fetch_add_explicit(&peer->st.tx_packets, no, memory_order_relaxed);
+	batch_init(b);
 	sg_nic_send(w, out, no);
+}
+
+void sg_egress_send(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
+		    struct rte_mbuf **pkts, unsigned n)
+{
+	struct tx_batch b;
+
+	batch_init(&b);
+	batch_add(w, &b, peer, kp, pkts, n);
+	batch_send(w, &b);
 }
 
 bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer)
@@ -163,8 +250,9 @@ static void stage(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **p
 		sg_peer_notify(w, peer, SG_PEER_EV_WANT_HANDSHAKE);
 }
 
-/* Sends a run of packets that all go to peer. */
-static void to_peer(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **pkts, unsigned n)
+/* Adds a run of packets that all go to peer to the batch, or stages them. */
+static void to_peer(struct sg_worker *w, struct tx_batch *b, struct sg_peer *peer,
+		    struct rte_mbuf **pkts, unsigned n)
 {
 	struct sg_keypair *kp = sg_peer_tx_keypair(peer, w->now_ns);
 
@@ -172,10 +260,15 @@ static void to_peer(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf *
 		stage(w, peer, pkts, n);
 		return;
 	}
-	/* Keep order: whatever waited for this session leaves first. */
-	if (sg_unlikely(rte_ring_count(peer->staged) > 0))
+	/*
+	 * Keep order: whatever waited for this session leaves first, and after
+	 * whatever this burst already batched for the peer (rare: send it all).
+	 */
+	if (sg_unlikely(rte_ring_count(peer->staged) > 0)) {
+		batch_send(w, b);
 		sg_egress_flush_staged(w, peer);
-	sg_egress_send(w, peer, kp, pkts, n);
+	}
+	batch_add(w, b, peer, kp, pkts, n);
 }
 
 enum vm_verdict { VV_DROP, VV_PEER, VV_REPLY };
@@ -268,6 +361,7 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 	struct sg_vm *vm = &w->dp->vms[vmi];
 	struct rte_mbuf *out[SG_BURST_MAX], *rep[SG_BURST_MAX];
 	struct sg_peer *peers[SG_BURST_MAX];
+	struct tx_batch b;
 	unsigned no = 0, nr = 0, i;
 
 	for (i = 0; i < n && i < 4; i++)
@@ -294,14 +388,16 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 		w->st.local_replies += nr;
 		sg_vm_deliver(w, vmi, rep, nr);
 	}
+	batch_init(&b);
 	for (i = 0; i < no;) {
 		unsigned j = i + 1;
 
 		while (j < no && peers[j] == peers[i])
 			j++;
-		to_peer(w, peers[i], out + i, j - i);
+		to_peer(w, &b, peers[i], out + i, j - i);
 		i = j;
 	}
+	batch_send(w, &b);
 }
 
 void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)

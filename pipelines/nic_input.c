@@ -172,9 +172,13 @@ static enum verdict icmp6_input(struct sg_worker *w, struct rte_mbuf *m, struct 
 	return V_REPLY;
 }
 
-/* Software checksum check unless the NIC already said good or bad. */
+/*
+ * Software checksum check (sg_udp_sum, the same verdict as
+ * rte_ipv4/ipv6_udptcp_cksum_verify, faster) unless the NIC already said good
+ * or bad.  A zero checksum means none for IPv4 and is invalid for IPv6.
+ */
 static bool l4_csum_ok(struct rte_mbuf *m, int family, const void *ip,
-		       const struct rte_udp_hdr *udp)
+		       const struct rte_udp_hdr *udp, uint16_t l4_len)
 {
 	uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 
@@ -182,9 +186,9 @@ static bool l4_csum_ok(struct rte_mbuf *m, int family, const void *ip,
 		return true;
 	if (f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		return false;
-	if (family == 4)
-		return udp->dgram_cksum == 0 || rte_ipv4_udptcp_cksum_verify(ip, udp) == 0;
-	return udp->dgram_cksum != 0 && rte_ipv6_udptcp_cksum_verify(ip, udp) == 0;
+	if (udp->dgram_cksum == 0)
+		return family == 4;
+	return sg_udp_sum(family, ip, udp, l4_len) == 0xffff;
 }
 
 static enum verdict udp_input(struct sg_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
@@ -209,7 +213,7 @@ static enum verdict udp_input(struct sg_worker *w, struct rte_mbuf *m, struct rt
 		*why = SG_DROP_UDP_PORT;
 		return V_DROP;
 	}
-	if (!l4_csum_ok(m, family, ip, udp)) {
+	if (!l4_csum_ok(m, family, ip, udp, l4_len)) {
 		*why = SG_DROP_UDP_CSUM;
 		return V_DROP;
 	}

@@ -65,6 +65,12 @@ struct sg_gw {
 	uint16_t port_be;  /* listen port, network order */
 	uint16_t mtu;	   /* inner MTU (1420) */
 	uint8_t v4_ttl;
+	/*
+	 * The NIC computes outer IPv4 header and UDP checksums on TX (set by the
+	 * app only when the port has RTE_ETH_TX_OFFLOAD_IPV4_CKSUM and _UDP_CKSUM
+	 * enabled); otherwise sg_outer_push computes them in software.
+	 */
+	bool tx_csum_offload;
 };
 
 /* One VM: a vhost-user port, its /112 and its org network. */
@@ -225,10 +231,21 @@ bool sg_in_prefix(const uint8_t addr[16], const uint8_t prefix[16], unsigned len
 
 /*
  * Writes Ethernet + outer IPv4/IPv6 + UDP headers in front of a WireGuard
- * message of wg_len bytes that starts at the mbuf's data offset, with the
- * UDP checksum computed in software.  Returns 0, or -1 without headroom.
+ * message of wg_len bytes that starts at the mbuf's data offset.  The
+ * checksums are computed in software, or left to the NIC (mbuf TX offload
+ * flags and the pseudo-header sum) when gw->tx_csum_offload is set.  Returns
+ * 0, or -1 without headroom.
  */
 int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_mbuf *m);
+
+/*
+ * The ones' complement sum (folded, not inverted) of the UDP pseudo header of
+ * ip (family 4 or 6) and the l4_len bytes at l4: 0xffff when a received
+ * datagram's checksum is right; a datagram with a zero checksum field gets
+ * the inverse as its checksum.  Same results as DPDK's rte_*_udptcp_cksum*,
+ * faster.
+ */
+uint16_t sg_udp_sum(int family, const void *ip, const void *l4, uint32_t l4_len);
 
 /* Link-local address fe80::/64 with the EUI-64 of mac. */
 void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac);

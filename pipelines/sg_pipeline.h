@@ -32,6 +32,7 @@
 
 #include "lib/common/sg_common.h"
 #include "lib/peers/sg_peers.h"
+#include "pipelines/sg_net.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -237,18 +238,6 @@ bool sg_in_prefix(const uint8_t addr[16], const uint8_t prefix[16], unsigned len
  * 0, or -1 without headroom.
  */
 int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_mbuf *m);
-
-/*
- * The ones' complement sum (folded, not inverted) of the UDP pseudo header of
- * ip (family 4 or 6) and the l4_len bytes at l4: 0xffff when a received
- * datagram's checksum is right; a datagram with a zero checksum field gets
- * the inverse as its checksum.  Same results as DPDK's rte_*_udptcp_cksum*,
- * faster.
- */
-uint16_t sg_udp_sum(int family, const void *ip, const void *l4, uint32_t l4_len);
-
-/* Link-local address fe80::/64 with the EUI-64 of mac. */
-void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac);
 
 /*
  * Turns m (an inner IPv6 packet with Ethernet header, from VM vm) into an

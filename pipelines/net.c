@@ -43,6 +43,16 @@ static void push_eth(const struct sg_gw *gw, const struct sg_endpoint *ep,
 	eth->ether_type = rte_cpu_to_be_16(type);
 }
 
+/* The UDP header from our listen port to the endpoint; the checksum comes last. */
+static void push_udp(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_udp_hdr *udp,
+		     uint16_t udp_len)
+{
+	udp->src_port = gw->port_be;
+	udp->dst_port = ep->port;
+	udp->dgram_len = rte_cpu_to_be_16(udp_len);
+	udp->dgram_cksum = 0;
+}
+
 /*
  * The ones' complement sum of len bytes as 16-bit words in memory order, like
  * rte_raw_cksum, folded to 16 bits.  Eight bytes per step into four wide
@@ -136,10 +146,7 @@ int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct r
 		ip->hdr_checksum = 0;
 		memcpy(&ip->src_addr, gw->v4, 4);
 		memcpy(&ip->dst_addr, ep->addr, 4);
-		udp->src_port = gw->port_be;
-		udp->dst_port = ep->port;
-		udp->dgram_len = rte_cpu_to_be_16(udp_len);
-		udp->dgram_cksum = 0;
+		push_udp(gw, ep, udp, udp_len);
 		m->l3_len = sizeof(*ip);
 		if (gw->tx_csum_offload) {
 			/* The NIC fills both checksums; it wants the pseudo-header sum in place. */
@@ -167,10 +174,7 @@ int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct r
 		ip->hop_limits = 64;
 		memcpy(ip->src_addr, gw->v6, 16);
 		memcpy(ip->dst_addr, ep->addr, 16);
-		udp->src_port = gw->port_be;
-		udp->dst_port = ep->port;
-		udp->dgram_len = rte_cpu_to_be_16(udp_len);
-		udp->dgram_cksum = 0;
+		push_udp(gw, ep, udp, udp_len);
 		m->l3_len = sizeof(*ip);
 		if (gw->tx_csum_offload) {
 			m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;

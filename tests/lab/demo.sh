@@ -21,32 +21,16 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '   %s\n' "$*"; }
 
 lab_init dpdemo
-VM2_NET=fdaa:0:29:0:b00:0:1:0/112
-VM2=fdaa:0:29:0:b00:0:1:2
-C2=fdaa:0:29:ff00::2
+VM2=$DP_VM2
+C2=$DP_C2
 
 say "Setting up: gateway, switch, two clients, two VMs in two orgs"
-dp_lab_net
-dp_client_net 1
-dp_client_net 2
-lab_wg_keys c1
-lab_wg_keys c2
-dp_conf_begin
-dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
-dp_conf_vm vm2 "$VM2_NET" "$DP_ORG2" "$(lab_mac_of vm2)"
-dp_conf_peer c1 "$(cat "$LAB_DIR/c1.pub")" "$DP_C1/128" "$DP_ORG1"
-dp_conf_peer c2 "$(cat "$LAB_DIR/c2.pub")" "$C2/128" "$DP_ORG2"
+dp_two_orgs_conf
 show "configuration ($DP_CONF):"
 sed -e '/^#/d' -e '/^$/d' -e 's/^/     /' "$DP_CONF"
 "$DP_SIXGATE" --check --config "$DP_CONF" >/dev/null || lab_die "the configuration does not check"
-dp_gw_start vm1 vm2
+dp_two_orgs_start "$DP_GW4"
 show "sixgate running (pid $DP_GW_PID, log $LAB_DIR/sixgate.log)"
-lab_netns vm1
-lab_netns vm2
-lab_vm_start vm1 vm1 "$LAB_DIR/vm1.sock" "$DP_VM1/112" "$(lab_mac_of vm1)"
-lab_vm_start vm2 vm2 "$LAB_DIR/vm2.sock" "$VM2/112" "$(lab_mac_of vm2)"
-dp_client_start 1 "$DP_C1"
-dp_client_start 2 "$C2" "$DP_GW4"
 show "c1 talks to the gateway over IPv6 ([$DP_GW6]:$DP_PORT), c2 over IPv4 ($DP_GW4:$DP_PORT)"
 
 say "ping6 c1 -> vm1 and vm2 -> c2 (the first packet waits for the handshake)"

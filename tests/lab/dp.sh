@@ -199,6 +199,39 @@ dp_basic() {
 	lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1" || lab_die "no ping client -> VM"
 }
 
+# The second org's cast: VM vm2 and client c2 of org 2.
+DP_VM2_NET=fdaa:0:29:0:b00:0:1:0/112
+DP_VM2=fdaa:0:29:0:b00:0:1:2
+DP_C2=fdaa:0:29:ff00::2
+
+# dp_two_orgs_conf: the lab network, clients c1 and c2, and a configuration
+# with vm1 and c1 in org 1, vm2 and c2 in org 2 ($DP_CONF).
+dp_two_orgs_conf() {
+	dp_lab_net
+	dp_client_net 1
+	dp_client_net 2
+	lab_wg_keys c1
+	lab_wg_keys c2
+	dp_conf_begin
+	dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
+	dp_conf_vm vm2 "$DP_VM2_NET" "$DP_ORG2" "$(lab_mac_of vm2)"
+	dp_conf_peer c1 "$(cat "$LAB_DIR/c1.pub")" "$DP_C1/128" "$DP_ORG1"
+	dp_conf_peer c2 "$(cat "$LAB_DIR/c2.pub")" "$DP_C2/128" "$DP_ORG2"
+}
+
+# dp_two_orgs_start [C2_GATEWAY]: starts the gateway on that configuration,
+# both VMs and both clients; c2 reaches the gateway at C2_GATEWAY when given
+# (for example $DP_GW4, for an outer IPv4 tunnel).
+dp_two_orgs_start() {
+	dp_gw_start vm1 vm2
+	lab_netns vm1
+	lab_netns vm2
+	lab_vm_start vm1 vm1 "$LAB_DIR/vm1.sock" "$DP_VM1/112" "$(lab_mac_of vm1)"
+	lab_vm_start vm2 vm2 "$LAB_DIR/vm2.sock" "$DP_VM2/112" "$(lab_mac_of vm2)"
+	dp_client_start 1 "$DP_C1"
+	dp_client_start 2 "$DP_C2" ${1:+"$1"}
+}
+
 # dp_xfer FROM TO ADDR MBYTES [PACE]: TCP transfer of MBYTES from ns FROM to
 # ns TO (listening on ADDR); checks bytes and SHA-256.  Sets DP_XFER_MBPS.
 dp_xfer() {

@@ -8,27 +8,11 @@
 . "$(dirname "$0")/dp.sh"
 lab_init dporgs
 
-VM2_NET=fdaa:0:29:0:b00:0:1:0/112
-VM2=fdaa:0:29:0:b00:0:1:2
-C2=fdaa:0:29:ff00::2
+VM2=$DP_VM2
+C2=$DP_C2
 
-dp_lab_net
-dp_client_net 1
-dp_client_net 2
-lab_wg_keys c1
-lab_wg_keys c2
-dp_conf_begin
-dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
-dp_conf_vm vm2 "$VM2_NET" "$DP_ORG2" "$(lab_mac_of vm2)"
-dp_conf_peer c1 "$(cat "$LAB_DIR/c1.pub")" "$DP_C1/128" "$DP_ORG1"
-dp_conf_peer c2 "$(cat "$LAB_DIR/c2.pub")" "$C2/128" "$DP_ORG2"
-dp_gw_start vm1 vm2
-lab_netns vm1
-lab_netns vm2
-lab_vm_start vm1 vm1 "$LAB_DIR/vm1.sock" "$DP_VM1/112" "$(lab_mac_of vm1)"
-lab_vm_start vm2 vm2 "$LAB_DIR/vm2.sock" "$VM2/112" "$(lab_mac_of vm2)"
-dp_client_start 1 "$DP_C1"
-dp_client_start 2 "$C2"
+dp_two_orgs_conf
+dp_two_orgs_start
 
 lab_check "c1 reaches vm1 (org 1)" lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1"
 lab_check "c2 reaches vm2 (org 2)" lab_wait_for 30 lab_exec c2 ping -6 -c1 -W2 "$VM2"

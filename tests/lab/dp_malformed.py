@@ -16,20 +16,9 @@ import struct
 import sys
 import time
 
+from labpkt import csum, mac
+
 ETH_P_ALL = 0x0003
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
 
 
 class Lab:

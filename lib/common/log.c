@@ -49,7 +49,7 @@ uint64_t sg_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int sg_ratelimit_allow(struct sg_ratelimit_state *rl, uint64_t now_ns)
+int sg_log_rl_allow(struct sg_log_rl_state *rl, uint64_t now_ns)
 {
 	if (rl->last_ns == 0)
 		rl->last_ns = now_ns;

@@ -17,7 +17,7 @@ extern "C" {
 enum sg_log_level { SG_LOG_ERR = 3, SG_LOG_WARN = 4, SG_LOG_INFO = 6, SG_LOG_DEBUG = 7 };
 
 /* A token bucket: burst messages at once, then rate_per_sec. */
-struct sg_ratelimit_state {
+struct sg_log_rl_state {
 	uint64_t last_ns;
 	uint32_t tokens;
 	uint32_t burst;
@@ -25,7 +25,7 @@ struct sg_ratelimit_state {
 	uint32_t suppressed;
 };
 
-#define SG_RATELIMIT_INIT(burst_, rate_)          \
+#define SG_LOG_RL_INIT(burst_, rate_)             \
 	{                                         \
 		0, (burst_), (burst_), (rate_), 0 \
 	}
@@ -42,7 +42,7 @@ void sg_vlog(enum sg_log_level level, const char *fmt, va_list ap);
  * Returns 1 when a message may be printed now, 0 when it must be suppressed.
  * now_ns is any monotonic clock in nanoseconds.
  */
-int sg_ratelimit_allow(struct sg_ratelimit_state *rl, uint64_t now_ns);
+int sg_log_rl_allow(struct sg_log_rl_state *rl, uint64_t now_ns);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t sg_now_ns(void);
@@ -51,17 +51,17 @@ uint64_t sg_now_ns(void);
  * Rate-limited log: at most 10 messages at once, then 1 per second per call
  * site; when messages were suppressed the next one says how many.
  */
-#define SG_LOG_RL(level, ...)                                                       \
-	do {                                                                        \
-		static struct sg_ratelimit_state sg_rl_ = SG_RATELIMIT_INIT(10, 1); \
-		if (sg_ratelimit_allow(&sg_rl_, sg_now_ns())) {                     \
-			if (sg_rl_.suppressed) {                                    \
-				sg_log(level, "(%u similar messages suppressed)",   \
-				       sg_rl_.suppressed);                          \
-				sg_rl_.suppressed = 0;                              \
-			}                                                           \
-			sg_log(level, __VA_ARGS__);                                 \
-		}                                                                   \
+#define SG_LOG_RL(level, ...)                                                     \
+	do {                                                                      \
+		static struct sg_log_rl_state sg_rl_ = SG_LOG_RL_INIT(10, 1);     \
+		if (sg_log_rl_allow(&sg_rl_, sg_now_ns())) {                      \
+			if (sg_rl_.suppressed) {                                  \
+				sg_log(level, "(%u similar messages suppressed)", \
+				       sg_rl_.suppressed);                        \
+				sg_rl_.suppressed = 0;                            \
+			}                                                         \
+			sg_log(level, __VA_ARGS__);                               \
+		}                                                                 \
 	} while (0)
 
 #ifdef __cplusplus

@@ -42,20 +42,20 @@ TEST(Drop, CountersSumAndOwnCacheLines)
 
 TEST(RateLimit, BurstThenSteadyRate)
 {
-	sg_ratelimit_state rl = SG_RATELIMIT_INIT(10, 1);
+	sg_log_rl_state rl = SG_LOG_RL_INIT(10, 1);
 	uint64_t t = 1000000000ull;
 	int allowed = 0;
 	for (int i = 0; i < 1000; i++)
-		allowed += sg_ratelimit_allow(&rl, t);
+		allowed += sg_log_rl_allow(&rl, t);
 	EXPECT_EQ(allowed, 10);
 	EXPECT_EQ(rl.suppressed, 990u);
-	EXPECT_EQ(sg_ratelimit_allow(&rl, t + 999999999ull), 0);
-	EXPECT_EQ(sg_ratelimit_allow(&rl, t + 1000000000ull), 1);
-	EXPECT_EQ(sg_ratelimit_allow(&rl, t + 1000000001ull), 0);
+	EXPECT_EQ(sg_log_rl_allow(&rl, t + 999999999ull), 0);
+	EXPECT_EQ(sg_log_rl_allow(&rl, t + 1000000000ull), 1);
+	EXPECT_EQ(sg_log_rl_allow(&rl, t + 1000000001ull), 0);
 	// After a long quiet spell the bucket refills only up to its burst.
 	allowed = 0;
 	for (int i = 0; i < 100; i++)
-		allowed += sg_ratelimit_allow(&rl, t + 3600ull * 1000000000ull);
+		allowed += sg_log_rl_allow(&rl, t + 3600ull * 1000000000ull);
 	EXPECT_EQ(allowed, 10);
 }
 

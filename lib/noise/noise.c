@@ -26,12 +26,6 @@
 
 static const uint8_t zero_reserved[3];
 
-/* Test hooks (see sg_noise.h); unset in production. */
-static uint8_t test_ephemeral[SG_PRIVATE_KEY_LEN];
-static bool test_ephemeral_set;
-static uint8_t test_timestamp[SG_TIMESTAMP_LEN];
-static bool test_timestamp_set;
-
 static void clamp(uint8_t k[32])
 {
 	k[0] &= 248;
@@ -121,21 +115,23 @@ static int message_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const u
 	return 0;
 }
 
-static int new_ephemeral(uint8_t priv[32], uint8_t pub[32])
+/* A new ephemeral key pair from st's environment. */
+static int new_ephemeral(const struct sg_noise_static *st, uint8_t priv[32], uint8_t pub[32])
 {
-	if (!test_ephemeral_set) {
+	if (!st->ephemeral) {
 		sg_x25519_keypair(pub, priv);
 		return 0;
 	}
-	memcpy(priv, test_ephemeral, SG_PRIVATE_KEY_LEN);
+	st->ephemeral(st->env_ctx, priv);
 	clamp(priv);
 	return sg_x25519_pubkey(pub, priv) == 0 ? 0 : -ENOKEY;
 }
 
-static void new_timestamp(uint8_t ts[SG_TIMESTAMP_LEN])
+/* The time for a new initiation, from st's environment. */
+static void new_timestamp(const struct sg_noise_static *st, uint8_t ts[SG_TIMESTAMP_LEN])
 {
-	if (test_timestamp_set)
-		memcpy(ts, test_timestamp, SG_TIMESTAMP_LEN);
+	if (st->timestamp)
+		st->timestamp(st->env_ctx, ts);
 	else
 		sg_tai64n_now(ts);
 }
@@ -171,6 +167,14 @@ int sg_noise_static_init(struct sg_noise_static *st, const uint8_t private_key[3
 void sg_noise_static_clear(struct sg_noise_static *st)
 {
 	sg_wipe(st, sizeof(*st));
+}
+
+void sg_noise_static_set_env(struct sg_noise_static *st, sg_noise_ephemeral_fn ephemeral,
+			     sg_noise_timestamp_fn timestamp, void *ctx)
+{
+	st->ephemeral = ephemeral;
+	st->timestamp = timestamp;
+	st->env_ctx = ctx;
 }
 
 int sg_noise_peer_hs_precompute(struct sg_noise_peer_hs *hs, const struct sg_noise_static *st)
@@ -228,7 +232,7 @@ static int build_initiation(const struct sg_noise_static *st, const struct sg_no
 	memcpy(w->h, hs->initial_hash, SG_HASH_LEN);
 
 	/* e */
-	ret = new_ephemeral(w->eph, out->unencrypted_ephemeral);
+	ret = new_ephemeral(st, w->eph, out->unencrypted_ephemeral);
 	if (ret)
 		return ret;
 	message_ephemeral(w->ck, w->h, out->unencrypted_ephemeral);
@@ -246,7 +250,7 @@ static int build_initiation(const struct sg_noise_static *st, const struct sg_no
 		return ret;
 
 	/* {t} */
-	new_timestamp(w->ts);
+	new_timestamp(st, w->ts);
 	message_encrypt(out->encrypted_timestamp, w->ts, SG_TIMESTAMP_LEN, w->key, w->h);
 	return 0;
 }
@@ -446,8 +450,8 @@ int sg_noise_consume_initiation(const struct sg_noise_static *st, struct sg_nois
 	return ret;
 }
 
-static int build_response(const struct sg_noise_peer_hs *hs, struct sg_msg_response *out,
-			  struct hs_work *w)
+static int build_response(const struct sg_noise_static *st, const struct sg_noise_peer_hs *hs,
+			  struct sg_msg_response *out, struct hs_work *w)
 {
 	int ret;
 
@@ -455,7 +459,7 @@ static int build_response(const struct sg_noise_peer_hs *hs, struct sg_msg_respo
 	memcpy(w->h, hs->hash, SG_HASH_LEN);
 
 	/* e */
-	ret = new_ephemeral(w->eph, out->unencrypted_ephemeral);
+	ret = new_ephemeral(st, w->eph, out->unencrypted_ephemeral);
 	if (ret)
 		return ret;
 	message_ephemeral(w->ck, w->h, out->unencrypted_ephemeral);
@@ -493,7 +497,7 @@ int sg_noise_create_response(const struct sg_noise_static *st, struct sg_noise_p
 	sg_put_le32((uint8_t *)&out->sender_index, local_index);
 	sg_put_le32((uint8_t *)&out->receiver_index, hs->remote_index);
 
-	ret = build_response(hs, out, &w);
+	ret = build_response(st, hs, out, &w);
 	if (ret == 0) {
 		memcpy(hs->chaining_key, w.ck, SG_HASH_LEN);
 		memcpy(hs->hash, w.h, SG_HASH_LEN);
@@ -539,20 +543,4 @@ int sg_noise_derive_keypair(struct sg_noise_peer_hs *hs, struct sg_noise_keypair
 void sg_noise_keypair_clear(struct sg_noise_keypair *kp)
 {
 	sg_wipe(kp, sizeof(*kp));
-}
-
-void sg_noise_test_set_ephemeral(const uint8_t *ephemeral_private)
-{
-	test_ephemeral_set = ephemeral_private != NULL;
-	if (ephemeral_private)
-		memcpy(test_ephemeral, ephemeral_private, sizeof(test_ephemeral));
-	else
-		sg_wipe(test_ephemeral, sizeof(test_ephemeral));
-}
-
-void sg_noise_test_set_timestamp(const uint8_t *timestamp)
-{
-	test_timestamp_set = timestamp != NULL;
-	if (timestamp)
-		memcpy(test_timestamp, timestamp, sizeof(test_timestamp));
 }

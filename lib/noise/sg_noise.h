@@ -37,6 +37,15 @@
 extern "C" {
 #endif
 
+/*
+ * Where the create functions get what they would otherwise draw fresh (see
+ * sg_noise_static_set_env).  Each writes its whole out; ctx is the caller's.
+ */
+/* 32 bytes used as a new ephemeral private key (clamped on use). */
+typedef void (*sg_noise_ephemeral_fn)(void *ctx, uint8_t out[32]);
+/* The TAI64N time for a new initiation's timestamp. */
+typedef void (*sg_noise_timestamp_fn)(void *ctx, uint8_t out[12]);
+
 /* Our identity, shared by all peers. */
 struct sg_noise_static {
 	uint8_t private_key[SG_PRIVATE_KEY_LEN]; /* clamped */
@@ -50,6 +59,14 @@ struct sg_noise_static {
 	uint8_t initial_ck[SG_HASH_LEN];
 	uint8_t initial_hash[SG_HASH_LEN];
 	bool has_identity;
+	/*
+	 * The randomness and clock of the handshakes we create: NULL (the
+	 * default) means the CSPRNG and the real TAI64N clock.  Set only by
+	 * sg_noise_static_set_env.
+	 */
+	sg_noise_ephemeral_fn ephemeral;
+	sg_noise_timestamp_fn timestamp;
+	void *env_ctx;
 };
 
 enum sg_noise_hs_state {
@@ -131,12 +148,28 @@ struct sg_noise_keypair {
 
 /*
  * Sets our identity from a private key (clamped on the way in) and derives
- * its public key.  Returns 0, or -ENOKEY for an all-zero or unusable key, in
- * which case st has no identity and every handshake fails.
+ * its public key, with the default environment (the CSPRNG and the real
+ * clock, see sg_noise_static_set_env).  Returns 0, or -ENOKEY for an all-zero
+ * or unusable key, in which case st has no identity and every handshake fails.
  */
 int sg_noise_static_init(struct sg_noise_static *st, const uint8_t private_key[32]);
-/* Wipes our identity. */
+/* Wipes our identity; the environment is back to the default. */
 void sg_noise_static_clear(struct sg_noise_static *st);
+
+/*
+ * Injects the randomness and clock of the handshakes created with st, for
+ * tests and fuzzers that need reproducible messages: every ephemeral key
+ * sg_noise_create_initiation and sg_noise_create_response make is then
+ * ephemeral(ctx, out) (clamped on use), and every initiation's timestamp
+ * timestamp(ctx, out).  A NULL function restores its default: a fresh
+ * X25519 key from the CSPRNG, or the real TAI64N clock.  Only st is affected,
+ * and only until the next sg_noise_static_init or sg_noise_static_clear,
+ * which restore both defaults (so set the environment after init).  The
+ * functions are called from the create functions on st, in the caller's
+ * thread; ctx must outlive their use.
+ */
+void sg_noise_static_set_env(struct sg_noise_static *st, sg_noise_ephemeral_fn ephemeral,
+			     sg_noise_timestamp_fn timestamp, void *ctx);
 
 /*
  * Prepares a peer's handshake state for its static public key and optional
@@ -155,8 +188,9 @@ void sg_noise_peer_hs_clear(struct sg_noise_peer_hs *hs);
 
 /*
  * Initiator: fills out (all but the MACs, left zero) with a new ephemeral key
- * and the current TAI64N time, and moves hs to CREATED_INITIATION with
- * local_index as our sender index.  Returns 0, or -ENOKEY.
+ * and the current TAI64N time (both from st's environment), and moves hs to
+ * CREATED_INITIATION with local_index as our sender index.  Returns 0, or
+ * -ENOKEY (also when an injected ephemeral key is unusable).
  */
 int sg_noise_create_initiation(const struct sg_noise_static *st, struct sg_noise_peer_hs *hs,
 			       struct sg_msg_initiation *out, uint32_t local_index,
@@ -195,10 +229,12 @@ int sg_noise_consume_initiation(const struct sg_noise_static *st, struct sg_nois
 void sg_noise_init_ctx_clear(struct sg_noise_init_ctx *ctx);
 
 /*
- * Responder: fills out (all but the MACs) answering the consumed initiation,
- * with local_index as our sender index, and moves hs to CREATED_RESPONSE.
- * Returns 0, -EINVAL when hs has consumed no initiation, -EBADMSG when the
- * initiator's ephemeral key gives an all-zero DH, or -ENOKEY.
+ * Responder: fills out (all but the MACs) answering the consumed initiation
+ * with a new ephemeral key (from st's environment) and local_index as our
+ * sender index, and moves hs to CREATED_RESPONSE.  Returns 0, -EINVAL when hs
+ * has consumed no initiation, -EBADMSG when the initiator's ephemeral key
+ * gives an all-zero DH, or -ENOKEY (also when an injected ephemeral key is
+ * unusable).
  */
 int sg_noise_create_response(const struct sg_noise_static *st, struct sg_noise_peer_hs *hs,
 			     struct sg_msg_response *out, uint32_t local_index);
@@ -214,14 +250,6 @@ int sg_noise_derive_keypair(struct sg_noise_peer_hs *hs, struct sg_noise_keypair
 
 /* Wipes a keypair. */
 void sg_noise_keypair_clear(struct sg_noise_keypair *kp);
-
-/*
- * Test hooks, never used in production: when set, every ephemeral private key
- * (clamped on use) and every timestamp the create functions make are these
- * copies instead of fresh ones.  NULL restores the CSPRNG and the clock.
- */
-void sg_noise_test_set_ephemeral(const uint8_t *ephemeral_private);
-void sg_noise_test_set_timestamp(const uint8_t *timestamp);
 
 #ifdef __cplusplus
 }

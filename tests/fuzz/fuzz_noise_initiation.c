@@ -16,10 +16,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct sg_noise_static responder;
 static struct sg_noise_peer_hs peer_template;
 static uint8_t peer_public[32];
+static uint8_t responder_ephemeral[32];
+
+/* The responder's environment: the same ephemeral key for every response. */
+static void fixed_ephemeral(void *ctx, uint8_t out[32])
+{
+	memcpy(out, ctx, 32);
+}
 
 static void setup(void)
 {
-	uint8_t priv[32], eph[32];
+	uint8_t priv[32];
 
 	if (sg_crypto_init() != 0)
 		__builtin_trap();
@@ -29,8 +36,8 @@ static void setup(void)
 	    sg_noise_peer_hs_init(&peer_template, &responder, peer_public, NULL) != 0)
 		__builtin_trap();
 	/* A fixed responder ephemeral keeps runs reproducible. */
-	fuzz_unhex(eph, FUZZ_RESPONDER_EPHEMERAL, 32);
-	sg_noise_test_set_ephemeral(eph);
+	fuzz_unhex(responder_ephemeral, FUZZ_RESPONDER_EPHEMERAL, 32);
+	sg_noise_static_set_env(&responder, fixed_ephemeral, NULL, responder_ephemeral);
 }
 
 static void answer(struct sg_noise_peer_hs *hs)

@@ -53,7 +53,9 @@ bool all_zero(const void *p, size_t n)
 	return true;
 }
 
-// One party: its identity, plus one handshake state per peer it knows.
+// One party: its identity, plus one handshake state per peer it knows.  Its
+// ephemeral keys and timestamps are fresh unless fixed with use_ephemeral or
+// use_timestamp, which inject them through sg_noise_static_set_env.
 struct party {
 	sg_noise_static st;
 	uint8_t pub[32];
@@ -70,6 +72,41 @@ struct party {
 		EXPECT_EQ(sg_noise_static_init(&st, priv.data()), 0);
 		memcpy(pub, st.public_key, 32);
 	}
+	// st's environment points at this object.
+	party(const party &) = delete;
+	party &operator=(const party &) = delete;
+
+	// Every ephemeral private key st makes from now on is e.
+	void use_ephemeral(const bytes_t &e)
+	{
+		EXPECT_EQ(e.size(), 32u);
+		eph = e;
+		set_env();
+	}
+	// Every initiation st makes from now on carries timestamp t.
+	void use_timestamp(const bytes_t &t)
+	{
+		EXPECT_EQ(t.size(), 12u);
+		ts = t;
+		set_env();
+	}
+
+      private:
+	bytes_t eph, ts; // empty: the default (CSPRNG, clock)
+
+	static void fixed_ephemeral(void *ctx, uint8_t out[32])
+	{
+		memcpy(out, static_cast<party *>(ctx)->eph.data(), 32);
+	}
+	static void fixed_timestamp(void *ctx, uint8_t out[12])
+	{
+		memcpy(out, static_cast<party *>(ctx)->ts.data(), 12);
+	}
+	void set_env()
+	{
+		sg_noise_static_set_env(&st, eph.empty() ? nullptr : fixed_ephemeral,
+					ts.empty() ? nullptr : fixed_timestamp, this);
+	}
 };
 
 class Noise : public ::testing::Test
@@ -78,11 +115,6 @@ class Noise : public ::testing::Test
 	void SetUp() override
 	{
 		ASSERT_EQ(sg_crypto_init(), 0);
-	}
-	void TearDown() override
-	{
-		sg_noise_test_set_ephemeral(nullptr);
-		sg_noise_test_set_timestamp(nullptr);
 	}
 
 	party I, R;
@@ -183,11 +215,53 @@ TEST_F(Noise, EachHandshakeGivesFreshKeys)
 	init_peers();
 	handshake(&ik1, &rk1, 5 * kSec);
 	// A later initiation needs a later timestamp; the clock's granularity is ~17 ms.
-	sg_noise_test_set_timestamp(ts_at(4000000000ull).data());
+	I.use_timestamp(ts_at(4000000000ull));
 	handshake(&ik2, &rk2, 6 * kSec);
 	expect_crosswise(ik2, rk2);
 	EXPECT_NE(memcmp(ik1.sending_key, ik2.sending_key, 32), 0);
 	EXPECT_NE(memcmp(ik1.receiving_key, ik2.receiving_key, 32), 0);
+}
+
+TEST_F(Noise, InjectedEnvironmentBelongsToOneIdentityUntilItsNextInit)
+{
+	init_peers();
+	I.use_ephemeral(bytes_t(32, 0x42));
+	I.use_timestamp(ts_at(1700000000));
+	sg_msg_initiation a, b;
+	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &a, 1, 0), 0);
+	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &b, 1, 0), 0);
+	EXPECT_EQ(memcmp(&a, &b, sizeof(a)), 0) << "fixed inputs give the same bytes";
+	ASSERT_EQ(respond_to(a, kSec), 0);
+	EXPECT_EQ(memcmp(r_hs.latest_timestamp, ts_at(1700000000).data(), 12), 0);
+
+	// Another identity keeps the defaults.
+	party other;
+	sg_noise_peer_hs o_hs;
+	ASSERT_EQ(sg_noise_peer_hs_init(&o_hs, &other.st, R.pub, nullptr), 0);
+	sg_msg_initiation c, d;
+	ASSERT_EQ(sg_noise_create_initiation(&other.st, &o_hs, &c, 1, 0), 0);
+	ASSERT_EQ(sg_noise_create_initiation(&other.st, &o_hs, &d, 1, 0), 0);
+	EXPECT_NE(memcmp(c.unencrypted_ephemeral, d.unencrypted_ephemeral, 32), 0);
+	EXPECT_NE(memcmp(c.unencrypted_ephemeral, a.unencrypted_ephemeral, 32), 0);
+
+	// NULL restores the CSPRNG and the clock.
+	sg_noise_static_set_env(&I.st, nullptr, nullptr, nullptr);
+	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &c, 1, 0), 0);
+	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &d, 1, 0), 0);
+	EXPECT_NE(memcmp(c.unencrypted_ephemeral, d.unencrypted_ephemeral, 32), 0);
+	EXPECT_NE(memcmp(c.unencrypted_ephemeral, a.unencrypted_ephemeral, 32), 0);
+	ASSERT_EQ(respond_to(c, 2 * kSec), 0) << "the clock is later than the fixed time";
+
+	// So does a new sg_noise_static_init, even with the same key.
+	I.use_ephemeral(bytes_t(32, 0x42));
+	uint8_t priv[32];
+	memcpy(priv, I.st.private_key, 32);
+	ASSERT_EQ(sg_noise_static_init(&I.st, priv), 0);
+	sg_wipe(priv, 32);
+	EXPECT_EQ(I.st.ephemeral, nullptr);
+	EXPECT_EQ(I.st.timestamp, nullptr);
+	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &c, 1, 0), 0);
+	EXPECT_NE(memcmp(c.unencrypted_ephemeral, a.unencrypted_ephemeral, 32), 0);
 }
 
 TEST_F(Noise, DeriveWipesTheHandshakeButKeepsReplayState)
@@ -311,11 +385,11 @@ TEST_F(Noise, OlderOrEqualTimestampIsRefused)
 {
 	init_peers();
 	sg_msg_initiation m100, m150, m200, m200b;
-	sg_noise_test_set_timestamp(ts_at(1700000100).data());
+	I.use_timestamp(ts_at(1700000100));
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m100, 1, 0), 0);
-	sg_noise_test_set_timestamp(ts_at(1700000150).data());
+	I.use_timestamp(ts_at(1700000150));
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m150, 1, 0), 0);
-	sg_noise_test_set_timestamp(ts_at(1700000200).data());
+	I.use_timestamp(ts_at(1700000200));
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m200, 1, 0), 0);
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m200b, 1, 0), 0);
 
@@ -325,7 +399,7 @@ TEST_F(Noise, OlderOrEqualTimestampIsRefused)
 	EXPECT_EQ(respond_to(m200b, 4 * kSec), -EALREADY) << "equal is not strictly newer";
 	EXPECT_EQ(memcmp(r_hs.latest_timestamp, ts_at(1700000200).data(), 12), 0);
 	// One nanosecond later is newer.
-	sg_noise_test_set_timestamp(ts_at(1700000200, 1).data());
+	I.use_timestamp(ts_at(1700000200, 1));
 	sg_msg_initiation m201;
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m201, 1, 0), 0);
 	EXPECT_EQ(respond_to(m201, 5 * kSec), 0);
@@ -337,7 +411,7 @@ TEST_F(Noise, InitiationsFasterThanFiftyPerSecondAreRefused)
 	const uint64_t gap = kSec / SG_INITIATIONS_PER_SECOND;
 	sg_msg_initiation m[4];
 	for (int i = 0; i < 4; i++) {
-		sg_noise_test_set_timestamp(ts_at(1700000000 + i).data());
+		I.use_timestamp(ts_at(1700000000 + i));
 		ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &m[i], 1, 0), 0);
 	}
 	const uint64_t t0 = 10 * kSec;
@@ -665,9 +739,11 @@ void run_library(const ref::inputs &in, lib_run *out)
 	ASSERT_EQ(sg_noise_peer_hs_init(&i_hs, &I.st, R.pub, psk), 0);
 	ASSERT_EQ(sg_noise_peer_hs_init(&r_hs, &R.st, I.pub, psk), 0);
 
+	I.use_ephemeral(in.ei);
+	I.use_timestamp(in.ts);
+	R.use_ephemeral(in.er);
+
 	sg_msg_initiation init;
-	sg_noise_test_set_ephemeral(in.ei.data());
-	sg_noise_test_set_timestamp(in.ts.data());
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &init, in.idx_i, 0), 0);
 	EXPECT_TRUE(all_zero(&init.macs, sizeof(init.macs))) << "MACs are lib/cookie's job";
 	out->initiation.assign((uint8_t *)&init, (uint8_t *)&init + kInitNoMacs);
@@ -679,7 +755,6 @@ void run_library(const ref::inputs &in, lib_run *out)
 	ASSERT_EQ(sg_noise_consume_initiation(&R.st, &ctx, &r_hs, kSec), 0);
 
 	sg_msg_response resp;
-	sg_noise_test_set_ephemeral(in.er.data());
 	ASSERT_EQ(sg_noise_create_response(&R.st, &r_hs, &resp, in.idx_r), 0);
 	out->response.assign((uint8_t *)&resp, (uint8_t *)&resp + kRespNoMacs);
 	ASSERT_EQ(sg_noise_consume_response(&I.st, &i_hs, &resp), 0);
@@ -754,8 +829,8 @@ TEST_F(Noise, GoldenMessagesAreConsumedAsTheyAre)
 	// The initiator side needs its own initiation state: made with the
 	// published ephemeral and timestamp, then fed the published response.
 	sg_msg_initiation mine;
-	sg_noise_test_set_ephemeral(in.ei.data());
-	sg_noise_test_set_timestamp(in.ts.data());
+	I.use_ephemeral(in.ei);
+	I.use_timestamp(in.ts);
 	ASSERT_EQ(sg_noise_create_initiation(&I.st, &i_hs, &mine, golden::initiator_index, 0), 0);
 	ASSERT_EQ(sg_noise_consume_response(&I.st, &i_hs, &resp), 0);
 	EXPECT_EQ(i_hs.remote_index, golden::responder_index);

@@ -162,20 +162,41 @@ dp_tel() {
 	echo "$1" | timeout 10 dpdk-telemetry.py -f "$DP_PREFIX" 2>/dev/null
 }
 
-# dp_counter NAME: one top-level counter of /sixgate/counters.
+# dp_counter NAME: one top-level counter of /sixgate/counters.  A name the
+# gateway does not report (a typo, a renamed counter) fails the test, as does
+# a telemetry socket that does not answer.
 dp_counter() {
-	dp_tel /sixgate/counters | python3 -c '
+	local v
+	v=$(dp_tel /sixgate/counters | python3 -c '
 import json, sys
-d = json.load(sys.stdin)["/sixgate/counters"]
-print(d.get(sys.argv[1], 0))' "$1"
+name = sys.argv[1]
+try:
+    d = json.load(sys.stdin)["/sixgate/counters"]
+except (ValueError, KeyError, TypeError) as e:
+    sys.exit("dp_counter %s: no /sixgate/counters from the gateway (%r)" % (name, e))
+if not isinstance(d.get(name), int):
+    sys.exit("dp_counter: the gateway has no counter %r; it has: %s" % (
+        name, " ".join(sorted(k for k, v in d.items() if isinstance(v, int)))))
+print(d[name])' "$1") || lab_abort "dp_counter $1 failed (see above)"
+	echo "$v"
 }
 
-# dp_drop REASON: one drop counter (the short name, e.g. inner_src).
+# dp_drop REASON: one drop counter (the short name, e.g. inner_src).  An
+# unknown reason fails the test, as for dp_counter.
 dp_drop() {
-	dp_tel /sixgate/counters | python3 -c '
+	local v
+	v=$(dp_tel /sixgate/counters | python3 -c '
 import json, sys
-d = json.load(sys.stdin)["/sixgate/counters"]["drops"]
-print(d[sys.argv[1]])' "$1"
+name = sys.argv[1]
+try:
+    d = json.load(sys.stdin)["/sixgate/counters"]["drops"]
+except (ValueError, KeyError, TypeError) as e:
+    sys.exit("dp_drop %s: no /sixgate/counters drops from the gateway (%r)" % (name, e))
+if not isinstance(d.get(name), int):
+    sys.exit("dp_drop: the gateway has no drop reason %r; it has: %s" % (
+        name, " ".join(sorted(d))))
+print(d[name])' "$1") || lab_abort "dp_drop $1 failed (see above)"
+	echo "$v"
 }
 
 # The usual cast: VM vm1 in org 1 and client c1 of org 1.

@@ -25,6 +25,15 @@ lab_die() {
 	lab_log "FAIL: $*"
 	exit 1
 }
+# lab_abort MSG: as lab_die, but the test fails even when called in a subshell
+# such as $(...), where exit alone would end only the subshell: the test's
+# shell is sent SIGUSR1, which lab_init's trap turns into exit 1 (and cleanup)
+# once the current command is done.
+lab_abort() {
+	lab_log "FAIL: $*"
+	[ "$BASHPID" = "$$" ] || kill -USR1 "$$"
+	exit 1
+}
 
 # lab_init NAME: a short unique prefix ($LAB) and a work dir ($LAB_DIR).
 lab_init() {
@@ -35,6 +44,7 @@ lab_init() {
 	export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
 	trap lab_cleanup EXIT
 	trap 'exit 130' INT TERM
+	trap 'exit 1' USR1
 }
 
 lab_cleanup() {

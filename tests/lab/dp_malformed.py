@@ -6,7 +6,8 @@
 Runs in the client's namespace.  Every case sends COUNT packets that the
 gateway must drop under one named reason (printed by the test).  Cases that
 need a real data message (bad_tag, replay) first capture one from the
-client's own WireGuard traffic on IFACE, so keep some running meanwhile.
+client's own WireGuard traffic on IFACE, so keep some running meanwhile (a
+ping: replay also waits for a reply from the gateway before it resends).
 Plain sockets only (no scapy): UDP sockets for payload cases, AF_PACKET for
 frames with broken headers.
 """
@@ -58,8 +59,10 @@ class Lab:
         hdr = hdr[:10] + struct.pack("!H", c) + hdr[12:]
         self.raw.send(self.gw_mac + self.my_mac + b"\x08\x00" + hdr + udp)
 
-    def capture_data(self, timeout=10):
-        """One WireGuard data message (type 4, not a keepalive) sent by us to the gateway."""
+    def frames(self, timeout):
+        """(direction, WireGuard message) of each UDP datagram over IPv6
+        between us and the gateway's port seen on IFACE, in the order the
+        interface saw them, for up to timeout seconds."""
         end = time.monotonic() + timeout
         self.raw.settimeout(1)
         while time.monotonic() < end:
@@ -67,14 +70,38 @@ class Lab:
                 f, addr = self.raw.recvfrom(4096)
             except socket.timeout:
                 continue
-            if addr[2] != socket.PACKET_OUTGOING or f[12:14] != b"\x86\xdd":
+            if f[12:14] != b"\x86\xdd" or f[20] != 17:
                 continue
-            if f[20] != 17 or struct.unpack("!H", f[56:58])[0] != self.port:
-                continue
-            wg = f[62:]
-            if len(wg) > 32 and wg[0] == 4:
+            sport, dport = struct.unpack("!HH", f[54:58])
+            if addr[2] == socket.PACKET_OUTGOING and dport == self.port:
+                yield "out", f[62:]
+            elif addr[2] == socket.PACKET_HOST and sport == self.port:
+                yield "in", f[62:]
+
+    def capture_data(self, timeout=10):
+        """One WireGuard data message (type 4, not a keepalive) sent by us to the gateway."""
+        for way, wg in self.frames(timeout):
+            if way == "out" and len(wg) > 32 and wg[0] == 4:
                 return wg
         raise SystemExit("no data message captured")
+
+    def await_processed(self, timeout=10):
+        """Returns once the gateway has processed the data message that
+        capture_data just returned: our client sent a later data message on
+        the same flow, and after that a data message (an echo reply) came
+        back from the gateway.  The gateway handles one flow in order on one
+        worker, so a reply to the captured message or to any later one comes
+        only once the captured one was decrypted (a reply to an earlier one
+        would have to be more than a whole ping interval late)."""
+        later = False
+        for way, wg in self.frames(timeout):
+            if len(wg) < 32 or wg[0] != 4:
+                continue
+            if way == "out":
+                later = True
+            elif later and len(wg) > 32:
+                return
+        raise SystemExit("no reply from the gateway after the captured message")
 
 
 def main():
@@ -108,6 +135,11 @@ def main():
         elif case in ("wg_bad_tag", "wg_replay"):
             if i == 0:
                 wg = lab.capture_data()
+                if case == "wg_replay":
+                    # From another port the copy may reach another worker;
+                    # sent at once, it could overtake the original there, be
+                    # accepted and move the client's endpoint.
+                    lab.await_processed()
             if case == "wg_replay":
                 lab.udp6(wg)
             else:

@@ -12,12 +12,13 @@
  *       the VM port's TX), or sg_ingress_data alone;
  *   tx: sg_egress_vm (VM frame checks, allowed IPs -> peer, org, MTU, session,
  *       padding, lib/dpcrypto encrypt bursts, outer headers, the NIC's TX).
- * EAL runs in-process; mbufs come from a real rte_mempool.  There is no NIC
- * and no VM: both "ports" are DPDK ring PMDs (rte_eth_from_rings), so the
- * stages' own rte_eth_tx_burst calls land in rings that the benchmark drains
- * and checks.  The gateway's sessions come from real handshakes (lib/noise,
- * fresh X25519 keys) with in-process clients, whose transport keys encrypt
- * the packets fed to rx and decrypt (once, to check them) what tx sends.
+ * EAL runs in-process and the gateway is built by sg_gateway_create, as
+ * sixgate builds it, on tests/fixture: there is no NIC and no VM, both
+ * "ports" are DPDK ring PMDs, so the stages' own rte_eth_tx_burst calls land
+ * in rings that the benchmark drains and checks.  The gateway's sessions come
+ * from real handshakes through sg_nic_input and the control lcore's code with
+ * in-process clients, whose transport keys encrypt the packets fed to rx and
+ * decrypt (once, to check them) what tx sends.
  *
  * Fed packets are pre-built images copied into fresh mbufs before each burst,
  * outside the timed region; only the stage call is timed (rdtsc).  An rx image
@@ -52,53 +53,22 @@
 #include <rte_udp.h>
 #include <rte_version.h>
 
-#include "lib/allowedips/sg_allowedips.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
-#include "lib/noise/sg_noise.h"
-#include "lib/routing/sg_routing.h"
 #include "lib/wire/sg_wire.h"
-#include "pipelines/sg_pipeline.h"
+#include "tests/fixture/sg_fixture.h"
 
-/* The stages' array bound: SG_BURST_MAX where the burst is configurable. */
-#ifdef SG_BURST_MAX
 #define BURST_MAX SG_BURST_MAX
-#else
-#define BURST_MAX SG_BURST
-#endif
 
-#define MAX_PEERS   256
-#define IMG_BURSTS  8	 /* distinct bursts per cell before its images repeat */
-#define IMG_MAX	    1536 /* outer frame of a 1420-byte inner packet: 1514 */
-#define MAX_SLICES  20000
-#define MAX_CELLS   16
-#define OUTER_LEN   (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr) + sizeof(struct rte_udp_hdr))
-#define N_POOL	    4095
-#define PORT_RING   1024
-#define GW_PORT	    51820
-#define INNER_PORTS 5001
+#define MAX_PEERS  256
+#define IMG_BURSTS 8	/* distinct bursts per cell before its images repeat */
+#define IMG_MAX	   1536 /* outer frame of a 1420-byte inner packet: 1514 */
+#define MAX_SLICES 20000
+#define MAX_CELLS  16
+#define OUTER_LEN  SG_FX_OUTER_LEN
+#define N_POOL	   4095
 
 static const uint32_t sizes[] = { 64, 512, 1420 };
-
-/* Lab addresses: outer fd00:1::/64, the org fdaa:0:18::/48 and a VM /112 in it. */
-static const struct rte_ether_addr gw_mac = { { 0x02, 0, 0, 0, 0, 0x01 } };
-static const struct rte_ether_addr gw_vm_mac = { { 0x02, 0, 0, 0x5e, 0, 0x01 } };
-static const struct rte_ether_addr vm_mac = { { 0x02, 0, 0, 0, 0x02, 0x05 } };
-static const uint8_t gw_v6[16] = { 0xfd, 0x00, 0, 1, [15] = 1 };
-static const uint8_t org[16] = { 0xfd, 0xaa, 0, 0, 0, 0x18 };
-static const uint8_t vm_prefix[16] = { 0xfd, 0xaa, 0, 0, 0, 0x18, 0x0a, 0x7b, 0, 1, 0, 0, 0, 2 };
-static const uint8_t vm_addr[16] = {
-	0xfd, 0xaa, 0, 0, 0, 0x18, 0x0a, 0x7b, 0, 1, 0, 0, 0, 2, 0, 5
-};
-
-/* One WireGuard client: the other end of one of the gateway's sessions. */
-struct client {
-	struct sg_peer *peer;
-	struct sg_keypair *kp;	    /* the gateway's side of the session */
-	struct sg_noise_keypair nk; /* the client's side: its transport keys */
-	struct sg_endpoint ep;	    /* its outer address, port and MAC */
-	uint8_t addr[16];	    /* its tunnel address, its allowed IP */
-};
 
 /* A pre-built frame and what the benchmark needs to know about it. */
 struct img {
@@ -136,11 +106,11 @@ struct cell {
 };
 
 struct bench {
-	struct sg_dp dp;
-	struct sg_worker *w;
-	struct rte_ring *nic_tx, *vm_tx, *nic_rx, *vm_rx;
-	struct sg_noise_static gw_static;
-	struct client cl[3 * MAX_PEERS + 2];
+	struct sg_fx fx;
+	struct sg_worker *w;	 /* the gateway's worker 0 */
+	struct sg_fx_client *cl; /* fx.cl */
+	struct sg_keypair **kp;	 /* the gateway's side of each client's session */
+	uint8_t vm_addr[16];	 /* the VM's tunnel address */
 	unsigned n_clients;
 	struct cell cells[MAX_CELLS];
 	unsigned n_cells;
@@ -173,262 +143,30 @@ static inline uint64_t tsc_end(void)
 	return t;
 }
 
-/* --- the gateway: ports, tables, peers and their sessions --- */
+/* --- the gateway and its sessions --- */
 
-/* A ring PMD whose TX lands in *tx (drained by us) and whose RX never delivers. */
-static int ring_port(const char *name, struct rte_mempool *pool, struct rte_ring **rx,
-		     struct rte_ring **tx, uint16_t *port)
+/* The gateway, one VM, and one peer with a confirmed session per client. */
+static int setup_gateway(struct bench *b)
 {
-	char rn[RTE_RING_NAMESIZE];
-	struct rte_eth_conf conf;
-	int socket = (int)rte_socket_id(), p;
-
-	snprintf(rn, sizeof(rn), "%s_rx", name);
-	*rx = rte_ring_create(rn, PORT_RING, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(rn, sizeof(rn), "%s_tx", name);
-	*tx = rte_ring_create(rn, PORT_RING, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	if (*rx == NULL || *tx == NULL)
-		return -ENOMEM;
-	p = rte_eth_from_rings(name, rx, 1, tx, 1, (unsigned)socket);
-	if (p < 0)
-		return -ENODEV;
-	*port = (uint16_t)p;
-	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure(*port, 1, 1, &conf) != 0 ||
-	    rte_eth_rx_queue_setup(*port, 0, PORT_RING, (unsigned)socket, NULL, pool) != 0 ||
-	    rte_eth_tx_queue_setup(*port, 0, PORT_RING, (unsigned)socket, NULL) != 0)
-		return -EINVAL;
-	return rte_eth_dev_start(*port) == 0 ? 0 : -EIO;
-}
-
-static void aips_retire(void *ctx, void *node)
-{
-	sg_peers_defer(ctx, node, sg_allowedips_node_free);
-}
-
-static int setup_tables(struct bench *b)
-{
-	struct sg_dp *dp = &b->dp;
-	size_t sz = rte_rcu_qsbr_get_memsize(2);
-	struct sg_routing_conf rc = {
-		.name = "bench_6pn",
-		.socket_id = (int)rte_socket_id(),
-		.max_routes = 16,
+	struct sg_fx_conf fc = {
+		.n_clients = b->n_clients, .n_vms = 1, .burst = b->burst, .mbufs = N_POOL
 	};
+	uint64_t now = sg_now_ns();
+	int rc = sg_fx_start(&b->fx, &fc, "bench");
 
-	dp->qsbr = rte_zmalloc("bench_qsbr", sz, RTE_CACHE_LINE_SIZE);
-	if (dp->qsbr == NULL || rte_rcu_qsbr_init(dp->qsbr, 2) != 0)
-		return -ENOMEM;
-	dp->peers = sg_peers_create("bench", b->n_clients + 1, 16, dp->qsbr, (int)rte_socket_id());
-	if (dp->peers == NULL)
-		return -ENOMEM;
-	/* Sessions outlive any run (--seconds may exceed REJECT_AFTER_TIME). */
-	sg_peers_set_reject_after(dp->peers, 3600ull * 1000000000ull);
-	dp->aips = sg_allowedips_create(aips_retire, dp->peers);
-	if (dp->aips == NULL || sg_routing_create(&dp->routes, &rc) != 0)
-		return -ENOMEM;
-	return sg_routing_add(dp->routes, vm_prefix, 112, 0);
-}
-
-static int setup_dp(struct bench *b)
-{
-	struct sg_dp *dp = &b->dp;
-	struct sg_vm *vm = &dp->vms[0];
-	int socket = (int)rte_socket_id(), rc;
-
-	dp->pool = rte_pktmbuf_pool_create("bench_pool", N_POOL, 256, SG_MBUF_PRIV_SIZE,
-					   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-	dp->hs_ring = rte_ring_create("bench_hs", 1024, socket, RING_F_SC_DEQ);
-	dp->ev_ring = rte_ring_create("bench_ev", 2048, socket, RING_F_SC_DEQ);
-	if (dp->pool == NULL || dp->hs_ring == NULL || dp->ev_ring == NULL)
-		return -ENOMEM;
-	rc = ring_port("bench_nic", dp->pool, &b->nic_rx, &b->nic_tx, &dp->nic_port);
-	if (rc == 0)
-		rc = ring_port("bench_vm", dp->pool, &b->vm_rx, &b->vm_tx, &vm->port_id);
 	if (rc != 0)
 		return rc;
-	dp->gw.mac = gw_mac;
-	dp->gw.has_v6 = true;
-	memcpy(dp->gw.v6, gw_v6, 16);
-	sg_ipv6_link_local(dp->gw.v6_ll, &gw_mac);
-	dp->gw.port_be = rte_cpu_to_be_16(GW_PORT);
-	dp->gw.mtu = SG_DEFAULT_MTU;
-	dp->gw.v4_ttl = 64;
-	dp->n_nic_rxq = 1;
-	snprintf(vm->name, sizeof(vm->name), "vm0");
-	vm->owner = 0;
-	memcpy(vm->prefix, vm_prefix, 16);
-	vm->prefix_len = 112;
-	memcpy(vm->org, org, 16);
-	vm->org_len = 48;
-	atomic_init(&vm->vm_mac, sg_mac_to_u64(&vm_mac));
-	vm->vm_mac_fixed = true;
-	vm->gw_mac = gw_vm_mac;
-	vm->txr = rte_ring_create("bench_vmtxr", SG_VM_TXRING_LEN, socket, RING_F_SC_DEQ);
-	if (vm->txr == NULL)
+	b->w = b->fx.w;
+	b->cl = b->fx.cl;
+	sg_fx_vm_addr(&b->fx, 0, b->vm_addr);
+	b->kp = calloc(b->n_clients, sizeof(*b->kp));
+	if (b->kp == NULL)
 		return -ENOMEM;
-	dp->n_vms = 1;
-#ifdef SG_BURST_DEFAULT
-	dp->burst = b->burst;
-#endif
-	return setup_tables(b);
-}
-
-/* One worker, id 0, owner of the VM port and of NIC TX queue 0 (dp->ctl stays NULL). */
-static int setup_worker(struct bench *b)
-{
-	struct sg_worker *w = rte_zmalloc("bench_worker", sizeof(*w), 64);
-
-	if (w == NULL)
-		return -ENOMEM;
-	w->dp = &b->dp;
-	w->lcore = rte_lcore_id();
-	w->crypto = sg_dpcrypto_create();
-	if (w->crypto == NULL) {
-		rte_free(w);
-		return -ENOTSUP;
-	}
-	w->now_ns = sg_now_ns();
-	b->dp.workers[0] = w;
-	b->dp.n_workers = 1;
-	b->w = w;
-	return 0;
-}
-
-static void client_identity(struct client *c, unsigned i)
-{
-	memset(&c->ep, 0, sizeof(c->ep));
-	c->ep.family = 6;
-	c->ep.mac[0] = 0x02;
-	c->ep.mac[4] = (uint8_t)(0x10 + (i >> 8));
-	c->ep.mac[5] = (uint8_t)i;
-	c->ep.port = rte_cpu_to_be_16((uint16_t)(40000 + i));
-	c->ep.addr[0] = 0xfd;
-	c->ep.addr[3] = 1;
-	c->ep.addr[14] = (uint8_t)(1 + (i >> 8));
-	c->ep.addr[15] = (uint8_t)i;
-	memcpy(c->addr, org, 16);
-	c->addr[6] = 0xff;
-	c->addr[14] = (uint8_t)((i + 2) >> 8);
-	c->addr[15] = (uint8_t)(i + 2);
-}
-
-/* The gateway's half of the handshake: the responder, as app/control.c does it. */
-static int gw_respond(struct bench *b, struct client *c, struct sg_noise_peer_hs *ghs,
-		      const struct sg_msg_initiation *init, struct sg_msg_response *resp)
-{
-	struct sg_peers *t = b->dp.peers;
-	struct sg_noise_init_ctx ictx;
-	struct sg_noise_keypair gk;
-	uint8_t rs[32];
-	uint64_t now = sg_now_ns();
-	uint32_t idx;
-
-	if (sg_noise_initiation_decrypt_static(&b->gw_static, init, rs, &ictx) != 0)
-		return -EBADMSG;
-	if (sg_peers_lookup_key(t, rs) != c->peer) {
-		sg_noise_init_ctx_clear(&ictx);
-		return -ENOENT;
-	}
-	if (sg_noise_consume_initiation(&b->gw_static, &ictx, ghs, now) != 0 ||
-	    sg_peers_index_alloc(t, c->peer, &idx) != 0 ||
-	    sg_noise_create_response(&b->gw_static, ghs, resp, idx) != 0 ||
-	    sg_noise_derive_keypair(ghs, &gk, now) != 0)
-		return -EBADMSG;
-	c->kp = sg_peers_keypair_new(t, c->peer, gk.local_index, gk.remote_index, gk.sending_key,
-				     gk.receiving_key, gk.is_initiator, now);
-	sg_noise_keypair_clear(&gk);
-	if (c->kp == NULL)
-		return -ENOMEM;
-	sg_peers_install(t, c->kp);
-	return 0;
-}
-
-/*
- * A real Noise_IKpsk2 handshake between a client (the initiator, static key
- * priv) and the gateway, which knows the client's public key as a peer.
- */
-static int handshake(struct bench *b, struct client *c, const uint8_t priv[32])
-{
-	struct sg_noise_static cst;
-	struct sg_noise_peer_hs chs, ghs;
-	struct sg_msg_initiation init;
-	struct sg_msg_response resp;
-	uint32_t cidx;
-	int rc = -EBADMSG;
-
-	sg_random(&cidx, sizeof(cidx));
-	if (sg_noise_static_init(&cst, priv) != 0 ||
-	    sg_noise_peer_hs_init(&chs, &cst, b->gw_static.public_key, NULL) != 0 ||
-	    sg_noise_peer_hs_init(&ghs, &b->gw_static, cst.public_key, NULL) != 0 ||
-	    sg_noise_create_initiation(&cst, &chs, &init, cidx, sg_now_ns()) != 0)
-		goto out;
-	rc = gw_respond(b, c, &ghs, &init, &resp);
-	if (rc == 0 && (sg_noise_consume_response(&cst, &chs, &resp) != 0 ||
-			sg_noise_derive_keypair(&chs, &c->nk, sg_now_ns()) != 0))
-		rc = -EBADMSG;
-out:
-	sg_noise_static_clear(&cst);
-	sg_noise_peer_hs_clear(&chs);
-	sg_noise_peer_hs_clear(&ghs);
-	return rc;
-}
-
-static int add_client(struct bench *b, unsigned i, const uint8_t public_key[32])
-{
-	struct client *c = &b->cl[i];
-	struct sg_peer_conf pc;
-	char name[SG_PEER_NAME_MAX];
-	int err;
-
-	client_identity(c, i);
-	snprintf(name, sizeof(name), "bench%u", i);
-	memset(&pc, 0, sizeof(pc));
-	pc.name = name;
-	memcpy(pc.public_key, public_key, 32);
-	memcpy(pc.org, org, 16);
-	pc.org_len = 48;
-	pc.endpoint = &c->ep;
-	c->peer = sg_peers_add(b->dp.peers, &pc, &err);
-	if (c->peer == NULL)
-		return err;
-	return sg_allowedips_insert(b->dp.aips, AF_INET6, c->addr, 128, c->peer);
-}
-
-/* The gateway's identity, then one peer and one session per client. */
-static int setup_clients(struct bench *b)
-{
-	uint8_t priv[32], pub[32];
-	int rc;
-
-	sg_random(priv, sizeof(priv));
-	rc = sg_noise_static_init(&b->gw_static, priv);
 	for (unsigned i = 0; rc == 0 && i < b->n_clients; i++) {
-		sg_x25519_keypair(pub, priv);
-		rc = add_client(b, i, pub);
-		if (rc == 0)
-			rc = handshake(b, &b->cl[i], priv);
+		rc = sg_fx_handshake(&b->fx, i, true, now);
+		b->kp[i] = sg_fx_gw_keypair(&b->fx, i);
 	}
-	sg_wipe(priv, sizeof(priv));
 	return rc;
-}
-
-/*
- * What the control lcore does with the workers' events: a responder keypair
- * that data confirmed becomes current.
- */
-static void control_events(struct bench *b)
-{
-	void *p;
-
-	while (rte_ring_dequeue(b->dp.ev_ring, &p) == 0) {
-		struct sg_peer *peer = p;
-		unsigned ev = sg_peer_take_flags(peer);
-		struct sg_keypair *kp = atomic_load(&peer->kp_next);
-
-		if ((ev & SG_PEER_EV_CONFIRMED) && kp != NULL && atomic_load(&kp->confirmed))
-			sg_peers_confirm(b->dp.peers, peer, kp);
-	}
 }
 
 /* --- packets --- */
@@ -438,85 +176,30 @@ static uint64_t seed_of(unsigned client, uint64_t counter)
 	return counter * 0x9e3779b97f4a7c15ull ^ client;
 }
 
-/* An inner IPv6/UDP packet of len bytes (len >= 48) from src to dst. */
-static void make_inner(uint8_t *p, uint32_t len, const uint8_t src[16], const uint8_t dst[16],
-		       uint64_t seed)
-{
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)p;
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint16_t plen = (uint16_t)(len - sizeof(*ip));
-	uint8_t *data = (uint8_t *)(udp + 1);
-
-	memset(ip, 0, sizeof(*ip));
-	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
-	ip->payload_len = rte_cpu_to_be_16(plen);
-	ip->proto = IPPROTO_UDP;
-	ip->hop_limits = 64;
-	memcpy(ip->src_addr, src, 16);
-	memcpy(ip->dst_addr, dst, 16);
-	udp->src_port = rte_cpu_to_be_16(INNER_PORTS);
-	udp->dst_port = rte_cpu_to_be_16(INNER_PORTS);
-	udp->dgram_len = rte_cpu_to_be_16(plen);
-	for (unsigned k = 0; k < plen - sizeof(*udp); k++)
-		data[k] = (uint8_t)(seed >> (8 * (k % 8))) ^ (uint8_t)k;
-	udp->dgram_cksum = 0;
-	udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
-}
-
 /* A data message from client ci with counter, as the NIC would deliver it to us. */
 static void make_rx_img(struct bench *b, struct img *im, unsigned ci, uint64_t counter,
 			uint32_t len)
 {
-	struct client *c = &b->cl[ci];
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)im->data;
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint8_t *msg = (uint8_t *)(udp + 1);
-	uint16_t wg_len = (uint16_t)(SG_MSG_DATA_MIN_LEN + len);
+	const struct sg_fx_client *c = &b->cl[ci];
+	uint8_t inner[IMG_MAX];
 
-	make_inner(msg + SG_MSG_DATA_HEADER_LEN, len, c->addr, vm_addr, seed_of(ci, counter));
-	/* The client's side of the session: its own keys, libsodium's AEAD. */
-	sg_aead_encrypt(msg + SG_MSG_DATA_HEADER_LEN, msg + SG_MSG_DATA_HEADER_LEN, len, NULL, 0,
-			counter, c->nk.sending_key);
-	memset(msg, 0, SG_MSG_DATA_HEADER_LEN);
-	msg[0] = SG_MSG_DATA;
-	sg_put_le32(msg + 4, c->nk.remote_index);
-	sg_put_le64(msg + 8, counter);
-	rte_ether_addr_copy(&gw_mac, &eth->dst_addr);
-	memcpy(eth->src_addr.addr_bytes, c->ep.mac, 6);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-	memset(ip, 0, sizeof(*ip));
-	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
-	ip->payload_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + wg_len));
-	ip->proto = IPPROTO_UDP;
-	ip->hop_limits = 64;
-	memcpy(ip->src_addr, c->ep.addr, 16);
-	memcpy(ip->dst_addr, gw_v6, 16);
-	udp->src_port = c->ep.port;
-	udp->dst_port = rte_cpu_to_be_16(GW_PORT);
-	udp->dgram_len = ip->payload_len;
-	udp->dgram_cksum = 0;
-	udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
-	im->len = (uint16_t)(OUTER_LEN + wg_len);
+	sg_fx_inner(inner, len, c->addr, b->vm_addr, seed_of(ci, counter));
+	im->len = sg_fx_data(&b->fx, ci, counter, inner, len, im->data);
 	im->client = (uint16_t)ci;
 	im->counter = counter;
 	im->meta.src = c->ep;
 	im->meta.wg_off = (uint16_t)OUTER_LEN;
-	im->meta.wg_len = wg_len;
+	im->meta.wg_len = (uint16_t)(im->len - OUTER_LEN);
 }
 
 /* A frame from the VM to client ci's tunnel address. */
-static void make_tx_img(struct img *im, const struct client *c, unsigned ci, uint64_t seq,
-			uint32_t len)
+static void make_tx_img(struct bench *b, struct img *im, unsigned ci, uint64_t seq, uint32_t len)
 {
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)im->data;
+	uint8_t inner[IMG_MAX];
 
-	rte_ether_addr_copy(&gw_vm_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&vm_mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-	make_inner((uint8_t *)(eth + 1), len, vm_addr, c->addr, seed_of(ci, seq));
+	sg_fx_inner(inner, len, b->vm_addr, b->cl[ci].addr, seed_of(ci, seq));
+	im->len = sg_fx_vm_frame(&b->fx, inner, len, im->data);
 	memset(&im->meta, 0, sizeof(im->meta));
-	im->len = (uint16_t)(RTE_ETHER_HDR_LEN + len);
 	im->client = (uint16_t)ci;
 	im->counter = seq;
 }
@@ -529,7 +212,7 @@ static void build_images(struct bench *b, struct cell *c, uint32_t len)
 		uint64_t n = j / c->n_clients;
 
 		if (c->kind == K_TX)
-			make_tx_img(&c->img[j], &b->cl[ci], ci, j, len);
+			make_tx_img(b, &c->img[j], ci, j, len);
 		else
 			make_rx_img(b, &c->img[j], ci, n, len);
 	}
@@ -542,7 +225,7 @@ static void build_images(struct bench *b, struct cell *c, uint32_t len)
 static void replay_reset(struct bench *b, const struct cell *c)
 {
 	for (unsigned i = 0; i < c->n_clients; i++) {
-		struct sg_keypair *kp = b->cl[c->first + i].kp;
+		struct sg_keypair *kp = b->kp[c->first + i];
 
 		rte_spinlock_lock(&kp->replay_lock);
 		sg_replay_init(&kp->replay);
@@ -554,7 +237,7 @@ static int load(struct bench *b, struct cell *c, struct rte_mbuf **ms, const str
 {
 	if (c->pos == 0 && (c->kind == K_RX_NIC || c->kind == K_RX_ING))
 		replay_reset(b, c);
-	if (rte_pktmbuf_alloc_bulk(b->dp.pool, ms, b->burst) != 0)
+	if (rte_pktmbuf_alloc_bulk(b->fx.gw->dp.pool, ms, b->burst) != 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->burst; i++) {
 		const struct img *im = &c->img[c->pos + i];
@@ -585,7 +268,7 @@ static void crypto_ops(struct bench *b, struct cell *c, struct rte_mbuf **ms,
 	bool dec = c->kind == K_DEC_IMB || c->kind == K_DEC_SOD;
 
 	for (unsigned i = 0; i < b->burst; i++) {
-		struct sg_keypair *kp = b->cl[ims[i]->client].kp;
+		struct sg_keypair *kp = b->kp[ims[i]->client];
 		uint8_t *p = rte_pktmbuf_mtod(ms[i], uint8_t *);
 		struct sg_dpcrypto_op *op = &ops[i];
 
@@ -692,18 +375,19 @@ static bool rx_output_ok(struct bench *b, struct rte_mbuf *m, const struct img *
 	uint8_t want[IMG_MAX];
 
 	if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) != RTE_ETHER_HDR_LEN + len ||
-	    !rte_is_same_ether_addr(&eth->dst_addr, &vm_mac) ||
-	    !rte_is_same_ether_addr(&eth->src_addr, &gw_vm_mac) ||
+	    !rte_is_same_ether_addr(&eth->dst_addr, &b->fx.vm_mac) ||
+	    !rte_is_same_ether_addr(&eth->src_addr, &b->fx.gw->dp.vms[0].gw_mac) ||
 	    eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
 		return false;
-	make_inner(want, len, b->cl[im->client].addr, vm_addr, seed_of(im->client, im->counter));
+	sg_fx_inner(want, len, b->cl[im->client].addr, b->vm_addr,
+		    seed_of(im->client, im->counter));
 	return memcmp(eth + 1, want, len) == 0;
 }
 
 /* A frame the NIC got: outer headers to the client, and data the client decrypts. */
 static bool tx_output_ok(struct bench *b, struct rte_mbuf *m, const struct img *im)
 {
-	const struct client *c = &b->cl[im->client];
+	const struct sg_fx_client *c = &b->cl[im->client];
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
@@ -712,8 +396,8 @@ static bool tx_output_ok(struct bench *b, struct rte_mbuf *m, const struct img *
 
 	if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) != OUTER_LEN + SG_MSG_DATA_MIN_LEN + len ||
 	    memcmp(eth->dst_addr.addr_bytes, c->ep.mac, 6) != 0 ||
-	    memcmp(ip->dst_addr, c->ep.addr, 16) != 0 || memcmp(ip->src_addr, gw_v6, 16) != 0 ||
-	    udp->dst_port != c->ep.port || udp->src_port != rte_cpu_to_be_16(GW_PORT) ||
+	    memcmp(ip->dst_addr, c->ep.addr, 16) != 0 || memcmp(ip->src_addr, sg_fx_gw6, 16) != 0 ||
+	    udp->dst_port != c->ep.port || udp->src_port != rte_cpu_to_be_16(SG_FX_GW_PORT) ||
 	    rte_ipv6_udptcp_cksum_verify(ip, udp) != 0 || msg[0] != SG_MSG_DATA ||
 	    sg_get_le32(msg + 4) != c->nk.local_index)
 		return false;
@@ -728,7 +412,7 @@ static void collect(struct bench *b, struct cell *c, struct rte_mbuf **ms, const
 		    bool verify)
 {
 	struct rte_mbuf *out[BURST_MAX];
-	struct rte_ring *r = c->kind == K_TX ? b->nic_tx : b->vm_tx;
+	struct rte_ring *r = c->kind == K_TX ? b->fx.nic_tx : b->fx.vm_tx[0];
 	unsigned n, i;
 
 	if (c->kind >= K_DEC_IMB) {
@@ -799,7 +483,8 @@ static int check_pass(struct bench *b, uint32_t len)
 				fail = 1;
 			}
 		}
-		control_events(b);
+		sg_ctl_poll(&b->fx.gw->ctl, sg_now_ns());
+		sg_fx_drain(b->fx.ctl_tx);
 	}
 	if (drops_total(b->w) != d0) {
 		fprintf(stderr, "bench_datapath: %u B: %lu packets dropped in the check pass\n",
@@ -820,7 +505,8 @@ static double run_slice(struct bench *b, struct cell *c, uint64_t slice_cyc)
 	} while (__rdtsc() - t0 < slice_cyc);
 	c->pkts += pkts;
 	c->drops += drops_total(b->w) - d0;
-	control_events(b);
+	sg_ctl_poll(&b->fx.gw->ctl, sg_now_ns());
+	sg_fx_drain(b->fx.ctl_tx);
 	return (double)busy / (double)pkts;
 }
 
@@ -1156,25 +842,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 
 static void teardown(struct bench *b)
 {
-	uint16_t port;
-
-	RTE_ETH_FOREACH_DEV (port) {
-		rte_eth_dev_stop(port);
-		rte_eth_dev_close(port);
-	}
 	for (unsigned i = 0; i < b->n_cells; i++)
 		if (b->cells[i].kind <= K_TX)
 			free(b->cells[i].img);
-	for (unsigned i = 0; i < b->n_clients; i++)
-		sg_noise_keypair_clear(&b->cl[i].nk);
-	sg_noise_static_clear(&b->gw_static);
-	sg_allowedips_destroy(b->dp.aips);
-	sg_peers_destroy(b->dp.peers);
-	sg_routing_free(b->dp.routes);
-	if (b->w != NULL)
-		sg_dpcrypto_destroy(b->w->crypto);
-	rte_free(b->w);
-	rte_free(b->dp.qsbr);
+	free(b->kp);
+	sg_fx_stop(&b->fx);
 }
 
 int main(int argc, char **argv)
@@ -1210,11 +882,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.tsc_hz = (double)rte_get_tsc_hz();
-	rc = setup_worker(&b);
-	if (rc == 0)
-		rc = setup_dp(&b);
-	if (rc == 0)
-		rc = setup_clients(&b);
+	rc = setup_gateway(&b);
 	if (rc == 0)
 		rc = setup_cells(&b);
 	if (rc != 0)

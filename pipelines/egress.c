@@ -19,7 +19,8 @@
 #include "lib/allowedips/sg_allowedips.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
 #include "lib/wire/sg_wire.h"
-#include "pipelines/sg_pipeline.h"
+#include "lib/common/sg_prefix.h"
+#include "pipelines/sg_stages.h"
 
 /* Adds the data header in front and the padding and tag room behind. */
 static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
@@ -185,8 +186,8 @@ static void batch_send(struct sg_worker *w, struct tx_batch *b)
 	sg_nic_send(w, out, no);
 }
 
-void sg_egress_send(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
-		    struct rte_mbuf **pkts, unsigned n)
+static void send_batch(struct sg_worker *w, struct sg_peer *peer, struct sg_keypair *kp,
+		       struct rte_mbuf **pkts, unsigned n)
 {
 	struct tx_batch b;
 
@@ -207,7 +208,7 @@ bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer)
 		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
 		return false;
 	}
-	sg_egress_send(w, peer, kp, &m, 1);
+	send_batch(w, peer, kp, &m, 1);
 	return true;
 }
 
@@ -224,7 +225,7 @@ void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
 		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, w->dp->burst, NULL);
 		if (n == 0)
 			return;
-		sg_egress_send(w, peer, kp, ms, n);
+		send_batch(w, peer, kp, ms, n);
 	}
 }
 
@@ -285,7 +286,7 @@ static enum vm_verdict vm_nd(struct sg_vm *vm, struct rte_mbuf *m, struct rte_ip
 	    ip->hop_limits != 255)
 		return VV_DROP;
 	memcpy(target, icmp + 8, 16);
-	if (sg_in_prefix(target, vm->prefix, vm->prefix_len) || target[0] == 0xff)
+	if (sg_prefix_contains(vm->prefix, vm->prefix_len, target) || target[0] == 0xff)
 		return VV_DROP;
 	if (rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0)
 		return VV_DROP;
@@ -327,11 +328,11 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 	if (ip->dst_addr[0] == 0xff ||
 	    (ip->dst_addr[0] == 0xfe && (ip->dst_addr[1] & 0xc0) == 0x80))
 		return vm_nd(vm, m, ip, plen, why);
-	if (!sg_in_prefix(ip->src_addr, vm->prefix, vm->prefix_len)) {
+	if (!sg_prefix_contains(vm->prefix, vm->prefix_len, ip->src_addr)) {
 		*why = SG_DROP_VM_SPOOF;
 		return VV_DROP;
 	}
-	if (!sg_in_prefix(ip->dst_addr, vm->org, vm->org_len)) {
+	if (!sg_prefix_contains(vm->org, vm->org_len, ip->dst_addr)) {
 		*why = SG_DROP_ORG_ISOLATION;
 		return VV_DROP;
 	}
@@ -398,64 +399,4 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 		i = j;
 	}
 	batch_send(w, &b);
-}
-
-void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
-{
-	uint16_t sent = 0;
-
-	if (n == 0)
-		return;
-	sent = rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts, (uint16_t)n);
-	if (sent < n)
-		sent += rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts + sent,
-					 (uint16_t)(n - sent));
-	w->st.nic_tx += sent;
-	for (unsigned i = sent; i < n; i++)
-		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
-}
-
-unsigned sg_vm_flush_pending(struct sg_worker *w, struct sg_vm *vm)
-{
-	unsigned sent;
-
-	if (vm->n_pend == 0)
-		return 0;
-	sent = rte_eth_tx_burst(vm->port_id, 0, vm->pend, (uint16_t)vm->n_pend);
-	w->st.vm_tx += sent;
-	if (sent > 0 && sent < vm->n_pend)
-		memmove(vm->pend, vm->pend + sent, (vm->n_pend - sent) * sizeof(vm->pend[0]));
-	vm->n_pend -= sent;
-	return sent;
-}
-
-/* Owner only: the VM port's queue, behind whatever is pending already. */
-static void vm_tx(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf **pkts, unsigned n)
-{
-	unsigned sent = 0, room, i;
-
-	sg_vm_flush_pending(w, vm);
-	if (vm->n_pend == 0) {
-		sent = rte_eth_tx_burst(vm->port_id, 0, pkts, (uint16_t)n);
-		w->st.vm_tx += sent;
-	}
-	room = SG_VM_PENDING - vm->n_pend;
-	for (i = sent; i < n && room > 0; i++, room--)
-		vm->pend[vm->n_pend++] = pkts[i];
-	for (; i < n; i++)
-		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
-}
-
-void sg_vm_deliver(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
-{
-	struct sg_vm *vm = &w->dp->vms[vmi];
-	unsigned sent, i;
-
-	if (vm->owner == w->id && w != w->dp->ctl) {
-		vm_tx(w, vm, pkts, n);
-		return;
-	}
-	sent = rte_ring_enqueue_burst(vm->txr, (void **)pkts, n, NULL);
-	for (i = sent; i < n; i++)
-		sg_drop(w, pkts[i], SG_DROP_TX_FULL);
 }

@@ -19,7 +19,8 @@
 #include "lib/replay/sg_replay.h"
 #include "lib/routing/sg_routing.h"
 #include "lib/wire/sg_wire.h"
-#include "pipelines/sg_pipeline.h"
+#include "lib/common/sg_prefix.h"
+#include "pipelines/sg_stages.h"
 
 /* Finds the keypair and pre-checks the counter; fills op.  Returns a drop reason. */
 static enum sg_drop_reason prepare(struct sg_worker *w, const struct sg_peers_index *ix,
@@ -110,7 +111,7 @@ static int inner(struct sg_worker *w, struct sg_keypair *kp, uint8_t *pkt, uint3
 		*why = SG_DROP_INNER_SRC;
 		return -1;
 	}
-	if (!sg_in_prefix(ip->dst_addr, kp->peer->org, kp->peer->org_len)) {
+	if (!sg_prefix_contains(kp->peer->org, kp->peer->org_len, ip->dst_addr)) {
 		*why = SG_DROP_ORG_ISOLATION;
 		return -1;
 	}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Header helpers shared by the stages: prefixes, outer headers, ICMPv6 errors. */
+/* Header helpers shared by the stages: outer headers, checksums, ICMPv6 errors, ND. */
 #include <string.h>
 
 #include <rte_byteorder.h>
@@ -7,18 +7,7 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
-#include "pipelines/sg_pipeline.h"
-
-bool sg_in_prefix(const uint8_t addr[16], const uint8_t prefix[16], unsigned len)
-{
-	unsigned full = len / 8, rest = len % 8;
-
-	if (memcmp(addr, prefix, full) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	return ((addr[full] ^ prefix[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
-}
+#include "pipelines/sg_net.h"
 
 void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac)
 {

@@ -16,7 +16,7 @@
 #include <rte_udp.h>
 
 #include "lib/wire/sg_wire.h"
-#include "pipelines/sg_pipeline.h"
+#include "pipelines/sg_stages.h"
 
 enum verdict {
 	V_DROP,	 /* reason in *why */

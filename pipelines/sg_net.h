@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pure packet helpers of the pipelines: no state, no EAL, so they are unit
- * tested alone (tests/unit/test_pipelines.cpp).
+ * The packet helpers of pipelines/net.c: header writers and checksums with no
+ * state of their own and no EAL, so they are unit tested alone
+ * (tests/unit/test_pipelines.cpp).
  */
 #ifndef SG_NET_H
 #define SG_NET_H
@@ -9,6 +10,9 @@
 #include <stdint.h>
 
 #include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "pipelines/sg_pipeline.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +29,37 @@ uint16_t sg_udp_sum(int family, const void *ip, const void *l4, uint32_t l4_len)
 
 /* Link-local address fe80::/64 with the EUI-64 of mac. */
 void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac);
+
+/*
+ * Writes Ethernet + outer IPv4/IPv6 + UDP headers in front of a WireGuard
+ * message of wg_len bytes that starts at the mbuf's data offset.  The
+ * checksums are computed in software, or left to the NIC (mbuf TX offload
+ * flags and the pseudo-header sum) when gw->tx_csum_offload is set.  Returns
+ * 0, or -1 without headroom.
+ */
+int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_mbuf *m);
+
+/*
+ * Turns m (an inner IPv6 packet with Ethernet header, from VM vm) into an
+ * ICMPv6 Packet Too Big for its source, in place.  Returns 0, or -1 when the
+ * packet should just be dropped (the source is not unicast, or no room).
+ */
+int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu);
+
+#define SG_ND_NEIGHBOR_SOLICIT 135
+#define SG_ND_NEIGHBOR_ADVERT  136
+#define SG_ND_OPT_TARGET_LL    2
+#define SG_ND_NA_ROUTER	       0x80
+#define SG_ND_NA_SOLICITED     0x40
+#define SG_ND_NA_OVERRIDE      0x20
+
+/*
+ * Rewrites m, a neighbor solicitation (Ethernet + IPv6 + ICMPv6), into the
+ * advertisement of target at mac with flags, addressed back to the sender.
+ * Returns 0, or -1 when the mbuf has no room.
+ */
+int sg_nd_make_advert(struct rte_mbuf *m, const uint8_t target[16],
+		      const struct rte_ether_addr *mac, uint8_t flags);
 
 #ifdef __cplusplus
 }

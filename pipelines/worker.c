@@ -9,17 +9,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
-#include "pipelines/sg_pipeline.h"
-
-void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
-{
-	/*
-	 * A full ring loses nothing: the flags stay raised and the control lcore
-	 * sweeps flagged peers on its timer tick.
-	 */
-	if (sg_peer_flag(peer, ev))
-		(void)rte_ring_enqueue(w->dp->ev_ring, peer);
-}
+#include "pipelines/sg_stages.h"
 
 static unsigned poll_nic(struct sg_worker *w)
 {
@@ -33,14 +23,6 @@ static unsigned poll_nic(struct sg_worker *w)
 		w->st.nic_rx += n;
 		total += n;
 		sg_nic_input(w, pkts, n);
-	}
-	if (w->redirect != NULL) {
-		n = rte_ring_dequeue_burst(w->redirect, (void **)pkts, w->dp->burst, NULL);
-		if (n > 0) {
-			w->st.nic_rx += n;
-			total += n;
-			sg_nic_input(w, pkts, n);
-		}
 	}
 	return total;
 }

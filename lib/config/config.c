@@ -22,23 +22,18 @@
 #include <unistd.h>
 
 #include "lib/common/sg_common.h"
+#include "lib/common/sg_limits.h"
+#include "lib/common/sg_prefix.h"
 #include "lib/config/sg_config.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/wire/sg_wire.h"
 
-#define MAX_LINE      4096
-#define MAX_FILE      (1 << 20)
-#define MAX_KEY_FILE  256
-#define MAX_KEYS      8
-#define DEVICE_MAX    256
-#define DEFAULT_PORT  51820
-#define DEFAULT_MTU   1420
-#define MIN_MTU	      1280 /* IPv6's minimum link MTU */
-#define MAX_MTU	      9000
-#define DEFAULT_BURST 32
-#define MAX_BURST     SG_CONFIG_MAX_BURST
-#define MAX_QUEUES    64
-#define MAX_TIMER_S   86400
+#define MAX_LINE     4096
+#define MAX_FILE     (1 << 20)
+#define MAX_KEY_FILE 256
+#define MAX_KEYS     8
+#define DEVICE_MAX   256
+#define MAX_TIMER_S  86400
 
 enum section {
 	S_NONE,
@@ -143,12 +138,6 @@ static int set_uint(struct parser *p, const char *key, const char *v, unsigned l
 	return 0;
 }
 
-static void mask_addr(uint8_t *addr, unsigned int len, unsigned int bits)
-{
-	for (unsigned int i = len; i < bits; i++)
-		addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-}
-
 /* "ADDR/LEN" of either family, with no host bits set. */
 static int parse_prefix(struct parser *p, const char *key, const char *s,
 			struct sg_config_prefix *out)
@@ -171,7 +160,7 @@ static int parse_prefix(struct parser *p, const char *key, const char *s,
 		return fail(p, "%s: bad prefix length '/%s' (0 to %u)", key, slash + 1, bits);
 	pf.len = (uint8_t)len;
 	memcpy(canon, pf.addr, 16);
-	mask_addr(pf.addr, pf.len, bits);
+	sg_prefix_mask(pf.addr, pf.addr, pf.len, bits / 8);
 	if (memcmp(canon, pf.addr, bits / 8)) {
 		inet_ntop(pf.family, pf.addr, canon, sizeof(canon));
 		return fail(p, "%s: '%s' has host bits set (the prefix is %s/%u)", key, s, canon,
@@ -192,13 +181,8 @@ static int parse_addr(struct parser *p, const char *key, const char *s, int fami
 static bool prefix_contains(const struct sg_config_prefix *outer,
 			    const struct sg_config_prefix *inner)
 {
-	uint8_t a[16];
-
-	if (outer->family != inner->family || outer->len > inner->len)
-		return false;
-	memcpy(a, inner->addr, 16);
-	mask_addr(a, outer->len, outer->family == AF_INET6 ? 128 : 32);
-	return memcmp(a, outer->addr, 16) == 0;
+	return outer->family == inner->family && outer->len <= inner->len &&
+	       sg_prefix_contains(outer->addr, outer->len, inner->addr);
 }
 
 static bool prefix_overlaps(const struct sg_config_prefix *a, const struct sg_config_prefix *b)
@@ -386,7 +370,7 @@ static int if_address6(struct parser *p, char *v)
 static int if_mtu(struct parser *p, char *v)
 {
 	unsigned long n = 0;
-	int rc = set_uint(p, "mtu", v, MIN_MTU, MAX_MTU, &n);
+	int rc = set_uint(p, "mtu", v, SG_MIN_MTU, SG_MAX_MTU, &n);
 
 	p->cfg.interface.mtu = (uint16_t)n;
 	return rc;
@@ -456,7 +440,7 @@ static int nic_device(struct parser *p, char *v)
 static int nic_rx_queues(struct parser *p, char *v)
 {
 	unsigned long n = 0;
-	int rc = set_uint(p, "rx_queues", v, 1, MAX_QUEUES, &n);
+	int rc = set_uint(p, "rx_queues", v, 1, SG_MAX_NIC_QUEUES, &n);
 
 	p->cfg.nic.rx_queues = (uint16_t)n;
 	return rc;
@@ -465,7 +449,7 @@ static int nic_rx_queues(struct parser *p, char *v)
 static int nic_tx_queues(struct parser *p, char *v)
 {
 	unsigned long n = 0;
-	int rc = set_uint(p, "tx_queues", v, 1, MAX_QUEUES, &n);
+	int rc = set_uint(p, "tx_queues", v, 1, SG_MAX_NIC_QUEUES, &n);
 
 	p->cfg.nic.tx_queues = (uint16_t)n;
 	return rc;
@@ -496,6 +480,8 @@ static int add_lcore(struct parser *p, unsigned long id)
 	for (unsigned int i = 0; i < p->cfg.workers.n_lcores; i++)
 		if (p->cfg.workers.lcores[i] == id)
 			return fail(p, "lcores: lcore %lu listed twice", id);
+	if (p->cfg.workers.n_lcores >= SG_MAX_WORKERS)
+		return fail(p, "lcores: more than %d worker lcores", SG_MAX_WORKERS);
 	p->cfg.workers.lcores[p->cfg.workers.n_lcores++] = (unsigned int)id;
 	return 0;
 }
@@ -532,7 +518,7 @@ static int workers_lcores(struct parser *p, char *v)
 static int workers_burst(struct parser *p, char *v)
 {
 	unsigned long n = 0;
-	int rc = set_uint(p, "burst", v, 1, MAX_BURST, &n);
+	int rc = set_uint(p, "burst", v, 1, SG_BURST_MAX, &n);
 
 	p->cfg.workers.burst = (unsigned int)n;
 	return rc;
@@ -552,7 +538,7 @@ static int workers_close(struct parser *p)
 
 /* ---- [vm NAME] ------------------------------------------------------------ */
 
-enum { VM_SOCKET, VM_PREFIX, VM_NETWORK, VM_MAC };
+enum { VM_PREFIX, VM_NETWORK, VM_SOCKET, VM_DEVICE, VM_MAC };
 
 static struct sg_config_vm *cur_vm(struct parser *p)
 {
@@ -564,6 +550,14 @@ static int vm_socket(struct parser *p, char *v)
 	if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return fail(p, "socket: path longer than a unix socket path may be");
 	return set_path(p, "socket", v, &cur_vm(p)->socket);
+}
+
+static int vm_device(struct parser *p, char *v)
+{
+	if (strlen(v) >= DEVICE_MAX)
+		return fail(p, "device: longer than %d characters", DEVICE_MAX - 1);
+	cur_vm(p)->device = strdup(v);
+	return cur_vm(p)->device != NULL ? 0 : -ENOMEM;
 }
 
 static int vm_prefix(struct parser *p, char *v)
@@ -583,9 +577,8 @@ static int vm_mac(struct parser *p, char *v)
 }
 
 static const struct key_def vm_keys[] = {
-	[VM_SOCKET] = { "socket", vm_socket },
-	[VM_PREFIX] = { "prefix", vm_prefix },
-	[VM_NETWORK] = { "network", vm_network },
+	[VM_PREFIX] = { "prefix", vm_prefix }, [VM_NETWORK] = { "network", vm_network },
+	[VM_SOCKET] = { "socket", vm_socket }, [VM_DEVICE] = { "device", vm_device },
 	[VM_MAC] = { "mac", vm_mac },
 };
 
@@ -601,7 +594,7 @@ static int vm_check_overlaps(struct parser *p, const struct sg_config_vm *vm)
 		if (prefix_overlaps(&o->prefix, &vm->prefix))
 			return fail_at(p, at, "prefix %s overlaps vm %s (line %u)",
 				       prefix_str(&vm->prefix, a, sizeof(a)), o->name, o->line);
-		if (!strcmp(o->socket, vm->socket))
+		if (o->socket != NULL && vm->socket != NULL && !strcmp(o->socket, vm->socket))
 			return fail_at(p, p->key_line[VM_SOCKET],
 				       "socket '%s' is already vm %s's (line %u)", vm->socket,
 				       o->name, o->line);
@@ -623,12 +616,15 @@ static int vm_check_overlaps(struct parser *p, const struct sg_config_vm *vm)
 static int vm_close(struct parser *p)
 {
 	struct sg_config_vm *vm = cur_vm(p);
-	static const char *const required[] = { "socket", "prefix", "network" };
+	static const char *const required[] = { "prefix", "network" };
 	char a[64], b[64];
 
-	for (unsigned int k = VM_SOCKET; k <= VM_NETWORK; k++)
+	for (unsigned int k = VM_PREFIX; k <= VM_NETWORK; k++)
 		if (!p->key_line[k])
 			return fail_at(p, p->sect_line, "[vm %s] needs %s", vm->name, required[k]);
+	if (!vm->socket == !vm->device)
+		return fail_at(p, p->sect_line, "[vm %s] needs socket (or device), not both",
+			       vm->name);
 	if (vm->prefix.family != AF_INET6 || vm->prefix.len != 112)
 		return fail_at(p, p->key_line[VM_PREFIX], "prefix must be an IPv6 /112, not %s",
 			       prefix_str(&vm->prefix, a, sizeof(a)));
@@ -694,6 +690,8 @@ static int add_allowed_ip(struct parser *p, struct sg_config_peer *peer, const c
 		    prefix_contains(&peer->allowed_ips[i], &pf))
 			return fail(p, "allowed_ips: %s listed twice",
 				    prefix_str(&pf, a, sizeof(a)));
+	if (peer->n_allowed_ips >= SG_MAX_ALLOWED_IPS)
+		return fail(p, "allowed_ips: more than %d prefixes", SG_MAX_ALLOWED_IPS);
 	grown = realloc(peer->allowed_ips, (peer->n_allowed_ips + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
@@ -910,6 +908,8 @@ static int open_named(struct parser *p, enum section s, const char *name)
 			if (!strcmp(p->cfg.vms[i].name, name))
 				return fail(p, "[vm %s] defined twice (first at line %u)", name,
 					    p->cfg.vms[i].line);
+		if (p->cfg.n_vms >= SG_MAX_VMS)
+			return fail(p, "more than %d [vm] sections", SG_MAX_VMS);
 		struct sg_config_vm *vm = grow((void **)&p->cfg.vms, &p->cfg.n_vms, sizeof(*vm));
 
 		if (!vm)
@@ -922,6 +922,8 @@ static int open_named(struct parser *p, enum section s, const char *name)
 		if (!strcmp(p->cfg.peers[i].name, name))
 			return fail(p, "[peer %s] defined twice (first at line %u)", name,
 				    p->cfg.peers[i].line);
+	if (p->cfg.n_peers >= SG_MAX_PEERS)
+		return fail(p, "more than %d [peer] sections", SG_MAX_PEERS);
 	struct sg_config_peer *peer = grow((void **)&p->cfg.peers, &p->cfg.n_peers, sizeof(*peer));
 
 	if (!peer)
@@ -1035,6 +1037,8 @@ static int finish(struct parser *p)
 	for (size_t i = 0; i < SG_ARRAY_SIZE(required); i++)
 		if (!p->sect_seen_line[required[i]])
 			return fail(p, "no [%s] section in the file", sections[required[i]].name);
+	p->cfg.nic.line = p->sect_seen_line[S_NIC];
+	p->cfg.workers.line = p->sect_seen_line[S_WORKERS];
 	for (size_t i = 0; i < p->cfg.n_peers; i++) {
 		const struct sg_config_peer *peer = &p->cfg.peers[i];
 		int v6 = peer->endpoint.family == AF_INET6;
@@ -1082,11 +1086,11 @@ static int parse_text(struct parser *p, const char *text, size_t len)
 
 static void set_defaults(struct sg_config *c)
 {
-	c->interface.listen_port = DEFAULT_PORT;
-	c->interface.mtu = DEFAULT_MTU;
+	c->interface.listen_port = SG_DEFAULT_LISTEN_PORT;
+	c->interface.mtu = SG_DEFAULT_MTU;
 	c->nic.rx_queues = 1;
 	c->nic.tx_queues = 1;
-	c->workers.burst = DEFAULT_BURST;
+	c->workers.burst = SG_BURST_DEFAULT;
 	c->timers.rekey_after_time = SG_REKEY_AFTER_TIME_S;
 	c->timers.reject_after_time = SG_REJECT_AFTER_TIME_S;
 	c->timers.keepalive_timeout = SG_KEEPALIVE_TIMEOUT_S;
@@ -1104,7 +1108,8 @@ int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, s
 	if (err && errlen)
 		err[0] = '\0';
 	set_defaults(&p.cfg);
-	rc = parse_text(&p, text, len);
+	p.cfg.file = strdup(p.file);
+	rc = p.cfg.file != NULL ? parse_text(&p, text, len) : -ENOMEM;
 	if (rc == -ENOMEM)
 		fail(&p, "out of memory");
 	if (rc) {
@@ -1161,9 +1166,12 @@ void sg_config_free(struct sg_config *cfg)
 		return;
 	sg_wipe(cfg->interface.private_key, sizeof(cfg->interface.private_key));
 	free(cfg->interface.private_key_file);
+	free(cfg->file);
 	free(cfg->nic.device);
-	for (size_t i = 0; i < cfg->n_vms; i++)
+	for (size_t i = 0; i < cfg->n_vms; i++) {
 		free(cfg->vms[i].socket);
+		free(cfg->vms[i].device);
+	}
 	free(cfg->vms);
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		sg_wipe(cfg->peers[i].preshared_key, sizeof(cfg->peers[i].preshared_key));

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/common/sg_limits.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,7 +27,6 @@ extern "C" {
 #define SG_CONFIG_NAME_MAX   32	 /* section names, NUL included */
 #define SG_CONFIG_MAX_LCORES 128 /* worker lcore ids are below this */
 #define SG_CONFIG_ERR_LEN    512 /* a comfortable size for the error buffer */
-#define SG_CONFIG_MAX_BURST  256 /* [workers] burst is 1..this */
 
 /* An IPv4 or IPv6 prefix with its host bits zero. */
 struct sg_config_prefix {
@@ -43,7 +44,8 @@ struct sg_config_endpoint {
 struct sg_config_vm {
 	char name[SG_CONFIG_NAME_MAX];
 	unsigned int line;		 /* line of the [vm NAME] header */
-	char *socket;			 /* vhost-user socket path */
+	char *socket;			 /* vhost-user socket path, or NULL */
+	char *device;			 /* or any DPDK device string, or NULL */
 	struct sg_config_prefix prefix;	 /* the VM's 6PN /112 */
 	struct sg_config_prefix network; /* its org's /48 */
 	int has_mac;
@@ -66,6 +68,7 @@ struct sg_config_peer {
 };
 
 struct sg_config {
+	char *file; /* the name messages give (the path loaded) */
 	struct {
 		char *private_key_file;
 		uint8_t private_key[32];
@@ -80,11 +83,13 @@ struct sg_config {
 		char *device; /* a PCI address or a DPDK vdev string */
 		uint16_t rx_queues;
 		uint16_t tx_queues;
+		unsigned int line; /* of the [nic] header */
 	} nic;
 	struct {
 		unsigned int lcores[SG_CONFIG_MAX_LCORES];
 		unsigned int n_lcores;
 		unsigned int burst;
+		unsigned int line; /* of the [workers] header */
 	} workers;
 	struct sg_config_vm *vms;
 	size_t n_vms;

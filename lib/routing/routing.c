@@ -13,6 +13,7 @@
 #include <rte_fib6.h>
 #include <rte_rib6.h>
 
+#include "lib/common/sg_prefix.h"
 #include "lib/routing/sg_routing.h"
 
 #define DEFAULT_TBL8 4096
@@ -34,31 +35,6 @@ struct sg_routing {
 };
 
 enum op { OP_ADD, OP_DEL };
-
-void sg_ipv6_mask(uint8_t out[16], const uint8_t addr[16], uint8_t depth)
-{
-	for (int i = 0; i < 16; i++) {
-		int bits = depth - 8 * i;
-
-		if (bits >= 8)
-			out[i] = addr[i];
-		else if (bits <= 0)
-			out[i] = 0;
-		else
-			out[i] = addr[i] & (uint8_t)(0xff00 >> bits);
-	}
-}
-
-int sg_ipv6_prefix_contains(const uint8_t prefix[16], uint8_t depth, const uint8_t addr[16])
-{
-	uint8_t a[16], p[16];
-
-	if (depth > 128)
-		return 0;
-	sg_ipv6_mask(a, addr, depth);
-	sg_ipv6_mask(p, prefix, depth);
-	return memcmp(a, p, 16) == 0;
-}
 
 static struct rte_fib6 *fib_new(struct sg_routing *r, unsigned int idx)
 {
@@ -259,7 +235,7 @@ int sg_routing_add(struct sg_routing *r, const uint8_t prefix[16], uint8_t depth
 
 	if (!r || !prefix || depth > 128 || nh > SG_ROUTING_NH_MAX)
 		return -EINVAL;
-	sg_ipv6_mask(p, prefix, depth);
+	sg_prefix_mask(p, prefix, depth, 16);
 	exists = fib_get(r->active, p, depth, &old) == 0;
 	if (exists && old == nh)
 		return 0;
@@ -279,7 +255,7 @@ int sg_routing_delete(struct sg_routing *r, const uint8_t prefix[16], uint8_t de
 
 	if (!r || !prefix || depth > 128)
 		return -EINVAL;
-	sg_ipv6_mask(p, prefix, depth);
+	sg_prefix_mask(p, prefix, depth, 16);
 	if (fib_get(r->active, p, depth, &old))
 		return -ENOENT;
 	rc = update(r, OP_DEL, p, depth, 0, OP_ADD, old);
@@ -296,7 +272,7 @@ int sg_routing_get(const struct sg_routing *r, const uint8_t prefix[16], uint8_t
 
 	if (!r || !prefix || depth > 128)
 		return -ENOENT;
-	sg_ipv6_mask(p, prefix, depth);
+	sg_prefix_mask(p, prefix, depth, 16);
 	if (fib_get(r->active, p, depth, &v))
 		return -ENOENT;
 	if (nh)
@@ -406,7 +382,7 @@ int sg_6pn_org(uint8_t org[16], const uint8_t addr[16])
 {
 	if (!sg_6pn_is_6pn(addr))
 		return -EINVAL;
-	sg_ipv6_mask(org, addr, SG_6PN_ORG_DEPTH);
+	sg_prefix_mask(org, addr, SG_6PN_ORG_DEPTH, 16);
 	return 0;
 }
 

@@ -121,21 +121,6 @@ static inline int sg_6pn_is_6pn(const uint8_t addr[16])
 	return addr[0] == 0xfd && addr[1] == 0xaa;
 }
 
-/*
- * 1 when a and b are both 6PN addresses of the same organisation network
- * (they share the /48), else 0.  The data path's isolation check.
- */
-static inline int sg_6pn_same_org(const uint8_t a[16], const uint8_t b[16])
-{
-	return sg_6pn_is_6pn(a) && memcmp(a, b, SG_6PN_ORG_DEPTH / 8) == 0;
-}
-
-/* 1 when addr lies in prefix/depth (depth 0..128), else 0. */
-int sg_ipv6_prefix_contains(const uint8_t prefix[16], uint8_t depth, const uint8_t addr[16]);
-
-/* Copies addr with every bit past depth cleared. */
-void sg_ipv6_mask(uint8_t out[16], const uint8_t addr[16], uint8_t depth);
-
 /* Splits a 6PN address into its fields. Returns 0, or -EINVAL if not 6PN. */
 int sg_6pn_unpack(struct sg_6pn *f, const uint8_t addr[16]);
 

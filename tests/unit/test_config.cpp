@@ -265,7 +265,7 @@ TEST_F(Config, OptionalKeysAndDefaults)
 
 TEST_F(Config, BurstFromOneToTheMaximum)
 {
-	for (unsigned b : { 1u, 64u, (unsigned)SG_CONFIG_MAX_BURST }) {
+	for (unsigned b : { 1u, 64u, (unsigned)SG_BURST_MAX }) {
 		SCOPED_TRACE(b);
 		auto l = base();
 		l[10] = "lcores = 1,2\nburst = " + std::to_string(b);

@@ -23,6 +23,7 @@
 #include <rte_rcu_qsbr.h>
 
 extern "C" {
+#include "lib/common/sg_prefix.h"
 #include "lib/routing/sg_routing.h"
 }
 
@@ -304,7 +305,7 @@ TEST_F(Routing, BulkLookupOf64AddressesMatchesANaiveScan)
 	std::vector<Route> routes;
 	auto add_route = [&](const Ip6 &p, uint8_t depth, uint32_t nh) {
 		Route rt = { {}, depth, nh };
-		sg_ipv6_mask(rt.prefix.b, p.b, depth);
+		sg_prefix_mask(rt.prefix.b, p.b, depth, 16);
 		for (auto &x : routes)
 			ASSERT_FALSE(x.depth == depth && !memcmp(x.prefix.b, rt.prefix.b, 16));
 		routes.push_back(rt);
@@ -522,19 +523,6 @@ TEST(SixPn, ParseAndFormatRoundTrip)
 	EXPECT_EQ(sg_6pn_parse(&f, ""), -EINVAL);
 }
 
-TEST(SixPn, SameOrgComparesTheSlash48)
-{
-	Ip6 vm = ip("fdaa:0:18:a7b:1::2"), peer = ip("fdaa:0:18:ffff:ffff::1"),
-	    other_org = ip("fdaa:0:19:a7b:1::2"), not_6pn = ip("fd00:0:18:a7b:1::2"),
-	    not_6pn2 = ip("fd00:0:18::9");
-	EXPECT_TRUE(sg_6pn_same_org(vm.b, peer.b));
-	EXPECT_TRUE(sg_6pn_same_org(peer.b, vm.b));
-	EXPECT_FALSE(sg_6pn_same_org(vm.b, other_org.b));
-	EXPECT_FALSE(sg_6pn_same_org(vm.b, not_6pn.b));
-	// Two addresses outside 6PN are never "the same org".
-	EXPECT_FALSE(sg_6pn_same_org(not_6pn.b, not_6pn2.b));
-}
-
 TEST(SixPn, OrgAndDnsAddresses)
 {
 	Ip6 a = ip("fdaa:0:18:a7b:1::2"), org = {}, dns = {};
@@ -550,13 +538,12 @@ TEST(SixPn, OrgAndDnsAddresses)
 TEST(SixPn, PrefixContains)
 {
 	Ip6 net = ip("fdaa:0:18::"), in = ip("fdaa:0:18:ffff::1"), out = ip("fdaa:0:19::1");
-	EXPECT_TRUE(sg_ipv6_prefix_contains(net.b, 48, in.b));
-	EXPECT_FALSE(sg_ipv6_prefix_contains(net.b, 48, out.b));
-	EXPECT_TRUE(sg_ipv6_prefix_contains(net.b, 0, out.b));
-	EXPECT_TRUE(sg_ipv6_prefix_contains(net.b, 47, out.b)); // :18 and :19 share 47 bits
-	EXPECT_FALSE(sg_ipv6_prefix_contains(in.b, 128, net.b));
-	EXPECT_TRUE(sg_ipv6_prefix_contains(in.b, 128, in.b));
-	EXPECT_FALSE(sg_ipv6_prefix_contains(net.b, 129, in.b));
+	EXPECT_TRUE(sg_prefix_contains(net.b, 48, in.b));
+	EXPECT_FALSE(sg_prefix_contains(net.b, 48, out.b));
+	EXPECT_TRUE(sg_prefix_contains(net.b, 0, out.b));
+	EXPECT_TRUE(sg_prefix_contains(net.b, 47, out.b)); // :18 and :19 share 47 bits
+	EXPECT_FALSE(sg_prefix_contains(in.b, 128, net.b));
+	EXPECT_TRUE(sg_prefix_contains(in.b, 128, in.b));
 }
 
 } // namespace

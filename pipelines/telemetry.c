@@ -21,11 +21,11 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
-#include "app/sixgate.h"
+#include "pipelines/sg_gateway.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/routing/sg_routing.h"
 
-static struct sg_ctl *tel_ctl;
+static struct sg_gateway *tel_gw;
 
 /* Telemetry names allow only [A-Za-z0-9_/]; anything else becomes '_'. */
 static void tel_name(char *out, size_t len, const char *in)
@@ -43,20 +43,20 @@ static void tel_name(char *out, size_t len, const char *in)
 
 static void reader_enter(void)
 {
-	pthread_mutex_lock(&tel_ctl->tel_lock);
-	rte_rcu_qsbr_thread_online(tel_ctl->dp->qsbr, tel_ctl->tel_thread_id);
+	pthread_mutex_lock(&tel_gw->ctl.tel_lock);
+	rte_rcu_qsbr_thread_online(tel_gw->dp.qsbr, tel_gw->ctl.tel_thread_id);
 }
 
 static void reader_leave(void)
 {
-	rte_rcu_qsbr_thread_offline(tel_ctl->dp->qsbr, tel_ctl->tel_thread_id);
-	pthread_mutex_unlock(&tel_ctl->tel_lock);
+	rte_rcu_qsbr_thread_offline(tel_gw->dp.qsbr, tel_gw->ctl.tel_thread_id);
+	pthread_mutex_unlock(&tel_gw->ctl.tel_lock);
 }
 
 /* One counter of every worker, as an array (the control lcore last). */
 static void per_worker(struct rte_tel_data *d, const char *name, size_t off)
 {
-	const struct sg_dp *dp = tel_ctl->dp;
+	const struct sg_dp *dp = &tel_gw->dp;
 	struct rte_tel_data *a = rte_tel_data_alloc();
 	unsigned i;
 
@@ -73,7 +73,8 @@ static void per_worker(struct rte_tel_data *d, const char *name, size_t off)
 
 static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	const struct ctl_stats *cs = &tel_ctl->st_ctl;
+	const struct sg_control_stats *cs = &tel_gw->ctl.core.stats;
+	const struct sg_ctl_stats *ls = &tel_gw->ctl.st;
 	struct sg_drop_counters drops;
 	struct sg_worker_stats st;
 	struct rte_tel_data *dd;
@@ -82,7 +83,7 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 
 	(void)cmd;
 	(void)params;
-	sg_ctl_sum(tel_ctl, &drops, &st);
+	sg_gateway_sum(tel_gw, &drops, &st);
 	rte_tel_data_start_dict(d);
 #define U64(name, v) rte_tel_data_add_dict_u64(d, name, v)
 	U64("nic_rx", st.nic_rx);
@@ -103,15 +104,14 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 	U64("responses_rx", cs->resp_rx);
 	U64("cookie_replies_tx", cs->cookie_tx);
 	U64("cookie_replies_rx", cs->cookie_rx);
-	U64("rekeys", cs->rekeys);
-	U64("confirmed", cs->confirmed);
-	U64("expired", cs->expired);
-	U64("give_up", cs->give_up);
-	U64("redirected", cs->redirected);
-	U64("workers", tel_ctl->dp->n_workers);
-	U64("peers", sg_peers_count(tel_ctl->dp->peers));
-	U64("keypairs_alive", sg_peers_keypairs_alive(tel_ctl->dp->peers));
-	U64("deferred_frees", sg_peers_deferred(tel_ctl->dp->peers));
+	U64("rekeys", ls->rekeys);
+	U64("confirmed", ls->confirmed);
+	U64("expired", ls->expired);
+	U64("give_up", ls->give_up);
+	U64("workers", tel_gw->dp.n_workers);
+	U64("peers", sg_peers_count(tel_gw->dp.peers));
+	U64("keypairs_alive", sg_peers_keypairs_alive(tel_gw->dp.peers));
+	U64("deferred_frees", sg_peers_deferred(tel_gw->dp.peers));
 #undef U64
 	dd = rte_tel_data_alloc();
 	if (dd == NULL)
@@ -144,7 +144,7 @@ static void endpoint_str(char *buf, size_t len, const struct sg_endpoint *ep)
 
 static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 {
-	struct ctl_peer *cp = p->ctl;
+	const struct sg_ctl_peer *cp = p->ctl;
 	char buf[128], a[INET6_ADDRSTRLEN];
 	struct sg_endpoint ep;
 	uint64_t now_wall = (uint64_t)time(NULL);
@@ -162,7 +162,7 @@ static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 	rte_tel_data_add_dict_u64(d, "tx_bytes", atomic_load(&p->st.tx_bytes));
 	rte_tel_data_add_dict_u64(d, "rx_packets", atomic_load(&p->st.rx_packets));
 	rte_tel_data_add_dict_u64(d, "tx_packets", atomic_load(&p->st.tx_packets));
-	rte_tel_data_add_dict_u64(d, "handshakes", cp->handshakes);
+	rte_tel_data_add_dict_u64(d, "handshakes", cp->cp.handshakes);
 	rte_tel_data_add_dict_u64(d, "latest_handshake_unix",
 				  cp->last_handshake_ns / 1000000000ull);
 	rte_tel_data_add_dict_u64(
@@ -176,7 +176,7 @@ static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 
 static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct sg_peers *t = tel_ctl->dp->peers;
+	struct sg_peers *t = tel_gw->dp.peers;
 	unsigned i, n = sg_peers_count(t);
 	char name[64];
 
@@ -233,7 +233,7 @@ static void session_add(struct rte_tel_data *d, const char *peer, const char *sl
 
 static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct sg_peers *t = tel_ctl->dp->peers;
+	struct sg_peers *t = tel_gw->dp.peers;
 	unsigned i, n = sg_peers_count(t);
 	uint64_t now = sg_now_ns();
 
@@ -254,7 +254,7 @@ static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data
 
 static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	const struct sg_dp *dp = tel_ctl->dp;
+	const struct sg_dp *dp = &tel_gw->dp;
 	char a[INET6_ADDRSTRLEN], buf[128], name[64];
 	unsigned i;
 
@@ -287,11 +287,11 @@ static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
-int sg_telemetry_register(struct sg_ctl *c)
+int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
 
-	tel_ctl = c;
+	tel_gw = gw;
 	rc |= rte_telemetry_register_cmd(
 		"/sixgate/counters", cmd_counters,
 		"Packet counts and drop counters by reason. No parameters");

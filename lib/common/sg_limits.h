@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The product's defaults and limits, each defined once: lib/config refuses
+ * a file beyond them with "FILE:LINE: reason", and the data plane sizes its
+ * arrays by them.
+ */
+#ifndef SG_LIMITS_H
+#define SG_LIMITS_H
+
+#define SG_DEFAULT_LISTEN_PORT 51820
+#define SG_DEFAULT_MTU	       1420 /* inner (tunnel) MTU, as wg-quick's */
+#define SG_MIN_MTU	       1280 /* IPv6's minimum link MTU */
+#define SG_MAX_MTU	       9000
+#define SG_BURST_DEFAULT       32  /* packets per RX burst */
+#define SG_BURST_MAX	       256 /* the size of every stage's per-burst arrays */
+#define SG_DEFAULT_MBUFS       8191
+#define SG_MAX_WORKERS	       16
+#define SG_MAX_NIC_QUEUES      64 /* RX or TX queues of the NIC */
+#define SG_MAX_VMS	       64
+#define SG_MAX_PEERS	       4096 /* [peer] sections of one file */
+#define SG_MAX_ALLOWED_IPS     16   /* per peer */
+
+#endif

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control lcore: the handshake frames and peer events the workers queue
+ * for it, handed to lib/control (cookies under load, the per-source rate
+ * limit, Noise_IKpsk2 as responder and initiator), the session timers,
+ * keypair rotation and the deferred frees.  Workers reach it through two
+ * bounded rings and never wait for it; it sends on its own NIC TX queue.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+
+#include "lib/crypto/sg_crypto.h"
+#include "pipelines/sg_gateway.h"
+#include "pipelines/sg_stages.h"
+
+#define CTL_TICK_NS	  (20ull * 1000 * 1000)
+#define CTL_IDLE_SLEEP_NS 100000
+#define CTL_NS_PER_S	  1000000000ull
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * CTL_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static struct sg_ctl_peer *cp_of(struct sg_peer *p)
+{
+	return p->ctl;
+}
+
+static struct sg_ctl_peer *ctl_peer(struct sg_control_peer *p)
+{
+	return (struct sg_ctl_peer *)((char *)p - offsetof(struct sg_ctl_peer, cp));
+}
+
+static void send_msg(struct sg_ctl *c, const struct sg_endpoint *ep, const void *msg, size_t len)
+{
+	struct sg_worker *w = c->dp->ctl;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(c->dp->pool);
+	void *p;
+
+	if (m == NULL) {
+		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
+		return;
+	}
+	p = rte_pktmbuf_append(m, (uint16_t)len);
+	if (p == NULL) {
+		sg_drop(w, m, SG_DROP_NO_MBUF);
+		return;
+	}
+	/* Before the headers: their checksum covers the message. */
+	memcpy(p, msg, len);
+	if (sg_outer_push(&c->dp->gw, ep, m) != 0) {
+		sg_drop(w, m, SG_DROP_NO_MBUF);
+		return;
+	}
+	sg_nic_send(w, &m, 1);
+}
+
+/* --- lib/control's upcalls: the data plane's peer and index tables --- */
+
+static struct sg_control_peer *up_peer_by_key(void *ctx, const uint8_t key[32])
+{
+	struct sg_ctl *c = ctx;
+	struct sg_peer *p = sg_peers_lookup_key(c->dp->peers, key);
+
+	return p != NULL ? &cp_of(p)->cp : NULL;
+}
+
+static struct sg_control_peer *up_peer_by_index(void *ctx, uint32_t index)
+{
+	struct sg_ctl *c = ctx;
+	struct sg_peer *p = sg_peers_index_owner(c->dp->peers, index);
+
+	return p != NULL ? &cp_of(p)->cp : NULL;
+}
+
+static int up_index_alloc(void *ctx, struct sg_control_peer *p, uint32_t *index)
+{
+	struct sg_ctl *c = ctx;
+
+	return sg_peers_index_alloc(c->dp->peers, ctl_peer(p)->peer, index);
+}
+
+static void up_index_free(void *ctx, uint32_t index)
+{
+	struct sg_ctl *c = ctx;
+
+	sg_peers_index_free(c->dp->peers, index);
+}
+
+static int up_session_new(void *ctx, struct sg_control_peer *p, const struct sg_noise_keypair *nk,
+			  uint64_t now_ns)
+{
+	struct sg_ctl *c = ctx;
+	struct sg_keypair *kp;
+
+	kp = sg_peers_keypair_new(c->dp->peers, ctl_peer(p)->peer, nk->local_index,
+				  nk->remote_index, nk->sending_key, nk->receiving_key,
+				  nk->is_initiator, now_ns);
+	if (kp == NULL)
+		return -ENOMEM;
+	sg_peers_install(c->dp->peers, kp);
+	return 0;
+}
+
+static const struct sg_control_ops ctl_ops = {
+	.peer_by_key = up_peer_by_key,
+	.peer_by_index = up_peer_by_index,
+	.index_alloc = up_index_alloc,
+	.index_free = up_index_free,
+	.session_new = up_session_new,
+};
+
+int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
+		const struct sg_gateway_opts *o, unsigned max_peers)
+{
+	struct sg_timers_params tp;
+	int rc;
+
+	c->dp = dp;
+	sg_timers_params_default(&tp);
+	tp.rekey_after_time = cfg->timers.rekey_after_time;
+	tp.reject_after_time = cfg->timers.reject_after_time;
+	tp.keepalive_timeout = cfg->timers.keepalive_timeout;
+	tp.rekey_timeout = cfg->timers.rekey_timeout;
+	/* The protocol's rekey rules apply anyway; a shorter time is the gateway's own. */
+	if (tp.rekey_after_time < SG_REKEY_AFTER_TIME_S)
+		c->rekey_after_time_s = tp.rekey_after_time;
+	c->status_interval_s = o->status_interval_s;
+	rc = sg_control_init(&c->core, cfg->interface.private_key, &tp, 1u << 16, &ctl_ops, c,
+			     sg_now_ns());
+	if (rc != 0)
+		return rc;
+	c->core.always_under_load = o->under_load;
+	c->cps = rte_zmalloc("sg_ctl_peers", (max_peers ? max_peers : 1) * sizeof(*c->cps), 64);
+	return c->cps != NULL ? 0 : -ENOMEM;
+}
+
+int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p)
+{
+	struct sg_ctl_peer *cp = &c->cps[p->id];
+	int rc;
+
+	rc = sg_control_peer_init(&c->core, &cp->cp, p->public_key, p->psk, p->keepalive_s,
+				  sg_now_ns());
+	if (rc != 0)
+		return rc;
+	cp->peer = p;
+	p->ctl = cp;
+	return 0;
+}
+
+void sg_ctl_fini(struct sg_ctl *c)
+{
+	unsigned i, n;
+
+	if (c->dp == NULL)
+		return;
+	n = c->dp->peers != NULL ? sg_peers_count(c->dp->peers) : 0;
+	for (i = 0; c->cps != NULL && i < n; i++)
+		sg_control_peer_clear(&c->core, &c->cps[i].cp);
+	rte_free(c->cps);
+	c->cps = NULL;
+	sg_control_fini(&c->core);
+}
+
+/* --- handshakes --- */
+
+static void send_initiation(struct sg_ctl *c, struct sg_peer *peer)
+{
+	struct sg_msg_initiation msg;
+	struct sg_endpoint ep;
+
+	sg_peer_endpoint_get(peer, &ep);
+	if (ep.family == 0)
+		return;
+	if (sg_control_initiate(&c->core, &cp_of(peer)->cp, c->dp->ctl->now_ns, &msg) != 0)
+		return;
+	send_msg(c, &ep, &msg, sizeof(msg));
+	sg_wipe(&msg, sizeof(msg));
+}
+
+static void control_src(struct sg_control_src *cs, const struct sg_endpoint *ep)
+{
+	cs->family = ep->family == 4 ? AF_INET : AF_INET6;
+	memcpy(cs->addr, ep->addr, sizeof(cs->addr));
+	cs->port_be = ep->port;
+}
+
+/* The response was consumed: confirm the session to the responder. */
+static void session_up(struct sg_ctl *c, struct sg_peer *peer)
+{
+	struct sg_worker *w = c->dp->ctl;
+
+	cp_of(peer)->last_handshake_ns = wall_ns();
+	if (rte_ring_count(peer->staged) > 0)
+		sg_egress_flush_staged(w, peer);
+	else if (sg_egress_keepalive(w, peer))
+		c->st.keepalive_tx++;
+}
+
+static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
+{
+	const struct sg_endpoint *src = &sg_meta(m)->src;
+	const uint8_t *msg = rte_pktmbuf_mtod_offset(m, const uint8_t *, sg_meta(m)->wg_off);
+	uint64_t now = c->dp->ctl->now_ns;
+	struct sg_control_peer *p = NULL;
+	struct sg_control_reply reply;
+	struct sg_control_src cs;
+	enum sg_drop_reason why;
+	bool under;
+
+	if (msg[0] == SG_MSG_COOKIE_REPLY)
+		return sg_control_cookie_reply(&c->core, msg, now);
+	if (msg[0] != SG_MSG_INITIATION && msg[0] != SG_MSG_RESPONSE)
+		return SG_DROP_WG_TYPE;
+	control_src(&cs, src);
+	under = sg_control_under_load(&c->core, rte_ring_count(c->dp->hs_ring),
+				      rte_ring_get_capacity(c->dp->hs_ring), now);
+	if (msg[0] == SG_MSG_INITIATION)
+		why = sg_control_initiation(&c->core, msg, &cs, under, now, &reply, &p);
+	else
+		why = sg_control_response(&c->core, msg, &cs, under, now, &reply, &p);
+	if (reply.len > 0)
+		send_msg(c, src, &reply.msg, reply.len);
+	sg_wipe(&reply, sizeof(reply));
+	if (why != SG_DROP_NONE)
+		return why;
+	sg_peer_endpoint_set(ctl_peer(p)->peer, src);
+	if (msg[0] == SG_MSG_RESPONSE)
+		session_up(c, ctl_peer(p)->peer);
+	return SG_DROP_NONE;
+}
+
+static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
+{
+	enum sg_drop_reason why = handshake(c, m);
+
+	if (why != SG_DROP_NONE)
+		sg_drop_count(&c->dp->ctl->drops, why, 1);
+	rte_pktmbuf_free(m);
+}
+
+/* --- peer events and timers --- */
+
+static void drop_staged(struct sg_ctl *c, struct sg_peer *peer)
+{
+	struct rte_mbuf *m;
+
+	while (rte_ring_dequeue(peer->staged, (void **)&m) == 0) {
+		sg_drop(c->dp->ctl, m, SG_DROP_NO_SESSION);
+		cp_of(peer)->staged_dropped++;
+	}
+}
+
+static void want_handshake(struct sg_ctl *c, struct sg_peer *peer)
+{
+	struct sg_worker *w = c->dp->ctl;
+
+	/* A session may have come up since the worker asked. */
+	if (sg_peer_tx_keypair(peer, w->now_ns) != NULL) {
+		sg_egress_flush_staged(w, peer);
+		return;
+	}
+	if (sg_timers_handshake_wanted(&cp_of(peer)->cp.timers, w->now_ns))
+		send_initiation(c, peer);
+}
+
+static void handle_flags(struct sg_ctl *c, struct sg_peer *peer, unsigned flags)
+{
+	struct sg_ctl_peer *cp = cp_of(peer);
+	struct sg_keypair *next = peer->ks.next;
+
+	if ((flags & SG_PEER_EV_CONFIRMED) && next != NULL && atomic_load(&next->confirmed) &&
+	    sg_peers_confirm(c->dp->peers, peer, next)) {
+		sg_timers_handshake_complete(&cp->cp.timers, c->dp->ctl->now_ns);
+		cp->last_handshake_ns = wall_ns();
+		c->st.confirmed++;
+		sg_egress_flush_staged(c->dp->ctl, peer);
+	}
+	if (flags & SG_PEER_EV_WANT_HANDSHAKE)
+		want_handshake(c, peer);
+}
+
+/* Reports what the workers did since the last tick to the peer's timers. */
+static void feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
+{
+	uint64_t rx = atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed);
+	uint64_t drx = atomic_load_explicit(&p->st.last_data_rx_ns, memory_order_relaxed);
+	uint64_t tx = atomic_load_explicit(&p->st.last_tx_ns, memory_order_relaxed);
+	uint64_t dtx = atomic_load_explicit(&p->st.last_data_tx_ns, memory_order_relaxed);
+
+	if (rx != cp->seen_rx) {
+		sg_control_peer_received(&cp->cp, rx);
+		cp->seen_rx = rx;
+	}
+	if (drx != cp->seen_data_rx) {
+		sg_timers_data_received(&cp->cp.timers, drx);
+		cp->seen_data_rx = drx;
+	}
+	if (tx != cp->seen_tx) {
+		sg_control_peer_sent(&cp->cp, tx);
+		cp->seen_tx = tx;
+	}
+	if (dtx != cp->seen_data_tx) {
+		sg_timers_data_sent(&cp->cp.timers, dtx);
+		cp->seen_data_tx = dtx;
+	}
+}
+
+/* Section 6.2's rekey rules, plus the configured gateway-side rekey interval. */
+static bool rekey_due(struct sg_ctl *c, struct sg_ctl_peer *cp, struct sg_peer *p, uint64_t now,
+		      bool sent, bool received)
+{
+	struct sg_keypair *cur = p->ks.current;
+	struct sg_timers_keypair tk;
+
+	if (cur == NULL)
+		return false;
+	sg_timers_keypair_init(&tk, &cp->cp.timers, cur->initiator, cur->birth_ns);
+	tk.sent = atomic_load_explicit(&cur->send_counter, memory_order_relaxed);
+	if (sent && sg_timers_rekey_on_send(&tk, now))
+		return true;
+	if (received && sg_timers_rekey_on_receive(&cp->cp.timers, &tk, now))
+		return true;
+	return c->rekey_after_time_s > 0 && (sent || received) && p->ks.next == NULL &&
+	       now - cur->birth_ns >= (uint64_t)c->rekey_after_time_s * CTL_NS_PER_S;
+}
+
+static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
+{
+	struct sg_ctl_peer *cp = cp_of(p);
+	uint64_t old_tx = cp->seen_data_tx, old_rx = cp->seen_data_rx;
+	unsigned d, flags = 0;
+
+	if (atomic_load_explicit(&p->events, memory_order_relaxed) != 0)
+		flags = sg_peer_take_flags(p);
+	if (flags != 0)
+		handle_flags(c, p, flags);
+	feed_timers(cp, p);
+	if (rekey_due(c, cp, p, now, cp->seen_data_tx != old_tx, cp->seen_data_rx != old_rx) &&
+	    sg_timers_handshake_wanted(&cp->cp.timers, now)) {
+		c->st.rekeys++;
+		send_initiation(c, p);
+	}
+	d = sg_timers_poll(&cp->cp.timers, now);
+	if ((d & SG_TIMERS_SEND_KEEPALIVE) && sg_egress_keepalive(c->dp->ctl, p))
+		c->st.keepalive_tx++;
+	if (d & SG_TIMERS_INITIATE_HANDSHAKE)
+		send_initiation(c, p);
+	if (d & SG_TIMERS_GIVE_UP) {
+		c->st.give_up++;
+		sg_control_release_index(&c->core, &cp->cp);
+		drop_staged(c, p);
+	}
+	if (d & SG_TIMERS_EXPIRE_KEYPAIRS) {
+		c->st.expired++;
+		sg_peers_clear_keypairs(c->dp->peers, p);
+		sg_noise_peer_hs_zero(&cp->cp.hs);
+		sg_control_release_index(&c->core, &cp->cp);
+	}
+}
+
+static void print_status(struct sg_ctl *c)
+{
+	struct sg_gateway *gw = (struct sg_gateway *)((char *)c - offsetof(struct sg_gateway, ctl));
+	struct sg_drop_counters drops;
+	struct sg_worker_stats st;
+	uint64_t total = 0;
+	unsigned i, sessions = 0;
+
+	sg_gateway_sum(gw, &drops, &st);
+	for (i = 1; i < SG_DROP_MAX; i++)
+		total += drops.n[i];
+	for (i = 0; i < sg_peers_count(c->dp->peers); i++)
+		sessions += sg_peers_at(c->dp->peers, i)->ks.current != NULL;
+	sg_log(SG_LOG_INFO,
+	       "status: peers %u sessions %u nic rx %lu tx %lu vm rx %lu tx %lu decrypted %lu "
+	       "encrypted %lu handshakes in %lu out %lu drops %lu",
+	       sg_peers_count(c->dp->peers), sessions, (unsigned long)st.nic_rx,
+	       (unsigned long)st.nic_tx, (unsigned long)st.vm_rx, (unsigned long)st.vm_tx,
+	       (unsigned long)st.decrypted, (unsigned long)st.encrypted,
+	       (unsigned long)c->core.stats.init_rx, (unsigned long)c->core.stats.init_tx,
+	       (unsigned long)total);
+}
+
+static void tick(struct sg_ctl *c, uint64_t now)
+{
+	unsigned i, n = sg_peers_count(c->dp->peers);
+
+	for (i = 0; i < n; i++)
+		tick_peer(c, sg_peers_at(c->dp->peers, i), now);
+	sg_peers_reclaim(c->dp->peers);
+	if (now >= c->next_gc_ns) {
+		sg_ratelimit_gc(c->core.rl, now);
+		c->next_gc_ns = now + CTL_NS_PER_S;
+	}
+	if (c->status_interval_s > 0 && now >= c->next_status_ns) {
+		if (c->next_status_ns != 0)
+			print_status(c);
+		c->next_status_ns = now + (uint64_t)c->status_interval_s * CTL_NS_PER_S;
+	}
+}
+
+unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
+{
+	struct sg_dp *dp = c->dp;
+	struct rte_mbuf *hs[SG_BURST_MAX];
+	struct sg_peer *ev[SG_BURST_MAX];
+	unsigned n, i, work = 0;
+
+	dp->ctl->now_ns = now_ns;
+	n = rte_ring_dequeue_burst(dp->hs_ring, (void **)hs, dp->burst, NULL);
+	for (i = 0; i < n; i++)
+		handle_handshake(c, hs[i]);
+	work += n;
+	n = rte_ring_dequeue_burst(dp->ev_ring, (void **)ev, dp->burst, NULL);
+	for (i = 0; i < n; i++)
+		handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
+	work += n;
+	if (now_ns >= c->next_tick_ns) {
+		tick(c, now_ns);
+		c->next_tick_ns = now_ns + CTL_TICK_NS;
+	}
+	return work;
+}
+
+void sg_ctl_run(struct sg_ctl *c)
+{
+	while (!atomic_load_explicit(&c->dp->quit, memory_order_relaxed)) {
+		if (sg_ctl_poll(c, sg_now_ns()) == 0) {
+			struct timespec ts = { 0, CTL_IDLE_SLEEP_NS };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway assembled from its configuration, in one place: the mbuf pool,
+ * the worker contexts, the NIC, the VM ports, the rings, the peer and route
+ * tables and the control state; and torn down again.  The configuration file
+ * is the single source of truth for the ports: sixgate probes the NIC ([nic]
+ * device, any DPDK device string) and one port per [vm] itself, and uses an
+ * ethdev that already has the device's name as it is.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "lib/allowedips/sg_allowedips.h"
+#include "lib/crypto/sg_crypto.h"
+#include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/routing/sg_routing.h"
+#include "pipelines/sg_gateway.h"
+#include "pipelines/sg_stages.h"
+
+#define RING_HS_LEN	 1024
+#define NB_DESC		 1024
+#define INDEX_BITS	 16
+#define DEVARGS_MAX	 320
+#define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+
+/* A locally administered MAC the gateway uses toward the VMs. */
+static const struct rte_ether_addr vm_side_mac = { { 0x02, 0x00, 0x00, 0x5e, 0x00, 0x01 } };
+
+/* The port of a device string ("net_af_packet0,iface=x"), probing it if needed. */
+static int probe_port(const char *devargs, uint16_t *port)
+{
+	char name[RTE_DEV_NAME_MAX_LEN];
+	size_t n = strcspn(devargs, ",");
+
+	snprintf(name, sizeof(name), "%.*s", (int)n, devargs);
+	if (rte_eth_dev_get_port_by_name(name, port) == 0)
+		return 0;
+	if (rte_dev_probe(devargs) != 0) {
+		sg_log(SG_LOG_ERR, "cannot probe device %s", devargs);
+		return -ENODEV;
+	}
+	if (rte_eth_dev_get_port_by_name(name, port) != 0) {
+		/* PCI devices are named by their address, which is the string itself. */
+		if (rte_eth_dev_get_port_by_name(devargs, port) != 0)
+			return -ENODEV;
+	}
+	return 0;
+}
+
+static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_mempool *pool,
+		      uint64_t tx_offloads)
+{
+	struct rte_eth_conf conf;
+	uint16_t nrxd = NB_DESC, ntxd = NB_DESC, q;
+	int socket = rte_eth_dev_socket_id(port);
+
+	memset(&conf, 0, sizeof(conf));
+	conf.txmode.offloads = tx_offloads;
+	if (rte_eth_dev_configure(port, nb_rx, nb_tx, &conf) != 0)
+		return -EINVAL;
+	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+	for (q = 0; q < nb_rx; q++)
+		if (rte_eth_rx_queue_setup(port, q, nrxd, (unsigned)socket, NULL, pool) != 0)
+			return -EINVAL;
+	for (q = 0; q < nb_tx; q++)
+		if (rte_eth_tx_queue_setup(port, q, ntxd, (unsigned)socket, NULL) != 0)
+			return -EINVAL;
+	return rte_eth_dev_start(port) == 0 ? 0 : -EIO;
+}
+
+/* Whether the PMD ties RX and TX queues into pairs (each RX queue then needs a poller). */
+static bool queues_are_pairs(const char *driver)
+{
+	return strcmp(driver, "net_af_packet") == 0 || strcmp(driver, "net_af_xdp") == 0;
+}
+
+/* af_packet and af_xdp take their queue counts as devargs. */
+static void nic_devargs(char *out, size_t len, const char *device, unsigned pairs)
+{
+	snprintf(out, len, "%s", device);
+	if (strncmp(out, "net_af_packet", 13) == 0 && strstr(out, "qpairs=") == NULL)
+		snprintf(out + strlen(out), len - strlen(out), ",qpairs=%u", pairs);
+	if (strncmp(out, "net_af_xdp", 10) == 0 && strstr(out, "queue_count=") == NULL)
+		snprintf(out + strlen(out), len - strlen(out), ",queue_count=%u", pairs);
+}
+
+static int setup_nic(struct sg_gateway *gw, const struct sg_config *cfg)
+{
+	struct sg_dp *dp = &gw->dp;
+	struct rte_eth_dev_info info;
+	char devargs[DEVARGS_MAX];
+	unsigned n_rx = cfg->nic.rx_queues, n_tx = cfg->nic.tx_queues, i;
+	int rc;
+
+	if (n_tx < dp->n_workers + 1) {
+		sg_log(SG_LOG_ERR,
+		       "%s:%u: [nic] tx_queues is %u, needs one per worker plus one (%u)",
+		       cfg->file, cfg->nic.line, n_tx, dp->n_workers + 1);
+		return -EINVAL;
+	}
+	nic_devargs(devargs, sizeof(devargs), cfg->nic.device, n_rx > n_tx ? n_rx : n_tx);
+	rc = probe_port(devargs, &dp->nic_port);
+	if (rc != 0)
+		return rc;
+	gw->nic_open = true;
+	rte_eth_dev_info_get(dp->nic_port, &info);
+	/*
+	 * Every RX queue of these PMDs receives, whatever was asked: the workers
+	 * poll them all, so that no data packet waits for another lcore.
+	 */
+	if (queues_are_pairs(info.driver_name) && n_tx > n_rx)
+		n_rx = n_tx;
+	if (n_tx > info.max_tx_queues || n_rx > info.max_rx_queues) {
+		sg_log(SG_LOG_ERR, "NIC %s: needs %u RX and %u TX queues, has %u and %u",
+		       cfg->nic.device, n_rx, n_tx, info.max_rx_queues, info.max_tx_queues);
+		return -EINVAL;
+	}
+	/* Outer checksums on TX by the NIC when it has both; in software otherwise. */
+	dp->gw.tx_csum_offload = (info.tx_offload_capa & TX_CSUM_OFFLOADS) == TX_CSUM_OFFLOADS;
+	rc = setup_port(dp->nic_port, (uint16_t)n_rx, (uint16_t)n_tx, dp->pool,
+			dp->gw.tx_csum_offload ? TX_CSUM_OFFLOADS : 0);
+	if (rc != 0) {
+		sg_log(SG_LOG_ERR, "NIC %s: cannot configure/start", cfg->nic.device);
+		return rc;
+	}
+	dp->n_nic_rxq = n_rx;
+	for (i = 0; i < n_rx; i++) {
+		struct sg_worker *w = dp->workers[i % dp->n_workers];
+
+		w->nic_rxq[w->n_nic_rxq++] = (uint16_t)i;
+	}
+	dp->ctl->nic_txq = (uint16_t)dp->n_workers;
+	rte_eth_macaddr_get(dp->nic_port, &dp->gw.mac);
+	sg_log(SG_LOG_INFO, "NIC %s: port %u driver %s, %u RX / %u TX queues, TX checksums %s",
+	       devargs, dp->nic_port, info.driver_name, n_rx, n_tx,
+	       dp->gw.tx_csum_offload ? "by the NIC" : "in software");
+	return 0;
+}
+
+int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
+{
+	struct sg_dp *dp = &gw->dp;
+	unsigned i = dp->n_vms;
+	struct sg_vm *vm = &dp->vms[i];
+	char devargs[DEVARGS_MAX], rname[RTE_RING_NAMESIZE];
+	struct sg_worker *owner;
+	struct stat sb;
+	uint16_t port;
+	int rc;
+
+	if (i >= SG_MAX_VMS)
+		return -ENOSPC;
+	if (cv->device != NULL) {
+		snprintf(devargs, sizeof(devargs), "%s", cv->device);
+	} else {
+		snprintf(devargs, sizeof(devargs), "net_vhost%u,iface=%s,queues=1,client=0", i,
+			 cv->socket);
+		/* A socket left by an earlier run would make the vhost server fail to bind. */
+		if (stat(cv->socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			unlink(cv->socket);
+	}
+	rc = probe_port(devargs, &port);
+	if (rc != 0)
+		return rc;
+	rc = setup_port(port, 1, 1, dp->pool, 0);
+	if (rc != 0) {
+		sg_log(SG_LOG_ERR, "VM %s: cannot configure/start its port", cv->name);
+		return rc;
+	}
+	memset(vm, 0, sizeof(*vm));
+	snprintf(vm->name, sizeof(vm->name), "%s", cv->name);
+	vm->port_id = port;
+	vm->owner = i % dp->n_workers;
+	memcpy(vm->prefix, cv->prefix.addr, 16);
+	vm->prefix_len = cv->prefix.len;
+	memcpy(vm->org, cv->network.addr, 16);
+	vm->org_len = cv->network.len;
+	vm->gw_mac = vm_side_mac;
+	if (cv->has_mac) {
+		struct rte_ether_addr a;
+
+		memcpy(a.addr_bytes, cv->mac, 6);
+		atomic_init(&vm->vm_mac, sg_mac_to_u64(&a));
+		vm->vm_mac_fixed = true;
+	}
+	snprintf(rname, sizeof(rname), "sg_vmtx%u", i);
+	vm->txr = rte_ring_create(rname, SG_VM_TXRING_LEN, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (vm->txr == NULL)
+		return -ENOMEM;
+	rc = sg_routing_add(dp->routes, vm->prefix, vm->prefix_len, i);
+	if (rc != 0)
+		return rc;
+	owner = dp->workers[vm->owner];
+	owner->vms[owner->n_vms++] = i;
+	dp->n_vms++;
+	sg_log(SG_LOG_INFO, "VM %s: port %u %s, worker %u", cv->name, port,
+	       cv->device != NULL ? cv->device : cv->socket, vm->owner);
+	return 0;
+}
+
+static void copy_endpoint(struct sg_endpoint *ep, const struct sg_config_endpoint *ce)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->family = ce->family == AF_INET ? 4 : 6;
+	memcpy(ep->addr, ce->addr, ce->family == AF_INET ? 4 : 16);
+	ep->port = rte_cpu_to_be_16(ce->port);
+	/* The next-hop MAC is learned from the peer's first packet; broadcast until then. */
+	memset(ep->mac, 0xff, 6);
+}
+
+int sg_gateway_peer_add(struct sg_gateway *gw, const struct sg_config_peer *cp)
+{
+	struct sg_dp *dp = &gw->dp;
+	struct sg_peer_conf pc;
+	struct sg_endpoint ep;
+	struct sg_peer *p;
+	size_t j;
+	int err;
+
+	if (sg_peers_count(dp->peers) >= gw->max_peers)
+		return -ENOSPC;
+	memset(&pc, 0, sizeof(pc));
+	pc.name = cp->name;
+	memcpy(pc.public_key, cp->public_key, 32);
+	if (cp->has_preshared_key)
+		memcpy(pc.psk, cp->preshared_key, 32);
+	memcpy(pc.org, cp->network.addr, 16);
+	pc.org_len = cp->network.len;
+	pc.keepalive_s = cp->persistent_keepalive;
+	if (cp->has_endpoint) {
+		copy_endpoint(&ep, &cp->endpoint);
+		pc.endpoint = &ep;
+	}
+	p = sg_peers_add(dp->peers, &pc, &err);
+	sg_wipe(pc.psk, sizeof(pc.psk));
+	if (p == NULL)
+		return err;
+	err = sg_ctl_peer_init(&gw->ctl, p);
+	for (j = 0; err == 0 && j < cp->n_allowed_ips; j++) {
+		const struct sg_config_prefix *a = &cp->allowed_ips[j];
+
+		if (sg_allowedips_insert(dp->aips, a->family, a->addr, a->len, p) != 0)
+			err = -ENOMEM;
+	}
+	return err;
+}
+
+static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcore)
+{
+	struct sg_worker *w = rte_zmalloc("sg_worker", sizeof(*w), 64);
+
+	if (w == NULL)
+		return NULL;
+	w->id = id;
+	w->lcore = lcore;
+	w->dp = dp;
+	w->nic_txq = (uint16_t)id;
+	w->now_ns = sg_now_ns();
+	w->crypto = sg_dpcrypto_create();
+	if (w->crypto == NULL) {
+		rte_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* One context per worker lcore, one for the control lcore, and their RCU slots. */
+static int setup_workers(struct sg_gateway *gw, const struct sg_config *cfg)
+{
+	struct sg_dp *dp = &gw->dp;
+	unsigned i, n = cfg->workers.n_lcores;
+	size_t sz;
+
+	if (n == 0 || n > SG_MAX_WORKERS)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		dp->workers[i] = worker_new(dp, i, cfg->workers.lcores[i]);
+		if (dp->workers[i] == NULL)
+			return -ENOMEM;
+		dp->n_workers = i + 1;
+	}
+	dp->ctl = worker_new(dp, n, rte_get_main_lcore());
+	if (dp->ctl == NULL)
+		return -ENOMEM;
+	/* One qsbr slot per worker, and one for the telemetry thread. */
+	sz = rte_rcu_qsbr_get_memsize(n + 1);
+	dp->qsbr = rte_zmalloc("sg_qsbr", sz, RTE_CACHE_LINE_SIZE);
+	if (dp->qsbr == NULL || rte_rcu_qsbr_init(dp->qsbr, n + 1) != 0)
+		return -ENOMEM;
+	gw->ctl.tel_thread_id = n;
+	rte_rcu_qsbr_thread_register(dp->qsbr, n);
+	return 0;
+}
+
+static void aips_retire(void *ctx, void *node)
+{
+	sg_peers_defer(ctx, node, sg_allowedips_node_free);
+}
+
+static void routes_sync(void *ctx)
+{
+	rte_rcu_qsbr_synchronize(ctx, RTE_QSBR_THRID_INVALID);
+}
+
+/* The peer, allowed-IPs and route tables, and the rings to the control lcore. */
+static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
+{
+	struct sg_dp *dp = &gw->dp;
+	int socket = (int)rte_socket_id();
+	struct sg_routing_conf rc = {
+		.name = "sg_6pn",
+		.socket_id = socket,
+		.max_routes = SG_MAX_VMS + 16,
+		.synchronize = routes_sync,
+		.sync_ctx = dp->qsbr,
+	};
+
+	gw->max_peers = (unsigned)cfg->n_peers + 1;
+	dp->peers = sg_peers_create("main", gw->max_peers, INDEX_BITS, dp->qsbr, socket);
+	if (dp->peers == NULL)
+		return -ENOMEM;
+	sg_peers_set_reject_after(dp->peers,
+				  (uint64_t)cfg->timers.reject_after_time * 1000000000ull);
+	dp->aips = sg_allowedips_create(aips_retire, dp->peers);
+	if (dp->aips == NULL)
+		return -ENOMEM;
+	dp->hs_ring = rte_ring_create("sg_hs", RING_HS_LEN, socket, RING_F_SC_DEQ);
+	dp->ev_ring = rte_ring_create("sg_ev", rte_align32pow2(2 * gw->max_peers + 64), socket,
+				      RING_F_SC_DEQ);
+	if (dp->hs_ring == NULL || dp->ev_ring == NULL)
+		return -ENOMEM;
+	return sg_routing_create(&dp->routes, &rc);
+}
+
+static void setup_gw(struct sg_dp *dp, const struct sg_config *cfg, const struct sg_gateway_opts *o)
+{
+	dp->gw.has_v4 = cfg->interface.has_address4 != 0;
+	dp->gw.has_v6 = cfg->interface.has_address6 != 0;
+	memcpy(dp->gw.v4, cfg->interface.address4, 4);
+	memcpy(dp->gw.v6, cfg->interface.address6, 16);
+	sg_ipv6_link_local(dp->gw.v6_ll, &dp->gw.mac);
+	dp->gw.port_be = rte_cpu_to_be_16(cfg->interface.listen_port);
+	dp->gw.mtu = cfg->interface.mtu;
+	dp->gw.v4_ttl = 64;
+	dp->idle_sleep_us = o->idle_sleep_us;
+	dp->burst = cfg->workers.burst;
+}
+
+static int build(struct sg_gateway *gw, const struct sg_config *cfg,
+		 const struct sg_gateway_opts *o)
+{
+	struct sg_dp *dp = &gw->dp;
+	size_t i;
+	int rc;
+
+	dp->pool = rte_pktmbuf_pool_create("sg_pool", o->mbufs ? o->mbufs : SG_DEFAULT_MBUFS, 256,
+					   SG_MBUF_PRIV_SIZE, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   (int)rte_socket_id());
+	if (dp->pool == NULL) {
+		sg_log(SG_LOG_ERR, "cannot create the mbuf pool: %s", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	rc = setup_workers(gw, cfg);
+	if (rc == 0)
+		rc = setup_nic(gw, cfg);
+	if (rc != 0)
+		return rc;
+	setup_gw(dp, cfg, o);
+	rc = setup_tables(gw, cfg);
+	if (rc == 0)
+		rc = sg_ctl_init(&gw->ctl, dp, cfg, o, gw->max_peers);
+	for (i = 0; rc == 0 && i < cfg->n_vms; i++)
+		rc = sg_gateway_vm_add(gw, &cfg->vms[i]);
+	for (i = 0; rc == 0 && i < cfg->n_peers; i++) {
+		rc = sg_gateway_peer_add(gw, &cfg->peers[i]);
+		if (rc != 0)
+			sg_log(SG_LOG_ERR, "%s:%u: [peer %s] cannot be added: %s", cfg->file,
+			       cfg->peers[i].line, cfg->peers[i].name, strerror(-rc));
+	}
+	return rc;
+}
+
+struct sg_gateway *sg_gateway_create(const struct sg_config *cfg,
+				     const struct sg_gateway_opts *opts, int *err)
+{
+	static const struct sg_gateway_opts defaults;
+	struct sg_gateway *gw = rte_zmalloc("sg_gateway", sizeof(*gw), RTE_CACHE_LINE_SIZE);
+	int rc;
+
+	if (gw == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&gw->ctl.tel_lock, NULL);
+	rc = build(gw, cfg, opts != NULL ? opts : &defaults);
+	if (rc != 0) {
+		sg_gateway_destroy(gw);
+		*err = rc;
+		return NULL;
+	}
+	*err = 0;
+	return gw;
+}
+
+static void close_port(uint16_t port)
+{
+	rte_eth_dev_stop(port);
+	rte_eth_dev_close(port);
+}
+
+void sg_gateway_destroy(struct sg_gateway *gw)
+{
+	struct sg_dp *dp;
+	unsigned i;
+
+	if (gw == NULL)
+		return;
+	dp = &gw->dp;
+	if (gw->nic_open)
+		close_port(dp->nic_port);
+	for (i = 0; i < dp->n_vms; i++) {
+		close_port(dp->vms[i].port_id);
+		rte_ring_free(dp->vms[i].txr);
+	}
+	sg_ctl_fini(&gw->ctl);
+	sg_allowedips_destroy(dp->aips);
+	sg_peers_destroy(dp->peers);
+	sg_routing_free(dp->routes);
+	rte_ring_free(dp->hs_ring);
+	rte_ring_free(dp->ev_ring);
+	for (i = 0; i < dp->n_workers; i++) {
+		sg_dpcrypto_destroy(dp->workers[i]->crypto);
+		rte_free(dp->workers[i]);
+	}
+	if (dp->ctl != NULL)
+		sg_dpcrypto_destroy(dp->ctl->crypto);
+	rte_free(dp->ctl);
+	rte_free(dp->qsbr);
+	rte_mempool_free(dp->pool);
+	pthread_mutex_destroy(&gw->ctl.tel_lock);
+	rte_free(gw);
+}
+
+void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
+		    struct sg_worker_stats *st)
+{
+	const struct sg_dp *dp = &gw->dp;
+	unsigned i;
+
+	memset(drops, 0, sizeof(*drops));
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i <= dp->n_workers; i++) {
+		const struct sg_worker *w = i < dp->n_workers ? dp->workers[i] : dp->ctl;
+		const uint64_t *a = (const uint64_t *)&w->st;
+		uint64_t *b = (uint64_t *)st;
+		size_t k;
+
+		if (w == NULL)
+			continue;
+		sg_drop_sum(drops, &w->drops);
+		for (k = 0; k < sizeof(*st) / sizeof(uint64_t); k++)
+			b[k] += a[k];
+	}
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway assembled: the data plane of pipelines/ (ports, peers, VMs,
+ * routes, rings, workers) built in one place from a parsed configuration,
+ * the control lcore that drives its handshakes and timers (lib/control over
+ * the data plane's tables), and the telemetry commands that read both.
+ *
+ * app/sixgate, bench/bench_datapath and the in-process stage tests all build
+ * their gateway with sg_gateway_create; the peer store and run-time VM
+ * changes call the same sg_gateway_peer_add / sg_gateway_vm_add.
+ *
+ * EAL must be up.  Everything here runs on the control (main) lcore, except
+ * the telemetry handlers (DPDK's telemetry thread, under tel_lock).
+ */
+#ifndef SG_GATEWAY_H
+#define SG_GATEWAY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/config/sg_config.h"
+#include "lib/control/sg_control.h"
+#include "pipelines/sg_pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the command line adds to the file. */
+struct sg_gateway_opts {
+	unsigned mbufs;		    /* mbufs in the packet pool; 0: SG_DEFAULT_MBUFS */
+	unsigned idle_sleep_us;	    /* workers sleep this long when idle; 0: pure polling */
+	unsigned status_interval_s; /* a status line every S seconds; 0: off */
+	bool under_load;	    /* demand a cookie on every handshake */
+};
+
+/* Control-plane state of one peer (sg_peer.ctl points here). */
+struct sg_ctl_peer {
+	struct sg_control_peer cp;
+	struct sg_peer *peer;
+	/* Data-path stamps already reported to the timers. */
+	uint64_t seen_rx, seen_data_rx, seen_tx, seen_data_tx;
+	uint64_t last_handshake_ns; /* wall-clock ns of the last completed handshake */
+	uint64_t staged_dropped;
+};
+
+/* Counters of the control lcore besides lib/control's (written by control only). */
+struct sg_ctl_stats {
+	uint64_t keepalive_tx, rekeys, confirmed, expired, give_up;
+};
+
+/* The control lcore. */
+struct sg_ctl {
+	struct sg_control core;
+	struct sg_dp *dp;
+	struct sg_ctl_peer *cps; /* one per peer slot of dp->peers */
+	struct sg_ctl_stats st;
+	/*
+	 * Also rekey responder sessions this old (0: off).  Set when [timers]
+	 * shortens rekey_after_time, so that a test sees gateway-initiated
+	 * rekeys even while the client initiated the session.
+	 */
+	unsigned rekey_after_time_s;
+	unsigned status_interval_s;
+	uint64_t next_tick_ns, next_status_ns, next_gc_ns;
+	/* Telemetry runs in DPDK's own thread: it takes this lock and the qsbr slot below. */
+	pthread_mutex_t tel_lock;
+	unsigned tel_thread_id;
+};
+
+struct sg_gateway {
+	struct sg_dp dp;
+	struct sg_ctl ctl;
+	unsigned max_peers; /* the size of the peer table */
+	bool nic_open;
+};
+
+/*
+ * Builds the whole gateway from cfg: the mbuf pool, one context per worker
+ * lcore of [workers] (launched by the caller) and one for the control lcore,
+ * the NIC port ([nic] device: probed, or an ethdev that already has that
+ * name) with every RX queue polled by a worker, one port per [vm] (a
+ * vhost-user server on its socket, or its device), the peers with their
+ * allowed IPs, the 6PN routes, and the rings.  Returns the gateway, or NULL
+ * with a negative errno in *err after logging "FILE:LINE: reason" or the
+ * device's fault; nothing is left behind.
+ */
+struct sg_gateway *sg_gateway_create(const struct sg_config *cfg,
+				     const struct sg_gateway_opts *opts, int *err);
+
+/* Stops and closes the ports and frees everything; workers must have stopped. */
+void sg_gateway_destroy(struct sg_gateway *gw);
+
+/*
+ * Adds a peer from its configuration: the data path's peer, its allowed
+ * IPs and its control state.  Returns 0, -EEXIST (same key), -ENOSPC or
+ * -ENOMEM.
+ */
+int sg_gateway_peer_add(struct sg_gateway *gw, const struct sg_config_peer *cp);
+
+/* Adds VM number dp.n_vms from its configuration: its port, route and ring. */
+int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv);
+
+/* Sums the drop counters and stats of every worker and the control lcore. */
+void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
+		    struct sg_worker_stats *st);
+
+/* --- the control lcore (control.c) --- */
+
+/*
+ * One round of the control lcore at now_ns: handshakes and peer events from
+ * the workers, and the timers when their tick is due.  Returns the work done
+ * (0: idle).  sg_ctl_run loops on it; tests call it to step the gateway.
+ */
+unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns);
+
+/* Runs the control loop on the calling (main) lcore until dp->quit. */
+void sg_ctl_run(struct sg_ctl *c);
+
+/* --- telemetry (telemetry.c) --- */
+
+/* Registers the /sixgate/ telemetry commands for gw (once per process). */
+int sg_telemetry_register(struct sg_gateway *gw);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What only the stages of pipelines/ share: the output functions (tx.c), the
+ * egress calls the control lcore makes, and small inline helpers.  Nothing
+ * outside pipelines/ includes this header.
+ */
+#ifndef SG_STAGES_H
+#define SG_STAGES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "pipelines/sg_net.h"
+#include "pipelines/sg_pipeline.h"
+
+static inline uint64_t sg_mac_to_u64(const struct rte_ether_addr *a)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, a->addr_bytes, 6);
+	return v;
+}
+
+static inline void sg_u64_to_mac(uint64_t v, struct rte_ether_addr *a)
+{
+	if (v == 0)
+		memset(a->addr_bytes, 0xff, 6);
+	else
+		memcpy(a->addr_bytes, &v, 6);
+}
+
+/* The one place a stage frees a packet it refuses: counted under r. */
+static inline void sg_drop(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop_reason r)
+{
+	sg_drop_count(&w->drops, r, 1);
+	rte_pktmbuf_free(m);
+}
+
+/*
+ * Raises ev on peer and puts it on the event ring if it was not there yet.
+ * Never blocks: when the ring is full the flags stay raised and the control
+ * lcore sweeps flagged peers on its timer tick.
+ */
+static inline void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
+{
+	if (sg_peer_flag(peer, ev))
+		(void)rte_ring_enqueue(w->dp->ev_ring, peer);
+}
+
+/* --- output (tx.c) --- */
+
+/* Sends frames on w's NIC TX queue; what does not fit is dropped as TX_FULL. */
+void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n);
+
+/* Hands frames to VM vm: direct TX when w owns it, else the port's ring. */
+void sg_vm_deliver(struct sg_worker *w, unsigned vm, struct rte_mbuf **pkts, unsigned n);
+
+/* The owner's retry of frames its VM port did not take yet. */
+unsigned sg_vm_flush_pending(struct sg_worker *w, struct sg_vm *vm);
+
+/* --- egress calls of the control lcore and of ingress (egress.c) --- */
+
+/* Sends a keepalive (empty data message) to peer if it has a usable session. */
+bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer);
+
+/* Sends what waits in peer's staged queue, if the peer has a usable session now. */
+void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer);
+
+/* --- the control lcore's setup (control.c), for gateway.c --- */
+
+struct sg_config;
+struct sg_ctl;
+struct sg_gateway_opts;
+
+/* The control state for a table of up to max_peers peers. */
+int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
+		const struct sg_gateway_opts *o, unsigned max_peers);
+
+/* The control state of p, the peer just added to dp->peers. */
+int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p);
+
+/* Wipes and frees the control state. */
+void sg_ctl_fini(struct sg_ctl *c);
+
+#endif

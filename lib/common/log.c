@@ -17,7 +17,7 @@ void sg_log_set_sink(void (*sink)(enum sg_log_level, const char *))
 	log_sink = sink;
 }
 
-void sg_vlog(enum sg_log_level level, const char *fmt, va_list ap)
+static void vlog(enum sg_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const tag[8] = { "", "", "", "error", "warning", "", "info", "debug" };
 	char line[512];
@@ -37,7 +37,7 @@ void sg_log(enum sg_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	sg_vlog(level, fmt, ap);
+	vlog(level, fmt, ap);
 	va_end(ap);
 }
 

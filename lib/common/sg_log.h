@@ -36,7 +36,6 @@ void sg_log_set_level(enum sg_log_level level);
 void sg_log_set_sink(void (*sink)(enum sg_log_level, const char *line));
 
 void sg_log(enum sg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sg_vlog(enum sg_log_level level, const char *fmt, va_list ap);
 
 /*
  * Returns 1 when a message may be printed now, 0 when it must be suppressed.

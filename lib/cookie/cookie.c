@@ -72,7 +72,7 @@ static void make_cookie(uint8_t cookie[SG_COOKIE_LEN], struct sg_cookie_checker 
 	sg_blake2s(cookie, SG_COOKIE_LEN, src, src_len, c->secret, sizeof(c->secret));
 }
 
-void sg_cookie_checker_set_key(struct sg_cookie_checker *c, const uint8_t local_public[32])
+static void checker_set_key(struct sg_cookie_checker *c, const uint8_t local_public[32])
 {
 	precompute_key(c->mac1_key, local_public, SG_LABEL_MAC1);
 	precompute_key(c->cookie_key, local_public, SG_LABEL_COOKIE);
@@ -81,7 +81,7 @@ void sg_cookie_checker_set_key(struct sg_cookie_checker *c, const uint8_t local_
 void sg_cookie_checker_init(struct sg_cookie_checker *c, const uint8_t local_public[32],
 			    uint64_t now_ns)
 {
-	sg_cookie_checker_set_key(c, local_public);
+	checker_set_key(c, local_public);
 	new_secret(c, now_ns);
 }
 

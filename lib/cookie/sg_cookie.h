@@ -60,13 +60,10 @@ struct sg_cookie_load {
 
 /*
  * Prepares a checker for our static public key, with a fresh random secret
- * born at now_ns.  Call again (or sg_cookie_checker_set_key) when the key
- * changes.
+ * born at now_ns.  Call again when the key changes.
  */
 void sg_cookie_checker_init(struct sg_cookie_checker *c, const uint8_t local_public[32],
 			    uint64_t now_ns);
-/* Recomputes the two keys for a new static public key; keeps the secret. */
-void sg_cookie_checker_set_key(struct sg_cookie_checker *c, const uint8_t local_public[32]);
 /* Wipes the checker. */
 void sg_cookie_checker_clear(struct sg_cookie_checker *c);
 

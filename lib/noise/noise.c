@@ -177,7 +177,7 @@ void sg_noise_static_set_env(struct sg_noise_static *st, sg_noise_ephemeral_fn e
 	st->env_ctx = ctx;
 }
 
-int sg_noise_peer_hs_precompute(struct sg_noise_peer_hs *hs, const struct sg_noise_static *st)
+static int peer_hs_precompute(struct sg_noise_peer_hs *hs, const struct sg_noise_static *st)
 {
 	if (st->has_identity &&
 	    sg_x25519(hs->precomputed_ss, st->private_key, hs->remote_static) == 0)
@@ -195,7 +195,7 @@ int sg_noise_peer_hs_init(struct sg_noise_peer_hs *hs, const struct sg_noise_sta
 		memcpy(hs->preshared_key, preshared_key, SG_SYMMETRIC_KEY_LEN);
 	initial_chain(hs->initial_ck, hs->initial_hash, remote_static);
 	hs->state = SG_NOISE_HS_ZEROED;
-	return sg_noise_peer_hs_precompute(hs, st);
+	return peer_hs_precompute(hs, st);
 }
 
 void sg_noise_peer_hs_zero(struct sg_noise_peer_hs *hs)

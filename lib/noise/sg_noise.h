@@ -179,8 +179,6 @@ void sg_noise_static_set_env(struct sg_noise_static *st, sg_noise_ephemeral_fn e
  */
 int sg_noise_peer_hs_init(struct sg_noise_peer_hs *hs, const struct sg_noise_static *st,
 			  const uint8_t remote_static[32], const uint8_t *preshared_key);
-/* Recomputes the static-static DH after our static key changed. Same returns. */
-int sg_noise_peer_hs_precompute(struct sg_noise_peer_hs *hs, const struct sg_noise_static *st);
 /* Forgets the handshake in progress (not the keys or replay state). */
 void sg_noise_peer_hs_zero(struct sg_noise_peer_hs *hs);
 /* Wipes the whole handshake state, keys included. */

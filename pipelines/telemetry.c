@@ -71,10 +71,45 @@ static void per_worker(struct rte_tel_data *d, const char *name, size_t off)
 	rte_tel_data_add_dict_container(d, name, a, 0);
 }
 
+/* The worker counters of /sixgate/counters, summed over every lcore. */
+#define WORKER_COUNTER(f)                               \
+	{                                               \
+#f, offsetof(struct sg_worker_stats, f) \
+	}
+static const struct {
+	const char *name;
+	size_t off;
+} worker_counters[] = {
+	WORKER_COUNTER(nic_rx),	      WORKER_COUNTER(nic_tx),	     WORKER_COUNTER(vm_rx),
+	WORKER_COUNTER(vm_tx),	      WORKER_COUNTER(decrypted),     WORKER_COUNTER(encrypted),
+	WORKER_COUNTER(keepalive_rx), WORKER_COUNTER(keepalive_tx),  WORKER_COUNTER(handshake_rx),
+	WORKER_COUNTER(staged),	      WORKER_COUNTER(local_replies), WORKER_COUNTER(roams),
+};
+
 static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct sg_control_stats *cs = &tel_gw->ctl.core.stats;
 	const struct sg_ctl_stats *ls = &tel_gw->ctl.st;
+	const struct sg_peers *peers = tel_gw->dp.peers;
+	const struct {
+		const char *name;
+		uint64_t v;
+	} control[] = {
+		{ "initiations_rx", cs->init_rx },
+		{ "responses_tx", cs->resp_tx },
+		{ "initiations_tx", cs->init_tx },
+		{ "responses_rx", cs->resp_rx },
+		{ "cookie_replies_tx", cs->cookie_tx },
+		{ "cookie_replies_rx", cs->cookie_rx },
+		{ "rekeys", ls->rekeys },
+		{ "confirmed", ls->confirmed },
+		{ "expired", ls->expired },
+		{ "give_up", ls->give_up },
+		{ "workers", tel_gw->dp.n_workers },
+		{ "peers", sg_peers_count(peers) },
+		{ "keypairs_alive", sg_peers_keypairs_alive(peers) },
+		{ "deferred_frees", sg_peers_deferred(peers) },
+	};
 	struct sg_drop_counters drops;
 	struct sg_worker_stats st;
 	struct rte_tel_data *dd;
@@ -85,34 +120,12 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 	(void)params;
 	sg_gateway_sum(tel_gw, &drops, &st);
 	rte_tel_data_start_dict(d);
-#define U64(name, v) rte_tel_data_add_dict_u64(d, name, v)
-	U64("nic_rx", st.nic_rx);
-	U64("nic_tx", st.nic_tx);
-	U64("vm_rx", st.vm_rx);
-	U64("vm_tx", st.vm_tx);
-	U64("decrypted", st.decrypted);
-	U64("encrypted", st.encrypted);
-	U64("keepalive_rx", st.keepalive_rx);
-	U64("keepalive_tx", st.keepalive_tx);
-	U64("handshake_rx", st.handshake_rx);
-	U64("staged", st.staged);
-	U64("local_replies", st.local_replies);
-	U64("roams", st.roams);
-	U64("initiations_rx", cs->init_rx);
-	U64("responses_tx", cs->resp_tx);
-	U64("initiations_tx", cs->init_tx);
-	U64("responses_rx", cs->resp_rx);
-	U64("cookie_replies_tx", cs->cookie_tx);
-	U64("cookie_replies_rx", cs->cookie_rx);
-	U64("rekeys", ls->rekeys);
-	U64("confirmed", ls->confirmed);
-	U64("expired", ls->expired);
-	U64("give_up", ls->give_up);
-	U64("workers", tel_gw->dp.n_workers);
-	U64("peers", sg_peers_count(tel_gw->dp.peers));
-	U64("keypairs_alive", sg_peers_keypairs_alive(tel_gw->dp.peers));
-	U64("deferred_frees", sg_peers_deferred(tel_gw->dp.peers));
-#undef U64
+	for (i = 0; i < RTE_DIM(worker_counters); i++)
+		rte_tel_data_add_dict_u64(
+			d, worker_counters[i].name,
+			*(const uint64_t *)((const char *)&st + worker_counters[i].off));
+	for (i = 0; i < RTE_DIM(control); i++)
+		rte_tel_data_add_dict_u64(d, control[i].name, control[i].v);
 	dd = rte_tel_data_alloc();
 	if (dd == NULL)
 		return -ENOMEM;

@@ -33,7 +33,6 @@
 #define MAX_KEY_FILE 256
 #define MAX_KEYS     8
 #define DEVICE_MAX   256
-#define MAX_TIMER_S  86400
 
 enum section {
 	S_NONE,
@@ -318,6 +317,11 @@ static int read_key_file(struct parser *p, const char *key, const char *path, ui
 		if (fd >= 0)
 			close(fd);
 		return fail(p, "%s: cannot read '%s': %s", key, full, strerror(saved));
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		close(fd);
+		return fail(p, "%s: '%s' is open to group or others (mode %03o): chmod 600 it", key,
+			    full, (unsigned)(st.st_mode & 0777));
 	}
 	n = read(fd, buf, MAX_KEY_FILE + 1);
 	close(fd);
@@ -794,10 +798,14 @@ static int peer_close(struct parser *p)
 
 /* ---- [timers] -------------------------------------------------------------- */
 
-static int timer(struct parser *p, const char *key, char *v, uint32_t *out)
+/*
+ * A protocol time, at most the protocol's own (lib/wire/sg_wire.h): tests
+ * shorten them, nothing may make keys live longer than WireGuard lets them.
+ */
+static int timer(struct parser *p, const char *key, char *v, unsigned long max, uint32_t *out)
 {
 	unsigned long n = 0;
-	int rc = set_uint(p, key, v, 1, MAX_TIMER_S, &n);
+	int rc = set_uint(p, key, v, 1, max, &n);
 
 	*out = (uint32_t)n;
 	return rc;
@@ -805,22 +813,25 @@ static int timer(struct parser *p, const char *key, char *v, uint32_t *out)
 
 static int t_rekey_after(struct parser *p, char *v)
 {
-	return timer(p, "rekey_after_time", v, &p->cfg.timers.rekey_after_time);
+	return timer(p, "rekey_after_time", v, SG_REKEY_AFTER_TIME_S,
+		     &p->cfg.timers.rekey_after_time);
 }
 
 static int t_reject_after(struct parser *p, char *v)
 {
-	return timer(p, "reject_after_time", v, &p->cfg.timers.reject_after_time);
+	return timer(p, "reject_after_time", v, SG_REJECT_AFTER_TIME_S,
+		     &p->cfg.timers.reject_after_time);
 }
 
 static int t_keepalive(struct parser *p, char *v)
 {
-	return timer(p, "keepalive_timeout", v, &p->cfg.timers.keepalive_timeout);
+	return timer(p, "keepalive_timeout", v, SG_KEEPALIVE_TIMEOUT_S,
+		     &p->cfg.timers.keepalive_timeout);
 }
 
 static int t_rekey_timeout(struct parser *p, char *v)
 {
-	return timer(p, "rekey_timeout", v, &p->cfg.timers.rekey_timeout);
+	return timer(p, "rekey_timeout", v, SG_REKEY_TIMEOUT_S, &p->cfg.timers.rekey_timeout);
 }
 
 static const struct key_def timers_keys[] = {

@@ -80,10 +80,15 @@ class Config : public ::testing::Test
 		sg_config_free(&cfg);
 		nftw(dir.c_str(), remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	}
-	void write(const std::string &name, const std::string &text)
+	// Key files as wg(8) wants them: for the owner only.
+	void write(const std::string &name, const std::string &text, mode_t mode = 0600)
 	{
-		std::ofstream f(dir + "/" + name, std::ios::binary);
-		f << text;
+		std::string path = dir + "/" + name;
+		{
+			std::ofstream f(path, std::ios::binary);
+			f << text;
+		}
+		chmod(path.c_str(), mode);
 	}
 	// A valid configuration; the tests below rely on its line numbers.
 	std::vector<std::string> base() const
@@ -204,6 +209,21 @@ TEST_F(Config, ExampleConfigParsesToWhatItSays)
 	EXPECT_EQ(cfg.timers.reject_after_time, (uint32_t)SG_REJECT_AFTER_TIME_S);
 	EXPECT_EQ(cfg.timers.keepalive_timeout, (uint32_t)SG_KEEPALIVE_TIMEOUT_S);
 	EXPECT_EQ(cfg.timers.rekey_timeout, (uint32_t)SG_REKEY_TIMEOUT_S);
+}
+
+TEST_F(Config, KeyFileOpenToOthersIsRefused)
+{
+	write("gw.key", gw.b64 + "\n", 0644);
+	EXPECT_EQ(parse(join(base())), -EINVAL);
+	EXPECT_NE(std::string(err).find(
+			  "t.conf:2: private_key_file: '" + dir +
+			  "/gw.key' is open to group or others (mode 644): chmod 600 it"),
+		  std::string::npos)
+		<< err;
+	write("gw.key", gw.b64 + "\n", 0640);
+	EXPECT_EQ(parse(join(base())), -EINVAL) << "group-readable too";
+	write("gw.key", gw.b64 + "\n", 0600);
+	EXPECT_EQ(parse(join(base())), 0) << err;
 }
 
 TEST_F(Config, OptionalKeysAndDefaults)
@@ -538,9 +558,15 @@ class ConfigBroken : public Config
 			  "t.conf:21: persistent_keepalive must be a whole number from 0 to "
 			  "65535" },
 			{ "rekey after reject",
-			  { { 0, "[timers]\nrekey_after_time = 200" } },
-			  "t.conf:22: [timers] reject_after_time (180) must be longer than "
-			  "rekey_after_time (200)" },
+			  { { 0, "[timers]\nrekey_after_time = 100\nreject_after_time = 90" } },
+			  "t.conf:22: [timers] reject_after_time (90) must be longer than "
+			  "rekey_after_time (100)" },
+			{ "keys living longer than the protocol lets them",
+			  { { 0, "[timers]\nreject_after_time = 181" } },
+			  "t.conf:23: reject_after_time must be a whole number from 1 to 180" },
+			{ "rekey later than the protocol",
+			  { { 0, "[timers]\nrekey_after_time = 121" } },
+			  "t.conf:23: rekey_after_time must be a whole number from 1 to 120" },
 			{ "reject within keepalive + rekey timeout",
 			  { { 0, "[timers]\nrekey_after_time = 10\nreject_after_time = 15" } },
 			  "t.conf:22: [timers] reject_after_time (15) must be longer than "

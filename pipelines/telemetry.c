@@ -13,8 +13,10 @@
  * control lcore never frees a keypair a handler still looks at.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,6 +41,41 @@ static void tel_name(char *out, size_t len, const char *in)
 		out[i] = ok ? ch : '_';
 	}
 	out[i] = '\0';
+}
+
+/* Adds container c to d under name; frees c when d refuses it (full). */
+static int add_container(struct rte_tel_data *d, const char *name, struct rte_tel_data *c)
+{
+	if (rte_tel_data_add_dict_container(d, name, c, 0) == 0)
+		return 0;
+	rte_tel_data_free(c);
+	return -ENOSPC;
+}
+
+/*
+ * Listings come in pages small enough for one telemetry reply (16 KB): a
+ * page that is not the last says where the next one starts under "/next",
+ * a key no peer name can take ('/' is not allowed in names).  params is
+ * "from=N" (N a peer number) or empty.
+ */
+#define PEERS_PER_PAGE	  32
+#define SESSIONS_PER_PAGE 64
+
+static int page_start(const char *params, unsigned *from)
+{
+	char *end;
+	unsigned long v;
+
+	*from = 0;
+	if (params == NULL || params[0] == '\0')
+		return 0;
+	if (strncmp(params, "from=", 5) != 0)
+		return 1;
+	v = strtoul(params + 5, &end, 10);
+	if (end == params + 5 || *end != '\0' || v > UINT32_MAX)
+		return -EINVAL;
+	*from = (unsigned)v;
+	return 0;
 }
 
 static void reader_enter(void)
@@ -68,7 +105,7 @@ static void per_worker(struct rte_tel_data *d, const char *name, size_t off)
 
 		rte_tel_data_add_array_u64(a, *(const uint64_t *)((const char *)&w->st + off));
 	}
-	rte_tel_data_add_dict_container(d, name, a, 0);
+	add_container(d, name, a);
 }
 
 /* The worker counters of /sixgate/counters, summed over every lcore. */
@@ -135,7 +172,7 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 		total += drops.n[i];
 	}
 	rte_tel_data_add_dict_u64(d, "drops_total", total);
-	rte_tel_data_add_dict_container(d, "drops", dd, 0);
+	add_container(d, "drops", dd);
 	per_worker(d, "worker_nic_rx", offsetof(struct sg_worker_stats, nic_rx));
 	per_worker(d, "worker_vm_rx", offsetof(struct sg_worker_stats, vm_rx));
 	per_worker(d, "worker_decrypted", offsetof(struct sg_worker_stats, decrypted));
@@ -187,50 +224,64 @@ static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 		d, "session", atomic_load(&p->kp_cur) != NULL || atomic_load(&p->kp_next) != NULL);
 }
 
+static int peer_by_name(struct sg_peers *t, const char *name, struct rte_tel_data *d)
+{
+	unsigned i, n = sg_peers_count(t);
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(sg_peers_at(t, i)->name, name) == 0) {
+			peer_dict(d, sg_peers_at(t, i));
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sg_peers *t = tel_gw->dp.peers;
-	unsigned i, n = sg_peers_count(t);
+	unsigned i, from, n = sg_peers_count(t);
 	char name[64];
+	int rc = page_start(params, &from);
 
 	(void)cmd;
+	if (rc < 0)
+		return rc;
 	reader_enter();
-	if (params != NULL && params[0] != '\0') {
-		for (i = 0; i < n; i++) {
-			if (strcmp(sg_peers_at(t, i)->name, params) == 0) {
-				peer_dict(d, sg_peers_at(t, i));
-				reader_leave();
-				return 0;
-			}
-		}
+	if (rc > 0) {
+		rc = peer_by_name(t, params, d);
 		reader_leave();
-		return -ENOENT;
+		return rc;
 	}
 	rte_tel_data_start_dict(d);
-	for (i = 0; i < n && i < RTE_TEL_MAX_DICT_ENTRIES; i++) {
+	for (i = from; i < n && i < from + PEERS_PER_PAGE; i++) {
 		struct rte_tel_data *pd = rte_tel_data_alloc();
 
 		if (pd == NULL)
 			break;
 		peer_dict(pd, sg_peers_at(t, i));
 		tel_name(name, sizeof(name), sg_peers_at(t, i)->name);
-		rte_tel_data_add_dict_container(d, name, pd, 0);
+		if (add_container(d, name, pd) != 0)
+			break;
 	}
+	if (i < n)
+		rte_tel_data_add_dict_u64(d, "/next", i);
 	reader_leave();
 	return 0;
 }
 
-static void session_add(struct rte_tel_data *d, const char *peer, const char *slot,
-			struct sg_keypair *kp, uint64_t now)
+/* Adds the keypair kp (if any) of peer's slot; -ENOSPC when d is full. */
+static int session_add(struct rte_tel_data *d, const char *peer, const char *slot,
+		       struct sg_keypair *kp, uint64_t now)
 {
 	struct rte_tel_data *sd;
 	char name[64], tn[64];
 
 	if (kp == NULL)
-		return;
+		return 0;
 	sd = rte_tel_data_alloc();
 	if (sd == NULL)
-		return;
+		return -ENOMEM;
 	rte_tel_data_start_dict(sd);
 	rte_tel_data_add_dict_u64(sd, "local_index", kp->local_index);
 	rte_tel_data_add_dict_u64(sd, "remote_index", kp->remote_index);
@@ -241,26 +292,45 @@ static void session_add(struct rte_tel_data *d, const char *peer, const char *sl
 	rte_tel_data_add_dict_int(sd, "confirmed", atomic_load(&kp->confirmed));
 	snprintf(name, sizeof(name), "%s/%s", peer, slot);
 	tel_name(tn, sizeof(tn), name);
-	rte_tel_data_add_dict_container(d, tn, sd, 0);
+	return add_container(d, tn, sd);
+}
+
+/* The keypairs of peer p: 0, or -ENOSPC when they do not all fit in d (*listed so far). */
+static int peer_sessions(struct rte_tel_data *d, struct sg_peer *p, uint64_t now, unsigned *listed)
+{
+	struct sg_keypair *kps[3] = { atomic_load(&p->kp_cur), atomic_load(&p->kp_next),
+				      atomic_load(&p->kp_prev) };
+	static const char *const slots[3] = { "current", "next", "previous" };
+	unsigned k, want = 0;
+
+	for (k = 0; k < 3; k++)
+		want += kps[k] != NULL;
+	/* A peer's keypairs are listed together, on one page. */
+	if (*listed + want > SESSIONS_PER_PAGE)
+		return -ENOSPC;
+	for (k = 0; k < 3; k++)
+		if (session_add(d, p->name, slots[k], kps[k], now) != 0)
+			return -ENOSPC;
+	*listed += want;
+	return 0;
 }
 
 static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sg_peers *t = tel_gw->dp.peers;
-	unsigned i, n = sg_peers_count(t);
+	unsigned i, from, listed = 0, n = sg_peers_count(t);
 	uint64_t now = sg_now_ns();
 
 	(void)cmd;
-	(void)params;
+	if (page_start(params, &from) != 0)
+		return -EINVAL;
 	reader_enter();
 	rte_tel_data_start_dict(d);
-	for (i = 0; i < n; i++) {
-		struct sg_peer *p = sg_peers_at(t, i);
-
-		session_add(d, p->name, "current", atomic_load(&p->kp_cur), now);
-		session_add(d, p->name, "next", atomic_load(&p->kp_next), now);
-		session_add(d, p->name, "previous", atomic_load(&p->kp_prev), now);
-	}
+	for (i = from; i < n; i++)
+		if (peer_sessions(d, sg_peers_at(t, i), now, &listed) != 0)
+			break;
+	if (i < n)
+		rte_tel_data_add_dict_u64(d, "/next", i);
 	reader_leave();
 	return 0;
 }
@@ -295,7 +365,7 @@ static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *
 		rte_eth_link_get_nowait(vm->port_id, &link);
 		rte_tel_data_add_dict_int(vd, "link_up", link.link_status);
 		tel_name(name, sizeof(name), vm->name);
-		rte_tel_data_add_dict_container(d, name, vd, 0);
+		add_container(d, name, vd);
 	}
 	return 0;
 }
@@ -308,10 +378,14 @@ int sg_telemetry_register(struct sg_gateway *gw)
 	rc |= rte_telemetry_register_cmd(
 		"/sixgate/counters", cmd_counters,
 		"Packet counts and drop counters by reason. No parameters");
-	rc |= rte_telemetry_register_cmd("/sixgate/peers", cmd_peers,
-					 "Peers. Parameters: optional peer name");
-	rc |= rte_telemetry_register_cmd("/sixgate/sessions", cmd_sessions,
-					 "Keypairs of every peer. No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/peers", cmd_peers,
+		"Peers, 32 a page (\"/next\": where the next page starts). Parameters: a peer "
+		"name, or from=N");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/sessions", cmd_sessions,
+		"Keypairs of every peer, 64 a page (\"/next\": where the next page starts). "
+		"Parameters: optional from=N");
 	rc |= rte_telemetry_register_cmd("/sixgate/routes", cmd_routes,
 					 "6PN routes to the VM ports. No parameters");
 	return rc != 0 ? -EINVAL : 0;

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+// The /sixgate/ telemetry commands of an in-process gateway (tests/fixture),
+// read through DPDK's own telemetry socket as dpdk-telemetry.py reads it:
+// listings larger than one reply come in pages that add up to everything.
+#include <gtest/gtest.h>
+
+#include <ftw.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <string>
+
+#include <rte_eal.h>
+
+#include "lib/crypto/sg_crypto.h"
+#include "tests/fixture/sg_fixture.h"
+
+namespace
+{
+
+constexpr unsigned kClients = 300;
+std::string runtime_dir;
+
+int rm_entry(const char *path, const struct stat *, int, struct FTW *)
+{
+	return remove(path);
+}
+
+class Telemetry : public ::testing::Test
+{
+      protected:
+	static sg_fx f;
+	static int fd;
+
+	static void SetUpTestSuite()
+	{
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), "--file-prefix=sg-ut-tel-%d", (int)getpid());
+		const char *av[] = { "test_telemetry", "-l", "0", "--no-huge", "-m", "256",
+				     "--no-pci", prefix, "--log-level=lib.eal:error" };
+		ASSERT_EQ(sg_crypto_init(), 0);
+		ASSERT_GE(rte_eal_init((int)(sizeof(av) / sizeof(av[0])), (char **)av), 0);
+		runtime_dir = rte_eal_get_runtime_dir();
+		sg_fx_conf c = {};
+		c.n_clients = kClients;
+		c.n_vms = 1;
+		ASSERT_EQ(sg_fx_start(&f, &c, "tel"), 0);
+		ASSERT_EQ(sg_telemetry_register(f.gw), 0);
+		for (unsigned i = 0; i < kClients; i++)
+			ASSERT_EQ(sg_fx_handshake(&f, i, false, sg_now_ns()), 0) << i;
+		fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		ASSERT_GE(fd, 0);
+		sockaddr_un sun = {};
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
+			 runtime_dir.c_str());
+		ASSERT_EQ(connect(fd, (sockaddr *)&sun, sizeof(sun)), 0);
+		std::string hello = read_reply();
+		ASSERT_NE(hello.find("\"version\""), std::string::npos) << hello;
+	}
+	static void TearDownTestSuite()
+	{
+		if (fd >= 0)
+			close(fd);
+		sg_fx_stop(&f);
+		rte_eal_cleanup();
+		if (!runtime_dir.empty())
+			nftw(runtime_dir.c_str(), rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	static std::string read_reply()
+	{
+		static char buf[1 << 16];
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		return n > 0 ? std::string(buf, (size_t)n) : std::string();
+	}
+	static std::string command(const std::string &cmd)
+	{
+		if (send(fd, cmd.data(), cmd.size(), 0) != (ssize_t)cmd.size())
+			return std::string();
+		return read_reply();
+	}
+	// How many times needle occurs in s.
+	static unsigned count(const std::string &s, const std::string &needle)
+	{
+		unsigned n = 0;
+		for (size_t at = s.find(needle); at != std::string::npos;
+		     at = s.find(needle, at + 1))
+			n++;
+		return n;
+	}
+	// The page's "/next", or -1 on the last page.
+	static long next_of(const std::string &reply)
+	{
+		size_t at = reply.find("\"/next\":");
+		return at == std::string::npos ? -1 : strtol(reply.c_str() + at + 8, nullptr, 10);
+	}
+	// Walks every page of cmd; returns the entries (lines with key) found.
+	static unsigned walk(const std::string &cmd, const std::string &key, unsigned per_page,
+			     unsigned *pages)
+	{
+		unsigned total = 0;
+		long from = 0;
+		*pages = 0;
+		while (from >= 0 && *pages < 100) {
+			std::string reply = command(cmd + ",from=" + std::to_string(from));
+			unsigned n = count(reply, key);
+			EXPECT_LE(n, per_page) << reply.substr(0, 200);
+			EXPECT_EQ(reply.compare(reply.size() - 2, 2, "}}"), 0)
+				<< "a whole JSON reply, not a cut one";
+			total += n;
+			(*pages)++;
+			long next = next_of(reply);
+			EXPECT_TRUE(next < 0 || next > from) << "pages move forward";
+			from = next;
+		}
+		return total;
+	}
+};
+
+sg_fx Telemetry::f;
+int Telemetry::fd = -1;
+
+TEST_F(Telemetry, SessionsListEveryKeypairAcrossPages)
+{
+	unsigned pages = 0;
+	// One unconfirmed keypair (slot "next") per client.
+	EXPECT_EQ(walk("/sixgate/sessions", "\"local_index\"", 64, &pages), kClients);
+	EXPECT_EQ(pages, (kClients + 63) / 64);
+	std::string first = command("/sixgate/sessions");
+	EXPECT_EQ(count(first, "\"local_index\""), 64u) << "no parameter: the first page";
+	EXPECT_EQ(next_of(first), 64);
+}
+
+TEST_F(Telemetry, PeersListEveryPeerAcrossPages)
+{
+	unsigned pages = 0;
+	EXPECT_EQ(walk("/sixgate/peers", "\"public_key\"", 32, &pages), kClients);
+	EXPECT_EQ(pages, (kClients + 31) / 32);
+	std::string one = command("/sixgate/peers,client299");
+	EXPECT_EQ(count(one, "\"public_key\""), 1u) << one;
+	EXPECT_EQ(next_of(one), -1);
+}
+
+TEST_F(Telemetry, BadPageParameterIsRefused)
+{
+	std::string reply = command("/sixgate/sessions,from=x");
+	EXPECT_EQ(count(reply, "\"local_index\""), 0u);
+	EXPECT_NE(reply.find("null"), std::string::npos) << reply;
+}
+
+} // namespace

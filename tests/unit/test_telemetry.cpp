@@ -40,8 +40,9 @@ class Telemetry : public ::testing::Test
 	{
 		char prefix[64];
 		snprintf(prefix, sizeof(prefix), "--file-prefix=sg-ut-tel-%d", (int)getpid());
-		const char *av[] = { "test_telemetry", "-l", "0", "--no-huge", "-m", "256",
-				     "--no-pci", prefix, "--log-level=lib.eal:error" };
+		const char *av[] = { "test_telemetry", "-l",   "0",
+				     "--no-huge",      "-m",   "256",
+				     "--no-pci",       prefix, "--log-level=lib.eal:error" };
 		ASSERT_EQ(sg_crypto_init(), 0);
 		ASSERT_GE(rte_eal_init((int)(sizeof(av) / sizeof(av[0])), (char **)av), 0);
 		runtime_dir = rte_eal_get_runtime_dir();

@@ -43,7 +43,12 @@ static void usage(const char *prog)
 		"                         pure polling; use on machines shared with others)\n"
 		"  --status-interval S    print a status line every S seconds (default 10, 0 off)\n"
 		"  --under-load           answer every handshake without a valid cookie with a\n"
-		"                         cookie reply, as when flooded (tests, or under attack)\n",
+		"                         cookie reply, as when flooded (tests, or under attack)\n"
+		"  --allow-secondary      let other DPDK processes attach (packet capture); by\n"
+		"                         default sixgate runs with --no-shconf and --huge-unlink "
+		"so\n"
+		"                         that no other process can map its memory (session "
+		"keys)\n",
 		prog);
 }
 
@@ -54,6 +59,7 @@ struct app_args {
 	unsigned idle_sleep_us;
 	unsigned status_interval_s;
 	bool under_load;
+	bool allow_secondary;
 };
 
 static int parse_args(int argc, char **argv, struct app_args *a)
@@ -65,6 +71,7 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 		{ "idle-sleep-us", required_argument, NULL, 'i' },
 		{ "status-interval", required_argument, NULL, 's' },
 		{ "under-load", no_argument, NULL, 'u' },
+		{ "allow-secondary", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -93,11 +100,52 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 		case 'u':
 			a->under_load = true;
 			break;
+		case 'a':
+			a->allow_secondary = true;
+			break;
 		default:
 			return -EINVAL;
 		}
 	}
 	return a->config != NULL ? 0 : -EINVAL;
+}
+
+static bool has_arg(char **argv, int n, const char *opt)
+{
+	for (int i = 1; i < n; i++)
+		if (strcmp(argv[i], opt) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The EAL arguments sixgate runs with.  Session keys and handshake state live
+ * in DPDK memory: unless --allow-secondary, no shared configuration (no
+ * secondary process can attach) and no hugepage file left to map
+ * (--huge-unlink when hugepages are used at all).  Returns a new argv.
+ */
+static char **eal_args(int argc, char **argv, int *out_argc)
+{
+	int eal = 1, i, k = 0;
+	char **av = calloc((size_t)argc + 3, sizeof(*av));
+	bool secondary;
+
+	if (av == NULL)
+		return NULL;
+	while (eal < argc && strcmp(argv[eal], "--") != 0)
+		eal++;
+	secondary = has_arg(argv + eal, argc - eal, "--allow-secondary");
+	for (i = 0; i < eal; i++)
+		av[k++] = argv[i];
+	if (!secondary && !has_arg(argv, eal, "--no-shconf") && !has_arg(argv, eal, "--in-memory"))
+		av[k++] = "--no-shconf";
+	if (!secondary && !has_arg(argv, eal, "--no-huge") &&
+	    !has_arg(argv, eal, "--huge-unlink") && !has_arg(argv, eal, "--in-memory"))
+		av[k++] = "--huge-unlink";
+	for (; i < argc; i++)
+		av[k++] = argv[i];
+	*out_argc = k;
+	return av;
 }
 
 /* Loads the file; prints "FILE:LINE: reason" on error. */
@@ -167,6 +215,9 @@ int main(int argc, char **argv)
 	for (i = 1; i < (unsigned)argc; i++)
 		if (strcmp(argv[i], "--check") == 0)
 			return check_only(argc, argv);
+	argv = eal_args(argc, argv, &argc);
+	if (argv == NULL)
+		return 1;
 	n = rte_eal_init(argc, argv);
 	if (n < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed: %s\n", rte_strerror(rte_errno));
@@ -202,5 +253,6 @@ int main(int argc, char **argv)
 	sg_log(SG_LOG_INFO, "sixgate stopping");
 	sg_gateway_destroy(gw);
 	rte_eal_cleanup();
+	free(argv);
 	return 0;
 }

@@ -290,29 +290,58 @@ static void handle_flags(struct sg_ctl *c, struct sg_peer *peer, unsigned flags)
 		want_handshake(c, peer);
 }
 
-/* Reports what the workers did since the last tick to the peer's timers. */
+/* What the workers stamped on a peer since the last tick, as timer events. */
+enum stamp { ST_RX, ST_DATA_RX, ST_TX, ST_DATA_TX, ST_COUNT };
+
+static void report(struct sg_ctl_peer *cp, enum stamp k, uint64_t at)
+{
+	switch (k) {
+	case ST_RX:
+		sg_control_peer_received(&cp->cp, at);
+		break;
+	case ST_DATA_RX:
+		sg_timers_data_received(&cp->cp.timers, at);
+		break;
+	case ST_TX:
+		sg_control_peer_sent(&cp->cp, at);
+		break;
+	default:
+		sg_timers_data_sent(&cp->cp.timers, at);
+	}
+}
+
+/*
+ * Reports the peer's new stamps to its timers in the order they happened: a
+ * request sent and its answer received within one tick must read as "sent,
+ * then received" (a passive keepalive later), not the other way round (a
+ * needless handshake).  Equal stamps keep rx before tx.
+ */
 static void feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
 {
-	uint64_t rx = atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed);
-	uint64_t drx = atomic_load_explicit(&p->st.last_data_rx_ns, memory_order_relaxed);
-	uint64_t tx = atomic_load_explicit(&p->st.last_tx_ns, memory_order_relaxed);
-	uint64_t dtx = atomic_load_explicit(&p->st.last_data_tx_ns, memory_order_relaxed);
+	uint64_t at[ST_COUNT] = {
+		atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed),
+		atomic_load_explicit(&p->st.last_data_rx_ns, memory_order_relaxed),
+		atomic_load_explicit(&p->st.last_tx_ns, memory_order_relaxed),
+		atomic_load_explicit(&p->st.last_data_tx_ns, memory_order_relaxed),
+	};
+	uint64_t *seen[ST_COUNT] = { &cp->seen_rx, &cp->seen_data_rx, &cp->seen_tx,
+				     &cp->seen_data_tx };
+	bool fresh[ST_COUNT];
+	unsigned k, n = 0;
 
-	if (rx != cp->seen_rx) {
-		sg_control_peer_received(&cp->cp, rx);
-		cp->seen_rx = rx;
+	for (k = 0; k < ST_COUNT; k++) {
+		fresh[k] = at[k] != *seen[k];
+		n += fresh[k];
+		*seen[k] = at[k];
 	}
-	if (drx != cp->seen_data_rx) {
-		sg_timers_data_received(&cp->cp.timers, drx);
-		cp->seen_data_rx = drx;
-	}
-	if (tx != cp->seen_tx) {
-		sg_control_peer_sent(&cp->cp, tx);
-		cp->seen_tx = tx;
-	}
-	if (dtx != cp->seen_data_tx) {
-		sg_timers_data_sent(&cp->cp.timers, dtx);
-		cp->seen_data_tx = dtx;
+	while (n-- > 0) {
+		unsigned first = ST_COUNT;
+
+		for (k = 0; k < ST_COUNT; k++)
+			if (fresh[k] && (first == ST_COUNT || at[k] < at[first]))
+				first = k;
+		report(cp, (enum stamp)first, at[first]);
+		fresh[first] = false;
 	}
 }
 

@@ -251,14 +251,24 @@ static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
 
 /* --- peer events and timers --- */
 
-static void drop_staged(struct sg_ctl *c, struct sg_peer *peer)
+static void drop_staged(struct sg_ctl *c, struct sg_peer *peer, enum sg_drop_reason why)
 {
 	struct rte_mbuf *m;
 
 	while (rte_ring_dequeue(peer->staged, (void **)&m) == 0) {
-		sg_drop(c->dp->ctl, m, SG_DROP_NO_SESSION);
+		sg_drop(c->dp->ctl, m, why);
 		cp_of(peer)->staged_dropped++;
 	}
+	atomic_store_explicit(&peer->staged_at, 0, memory_order_relaxed);
+}
+
+/* Staged packets wait SG_STAGED_TIMEOUT_S at most, however often more come. */
+static void expire_staged(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
+{
+	uint64_t at = atomic_load_explicit(&p->staged_at, memory_order_relaxed);
+
+	if (at != 0 && now > at && now - at >= (uint64_t)SG_STAGED_TIMEOUT_S * CTL_NS_PER_S)
+		drop_staged(c, p, SG_DROP_STAGED_TIMEOUT);
 }
 
 static void want_handshake(struct sg_ctl *c, struct sg_peer *peer)
@@ -375,6 +385,7 @@ static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 	if (flags != 0)
 		handle_flags(c, p, flags);
 	feed_timers(cp, p);
+	expire_staged(c, p, now);
 	if (rekey_due(c, cp, p, now, cp->seen_data_tx != old_tx, cp->seen_data_rx != old_rx) &&
 	    sg_timers_handshake_wanted(&cp->cp.timers, now)) {
 		c->st.rekeys++;
@@ -388,7 +399,7 @@ static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 	if (d & SG_TIMERS_GIVE_UP) {
 		c->st.give_up++;
 		sg_control_release_index(&c->core, &cp->cp);
-		drop_staged(c, p);
+		drop_staged(c, p, SG_DROP_NO_SESSION);
 	}
 	if (d & SG_TIMERS_EXPIRE_KEYPAIRS) {
 		c->st.expired++;

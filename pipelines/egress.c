@@ -224,9 +224,11 @@ void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
 			return;
 		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, w->dp->burst, NULL);
 		if (n == 0)
-			return;
+			break;
 		send_batch(w, peer, kp, ms, n);
 	}
+	/* Emptied: the next packet staged starts a new deadline. */
+	atomic_store_explicit(&peer->staged_at, 0, memory_order_relaxed);
 }
 
 /* Queues packets for a peer without a session and asks for a handshake. */
@@ -242,8 +244,22 @@ static void stage(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **p
 			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
 		return;
 	}
+	/*
+	 * The packets are the VM's own buffers: staging may not eat into the
+	 * reserve its next bursts need, however many offline peers it sends to.
+	 */
+	if (rte_mempool_avail_count(pkts[0]->pool) < SG_VM_MBUFS_RESERVE) {
+		for (i = 0; i < n; i++)
+			sg_drop(w, pkts[i], SG_DROP_STAGED_VM_LIMIT);
+		return;
+	}
 	q = rte_ring_enqueue_burst(peer->staged, (void **)pkts, n, NULL);
 	w->st.staged += q;
+	if (q > 0 && atomic_load_explicit(&peer->staged_at, memory_order_relaxed) == 0) {
+		uint64_t none = 0;
+
+		atomic_compare_exchange_strong(&peer->staged_at, &none, w->now_ns);
+	}
 	for (i = q; i < n; i++)
 		sg_drop(w, pkts[i], SG_DROP_STAGED_FULL);
 	if (!(atomic_load_explicit(&peer->events, memory_order_relaxed) &

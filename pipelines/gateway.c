@@ -148,19 +148,19 @@ static int setup_nic(struct sg_gateway *gw, const struct sg_config *cfg)
 	return 0;
 }
 
-int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
+static void close_port(uint16_t port)
 {
-	struct sg_dp *dp = &gw->dp;
-	unsigned i = dp->n_vms;
-	struct sg_vm *vm = &dp->vms[i];
-	char devargs[DEVARGS_MAX], rname[RTE_RING_NAMESIZE];
-	struct sg_worker *owner;
+	rte_eth_dev_stop(port);
+	rte_eth_dev_close(port);
+}
+
+/* VM i's pool, port and ring; its name and addresses are set already. */
+static int vm_open(struct sg_vm *vm, unsigned i, const struct sg_config_vm *cv, bool *port_open)
+{
+	char devargs[DEVARGS_MAX], name[RTE_RING_NAMESIZE];
 	struct stat sb;
-	uint16_t port;
 	int rc;
 
-	if (i >= SG_MAX_VMS)
-		return -ENOSPC;
 	if (cv->device != NULL) {
 		snprintf(devargs, sizeof(devargs), "%s", cv->device);
 	} else {
@@ -170,17 +170,39 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
 		if (stat(cv->socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
 			unlink(cv->socket);
 	}
-	rc = probe_port(devargs, &port);
+	snprintf(name, sizeof(name), "sg_vm%u", i);
+	vm->pool = rte_pktmbuf_pool_create(name, SG_VM_MBUFS, 64, SG_MBUF_PRIV_SIZE,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	snprintf(name, sizeof(name), "sg_vmtx%u", i);
+	vm->txr = rte_ring_create(name, SG_VM_TXRING_LEN, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (vm->pool == NULL || vm->txr == NULL) {
+		sg_log(SG_LOG_ERR, "VM %s: cannot create its mbuf pool and ring: %s", cv->name,
+		       rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	rc = probe_port(devargs, &vm->port_id);
 	if (rc != 0)
 		return rc;
-	rc = setup_port(port, 1, 1, dp->pool, 0);
-	if (rc != 0) {
+	*port_open = true;
+	rc = setup_port(vm->port_id, 1, 1, vm->pool, 0);
+	if (rc != 0)
 		sg_log(SG_LOG_ERR, "VM %s: cannot configure/start its port", cv->name);
-		return rc;
-	}
+	return rc;
+}
+
+int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
+{
+	struct sg_dp *dp = &gw->dp;
+	unsigned i = dp->n_vms;
+	struct sg_vm *vm = &dp->vms[i];
+	struct sg_worker *owner;
+	bool port_open = false;
+	int rc;
+
+	if (i >= SG_MAX_VMS)
+		return -ENOSPC;
 	memset(vm, 0, sizeof(*vm));
 	snprintf(vm->name, sizeof(vm->name), "%s", cv->name);
-	vm->port_id = port;
 	vm->owner = i % dp->n_workers;
 	memcpy(vm->prefix, cv->prefix.addr, 16);
 	vm->prefix_len = cv->prefix.len;
@@ -194,17 +216,21 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
 		atomic_init(&vm->vm_mac, sg_mac_to_u64(&a));
 		vm->vm_mac_fixed = true;
 	}
-	snprintf(rname, sizeof(rname), "sg_vmtx%u", i);
-	vm->txr = rte_ring_create(rname, SG_VM_TXRING_LEN, (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (vm->txr == NULL)
-		return -ENOMEM;
-	rc = sg_routing_add(dp->routes, vm->prefix, vm->prefix_len, i);
-	if (rc != 0)
+	rc = vm_open(vm, i, cv, &port_open);
+	if (rc == 0)
+		rc = sg_routing_add(dp->routes, vm->prefix, vm->prefix_len, i);
+	if (rc != 0) {
+		if (port_open)
+			close_port(vm->port_id);
+		rte_ring_free(vm->txr);
+		rte_mempool_free(vm->pool);
+		memset(vm, 0, sizeof(*vm));
 		return rc;
+	}
 	owner = dp->workers[vm->owner];
 	owner->vms[owner->n_vms++] = i;
 	dp->n_vms++;
-	sg_log(SG_LOG_INFO, "VM %s: port %u %s, worker %u", cv->name, port,
+	sg_log(SG_LOG_INFO, "VM %s: port %u %s, worker %u", cv->name, vm->port_id,
 	       cv->device != NULL ? cv->device : cv->socket, vm->owner);
 	return 0;
 }
@@ -357,6 +383,23 @@ static void setup_gw(struct sg_dp *dp, const struct sg_config *cfg, const struct
 	dp->burst = cfg->workers.burst;
 }
 
+/*
+ * The NIC's pool holds what the NIC receives and what waits for the VMs: at
+ * least every RX descriptor, plus all that each VM may hold of it (its ring
+ * and its pending frames), plus room to work, so that a VM that stops
+ * draining cannot starve the others.
+ */
+static unsigned nic_pool_size(const struct sg_config *cfg, const struct sg_gateway_opts *o)
+{
+	unsigned queues =
+		cfg->nic.rx_queues > cfg->nic.tx_queues ? cfg->nic.rx_queues : cfg->nic.tx_queues;
+	unsigned need =
+		queues * NB_DESC + (unsigned)cfg->n_vms * (SG_VM_TXRING_LEN + SG_VM_PENDING) + 2048;
+	unsigned want = o->mbufs ? o->mbufs : SG_DEFAULT_MBUFS;
+
+	return want > need ? want : need;
+}
+
 static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 		 const struct sg_gateway_opts *o)
 {
@@ -364,9 +407,8 @@ static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 	size_t i;
 	int rc;
 
-	dp->pool = rte_pktmbuf_pool_create("sg_pool", o->mbufs ? o->mbufs : SG_DEFAULT_MBUFS, 256,
-					   SG_MBUF_PRIV_SIZE, RTE_MBUF_DEFAULT_BUF_SIZE,
-					   (int)rte_socket_id());
+	dp->pool = rte_pktmbuf_pool_create("sg_pool", nic_pool_size(cfg, o), 256, SG_MBUF_PRIV_SIZE,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (dp->pool == NULL) {
 		sg_log(SG_LOG_ERR, "cannot create the mbuf pool: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -413,12 +455,6 @@ struct sg_gateway *sg_gateway_create(const struct sg_config *cfg,
 	return gw;
 }
 
-static void close_port(uint16_t port)
-{
-	rte_eth_dev_stop(port);
-	rte_eth_dev_close(port);
-}
-
 void sg_gateway_destroy(struct sg_gateway *gw)
 {
 	struct sg_dp *dp;
@@ -447,6 +483,9 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 		sg_dpcrypto_destroy(dp->ctl->crypto);
 	rte_free(dp->ctl);
 	rte_free(dp->qsbr);
+	/* After the peers: their staged packets came from the VMs' pools. */
+	for (i = 0; i < dp->n_vms; i++)
+		rte_mempool_free(dp->vms[i].pool);
 	rte_mempool_free(dp->pool);
 	pthread_mutex_destroy(&gw->ctl.tel_lock);
 	rte_free(gw);

@@ -88,6 +88,7 @@ struct sg_vm {
 	bool vm_mac_fixed;
 	struct rte_ether_addr gw_mac; /* source MAC of frames to the VM */
 	struct rte_ring *txr;	      /* other workers -> owner */
+	struct rte_mempool *pool;     /* what its port receives into: this VM's alone */
 	/*
 	 * Frames the vhost queue did not take yet (the VM is slower than us for
 	 * a moment): the owner retries them first on its next round.

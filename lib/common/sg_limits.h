@@ -19,5 +19,14 @@
 #define SG_MAX_VMS	       64
 #define SG_MAX_PEERS	       4096 /* [peer] sections of one file */
 #define SG_MAX_ALLOWED_IPS     16   /* per peer */
+/*
+ * Buffers are per tenant: each VM's port draws from a pool of its own, so
+ * that what one VM sends (and the gateway stages for it) can never take the
+ * buffers another VM needs.  Staged packets wait for a session at most this
+ * long, however often new ones arrive.
+ */
+#define SG_VM_MBUFS	    2047
+#define SG_VM_MBUFS_RESERVE 1024 /* never staged: what the VM's own traffic needs */
+#define SG_STAGED_TIMEOUT_S 10
 
 #endif

@@ -134,6 +134,8 @@ struct sg_peer {
 
 	/* Packets that wait for a session (at most SG_MAX_STAGED_PACKETS). */
 	struct rte_ring *staged;
+	/* When the oldest of them was staged (0: none); later ones do not move it. */
+	SG_ATOMIC(uint64_t) staged_at;
 	SG_ATOMIC(unsigned) events;
 
 	SG_ALIGNAS(64) struct sg_peer_stats st;

@@ -73,7 +73,8 @@ dp_client_net() {
 	lab_addr "c$n" "${LAB}c$n" "198.18.0.1$n/24"
 }
 
-# dp_conf_begin [EXTRA]: starts $LAB_DIR/sixgate.conf with the gateway's key.
+# dp_conf_begin: starts $LAB_DIR/sixgate.conf with the gateway's key; the
+# workers are $DP_LCORES (default 1,2), $DP_CONF_EXTRA goes after [workers].
 dp_conf_begin() {
 	lab_wg_keys gw
 	DP_CONF=$LAB_DIR/sixgate.conf
@@ -92,7 +93,7 @@ rx_queues = 2
 tx_queues = 3
 
 [workers]
-lcores = 1,2
+lcores = ${DP_LCORES:-1,2}
 ${DP_CONF_EXTRA:-}
 EOF
 }

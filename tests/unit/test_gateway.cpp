@@ -61,6 +61,9 @@ class Gateway : public ::testing::Test
 	sg_fx f = {};
 	uint64_t t0 = 0;
 
+	// Confirmed sessions unless a test says otherwise.
+	bool confirm = true;
+
 	void SetUp() override
 	{
 		static unsigned n;
@@ -69,15 +72,15 @@ class Gateway : public ::testing::Test
 		c.n_vms = 1;
 		ASSERT_EQ(sg_fx_start(&f, &c, ("gw" + std::to_string(n++)).c_str()), 0);
 		t0 = sg_now_ns();
-		ASSERT_EQ(sg_fx_handshake(&f, 0, true, t0), 0);
+		ASSERT_EQ(sg_fx_handshake(&f, 0, confirm, t0), 0);
 	}
 	void TearDown() override
 	{
 		sg_fx_stop(&f);
 	}
 
-	// The VM sends client 0 one datagram at time at.
-	void vm_sends(uint64_t at)
+	// The VM sends client 0 one datagram at time at; expect_out: it leaves at once.
+	void vm_sends(uint64_t at, bool expect_out = true)
 	{
 		uint8_t inner[128], frame[SG_FX_FRAME_MAX], src[16];
 		sg_fx_vm_addr(&f, 0, src);
@@ -87,7 +90,7 @@ class Gateway : public ::testing::Test
 		ASSERT_NE(m, nullptr);
 		f.w->now_ns = at;
 		sg_egress_vm(f.w, 0, &m, 1);
-		EXPECT_EQ(sg_fx_drain(f.nic_tx), 1u) << "the datagram left for the client";
+		EXPECT_EQ(sg_fx_drain(f.nic_tx), expect_out ? 1u : 0u);
 	}
 	// Client 0 answers with one datagram (counter) at time at.
 	void client_sends(uint64_t counter, uint64_t at)
@@ -145,6 +148,46 @@ TEST_F(Gateway, AnswerSentInOneTickNeedsNoKeepalive)
 	uint64_t keepalives = f.gw->ctl.st.keepalive_tx;
 	step(t1 + 10 * kS + 500 * kMs);
 	EXPECT_EQ(f.gw->ctl.st.keepalive_tx, keepalives);
+}
+
+// A session the client never confirmed: what the VM sends waits (staged).
+class Unconfirmed : public Gateway
+{
+      protected:
+	void SetUp() override
+	{
+		confirm = false;
+		Gateway::SetUp();
+	}
+};
+
+// Staged packets wait SG_STAGED_TIMEOUT_S (10 s) for a session, counted from
+// the oldest: later packets do not extend the wait, so a VM that keeps
+// sending to a peer that never answers cannot pin buffers for ever.
+TEST_F(Unconfirmed, StagedPacketsExpireTenSecondsAfterTheOldest)
+{
+	uint64_t t1 = t0 + 1 * kS;
+	sg_peer *p = f.cl[0].peer;
+
+	step(t1 - 100 * kMs);
+	for (unsigned i = 0; i < 3; i++)
+		vm_sends(t1 + i, false);
+	for (unsigned i = 0; i < 2; i++)
+		vm_sends(t1 + 5 * kS + i, false);
+	EXPECT_EQ(rte_ring_count(p->staged), 5u);
+	step(t1 + 9 * kS);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 0u) << "not before 10 s";
+	step(t1 + 10 * kS + 100 * kMs);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 5u)
+		<< "all five, though two were only 5 s old";
+	EXPECT_EQ(rte_ring_count(p->staged), 0u);
+	// A new packet starts a new wait.
+	vm_sends(t1 + 11 * kS, false);
+	step(t1 + 20 * kS);
+	EXPECT_EQ(rte_ring_count(p->staged), 1u);
+	step(t1 + 21 * kS + 100 * kMs);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 6u);
+	sg_fx_drain(f.ctl_tx);
 }
 
 ::testing::Environment *const env = ::testing::AddGlobalTestEnvironment(new GatewayEnv);

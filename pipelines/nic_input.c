@@ -94,9 +94,13 @@ static enum verdict icmp4_input(struct sg_worker *w, struct rte_ether_hdr *eth,
 	return V_REPLY;
 }
 
+/*
+ * Our global address or our link-local one; neither without address6 (the
+ * gateway listens only where it is configured to).
+ */
 static bool is_our_v6(const struct sg_gw *gw, const uint8_t a[16])
 {
-	return (gw->has_v6 && memcmp(a, gw->v6, 16) == 0) || memcmp(a, gw->v6_ll, 16) == 0;
+	return gw->has_v6 && (memcmp(a, gw->v6, 16) == 0 || memcmp(a, gw->v6_ll, 16) == 0);
 }
 
 /* ff02::1:ffXX:XXXX of one of our addresses, or all-nodes ff02::1. */
@@ -105,12 +109,13 @@ static bool is_our_mcast(const struct sg_gw *gw, const uint8_t a[16])
 	static const uint8_t snm[13] = { 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff };
 	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
 
+	if (!gw->has_v6)
+		return false;
 	if (memcmp(a, all_nodes, 16) == 0)
 		return true;
 	if (memcmp(a, snm, 13) != 0)
 		return false;
-	return (gw->has_v6 && memcmp(a + 13, gw->v6 + 13, 3) == 0) ||
-	       memcmp(a + 13, gw->v6_ll + 13, 3) == 0;
+	return memcmp(a + 13, gw->v6 + 13, 3) == 0 || memcmp(a + 13, gw->v6_ll + 13, 3) == 0;
 }
 
 /* Answers a neighbor solicitation for one of our addresses with an advertisement. */

@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <rte_eal.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
 
 #include "lib/crypto/sg_crypto.h"
 #include "tests/fixture/sg_fixture.h"
@@ -188,6 +191,102 @@ TEST_F(Unconfirmed, StagedPacketsExpireTenSecondsAfterTheOldest)
 	step(t1 + 21 * kS + 100 * kMs);
 	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 6u);
 	sg_fx_drain(f.ctl_tx);
+}
+
+// A gateway with an IPv4 address only: its IPv6 link-local address (derived
+// from the MAC) answers nothing, neither echo, nor ND, nor WireGuard.
+class V4Only : public ::testing::Test
+{
+      protected:
+	sg_fx f = {};
+
+	void SetUp() override
+	{
+		static unsigned n;
+		sg_fx_conf c = {};
+		c.n_clients = 1;
+		c.n_vms = 1;
+		c.v4_only = true;
+		ASSERT_EQ(sg_fx_start(&f, &c, ("v4only" + std::to_string(n++)).c_str()), 0);
+	}
+	void TearDown() override
+	{
+		sg_fx_stop(&f);
+	}
+
+	// Ethernet + IPv6 (src fe80::2, dst) + l4 (proto, len bytes, checksummed).
+	uint16_t frame6(uint8_t *out, const uint8_t dst[16], uint8_t proto, uint8_t hops,
+			const uint8_t *l4, uint16_t len, unsigned csum_at)
+	{
+		auto *eth = (rte_ether_hdr *)out;
+		auto *ip = (rte_ipv6_hdr *)(eth + 1);
+		uint8_t *p = (uint8_t *)(ip + 1);
+		memset(out, 0, sizeof(*eth) + sizeof(*ip));
+		eth->dst_addr = f.gw->dp.gw.mac;
+		if (dst[0] == 0xff) {
+			uint8_t mc[6] = { 0x33, 0x33, dst[12], dst[13], dst[14], dst[15] };
+			memcpy(eth->dst_addr.addr_bytes, mc, 6);
+		}
+		memcpy(eth->src_addr.addr_bytes, f.cl[0].ep.mac, 6);
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+		ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip->payload_len = rte_cpu_to_be_16(len);
+		ip->proto = proto;
+		ip->hop_limits = hops;
+		ip->src_addr[0] = 0xfe;
+		ip->src_addr[1] = 0x80;
+		ip->src_addr[15] = 2;
+		memcpy(ip->dst_addr, dst, 16);
+		memcpy(p, l4, len);
+		p[csum_at] = p[csum_at + 1] = 0;
+		uint16_t c = rte_ipv6_udptcp_cksum(ip, p);
+		memcpy(p + csum_at, &c, 2);
+		return (uint16_t)(sizeof(*eth) + sizeof(*ip) + len);
+	}
+	// Feeds one frame; returns the drop reasons that moved, as "name=n ...".
+	std::string feed(const uint8_t *frame, uint16_t len)
+	{
+		sg_drop_counters before = f.w->drops;
+		uint64_t replies = f.w->st.local_replies;
+		rte_mbuf *m = sg_fx_mbuf(&f, frame, len);
+		sg_nic_input(f.w, &m, 1);
+		std::string moved;
+		for (unsigned r = 1; r < SG_DROP_MAX; r++)
+			if (f.w->drops.n[r] != before.n[r])
+				moved += std::string(sg_drop_name((sg_drop_reason)r)) + "=" +
+					 std::to_string(f.w->drops.n[r] - before.n[r]) + " ";
+		EXPECT_EQ(f.w->st.local_replies, replies);
+		EXPECT_EQ(sg_fx_drain(f.nic_tx), 0u) << "no reply from ::";
+		return moved;
+	}
+};
+
+TEST_F(V4Only, LinkLocalAddressAnswersNothing)
+{
+	const uint8_t *ll = f.gw->dp.gw.v6_ll;
+	uint8_t frame[256], l4[160] = {};
+
+	// ICMPv6 echo request to the link-local address.
+	l4[0] = 128;
+	EXPECT_EQ(feed(frame, frame6(frame, ll, IPPROTO_ICMPV6, 64, l4, 16, 2)),
+		  "ip_not_for_us=1 ");
+	// Neighbor solicitation for it, to its solicited-node group.
+	uint8_t snm[16] = { 0xff, 0x02, 0, 0,	 0,    0,      0,      0,
+			    0,	  0,	0, 0x01, 0xff, ll[13], ll[14], ll[15] };
+	memset(l4, 0, sizeof(l4));
+	l4[0] = 135;
+	memcpy(l4 + 8, ll, 16);
+	EXPECT_EQ(feed(frame, frame6(frame, snm, IPPROTO_ICMPV6, 255, l4, 24, 2)),
+		  "ip_not_for_us=1 ");
+	// A WireGuard initiation to it.
+	memset(l4, 0, sizeof(l4));
+	auto *udp = (rte_udp_hdr *)l4;
+	udp->src_port = rte_cpu_to_be_16(40000);
+	udp->dst_port = rte_cpu_to_be_16(SG_FX_GW_PORT);
+	udp->dgram_len = rte_cpu_to_be_16(8 + 148);
+	l4[8] = 1;
+	EXPECT_EQ(feed(frame, frame6(frame, ll, IPPROTO_UDP, 64, l4, 8 + 148, 6)),
+		  "ip_not_for_us=1 ");
 }
 
 ::testing::Environment *const env = ::testing::AddGlobalTestEnvironment(new GatewayEnv);

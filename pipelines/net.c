@@ -177,6 +177,46 @@ int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct r
 	return 0;
 }
 
+bool sg_ipv6_is_icmp6_error(const uint8_t *pkt, uint32_t len)
+{
+	uint32_t off = 40;
+	uint8_t next;
+
+	if (len < off)
+		return true;
+	next = pkt[6];
+	for (;;) {
+		switch (next) {
+		case IPPROTO_ICMPV6:
+			/* Types below 128 are errors; a type we cannot see might be one. */
+			return off >= len || pkt[off] < 128;
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if (off + 2 > len)
+				return true;
+			next = pkt[off];
+			off += 8u * (pkt[off + 1] + 1u);
+			break;
+		case IPPROTO_AH:
+			if (off + 2 > len)
+				return true;
+			next = pkt[off];
+			off += 4u * (pkt[off + 1] + 2u);
+			break;
+		case IPPROTO_FRAGMENT:
+			/* A later fragment does not show what it carries: assume the worst. */
+			if (off + 8 > len || (((pkt[off + 2] << 8) | pkt[off + 3]) & 0xfff8) != 0)
+				return true;
+			next = pkt[off];
+			off += 8;
+			break;
+		default:
+			return false;
+		}
+	}
+}
+
 /* The smallest IPv6 MTU: an ICMPv6 error never makes a packet larger. */
 #define IPV6_MIN_MTU 1280
 
@@ -193,8 +233,7 @@ int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu)
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	orig = (struct rte_ipv6_hdr *)(eth + 1);
 	/* Never answer an ICMPv6 error with another one (RFC 4443 2.4 e). */
-	if (orig->proto == IPPROTO_ICMPV6 && rte_pktmbuf_pkt_len(m) >= sizeof(*eth) + 41 &&
-	    ((uint8_t *)(orig + 1))[0] < 128)
+	if (sg_ipv6_is_icmp6_error((const uint8_t *)orig, rte_pktmbuf_pkt_len(m) - sizeof(*eth)))
 		return -1;
 	if (orig->src_addr[0] == 0xff)
 		return -1;

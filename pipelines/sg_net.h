@@ -7,6 +7,7 @@
 #ifndef SG_NET_H
 #define SG_NET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_ether.h>
@@ -38,6 +39,14 @@ void sg_ipv6_link_local(uint8_t out[16], const struct rte_ether_addr *mac);
  * 0, or -1 without headroom.
  */
 int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct rte_mbuf *m);
+
+/*
+ * Whether the IPv6 packet pkt (len bytes) is, or may be, an ICMPv6 error
+ * message, its extension headers walked (hop-by-hop, routing, destination
+ * options, AH, a first fragment): true also when the headers are cut short
+ * or a later fragment hides what it carries.
+ */
+bool sg_ipv6_is_icmp6_error(const uint8_t *pkt, uint32_t len);
 
 /*
  * Turns m (an inner IPv6 packet with Ethernet header, from VM vm) into an

@@ -153,6 +153,34 @@ TEST_F(Gateway, AnswerSentInOneTickNeedsNoKeepalive)
 	EXPECT_EQ(f.gw->ctl.st.keepalive_tx, keepalives);
 }
 
+// A VM packet larger than the tunnel MTU gets an ICMPv6 Packet Too Big back,
+// unless it is itself an ICMPv6 error, also behind extension headers
+// (RFC 4443 2.4 e): here a hop-by-hop options header.
+TEST_F(Gateway, NoPacketTooBigForAnIcmp6ErrorBehindExtensionHeaders)
+{
+	for (uint8_t type : { 1, 128 }) {
+		uint8_t inner[1500] = {}, frame[SG_FX_FRAME_MAX];
+		auto *ip = (rte_ipv6_hdr *)inner;
+		ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip->payload_len = rte_cpu_to_be_16(sizeof(inner) - sizeof(*ip));
+		ip->proto = IPPROTO_HOPOPTS;
+		ip->hop_limits = 64;
+		sg_fx_vm_addr(&f, 0, ip->src_addr);
+		memcpy(ip->dst_addr, f.cl[0].addr, 16);
+		inner[40] = IPPROTO_ICMPV6; // hop-by-hop: next header, 8 bytes
+		inner[48] = type;
+		uint64_t too_big = sg_fx_drops(&f, SG_DROP_TOO_BIG);
+		rte_mbuf *m =
+			sg_fx_mbuf(&f, frame, sg_fx_vm_frame(&f, inner, sizeof(inner), frame));
+		ASSERT_NE(m, nullptr);
+		sg_egress_vm(f.w, 0, &m, 1);
+		EXPECT_EQ(sg_fx_drops(&f, SG_DROP_TOO_BIG), too_big + 1) << (int)type;
+		EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), type == 1 ? 0u : 1u)
+			<< "a Packet Too Big for type " << (int)type;
+		EXPECT_EQ(sg_fx_drain(f.nic_tx), 0u);
+	}
+}
+
 // A session the client never confirmed: what the VM sends waits (staged).
 class Unconfirmed : public Gateway
 {

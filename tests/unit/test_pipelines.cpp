@@ -1,6 +1,7 @@
 // Unit tests for the pipelines' pure helpers that need no EAL: the UDP
-// checksum (checked against DPDK's own functions on random datagrams) and
-// the link-local address derivation.
+// checksum (checked against DPDK's own functions on random datagrams), the
+// link-local address derivation, and the ICMPv6-error test behind extension
+// headers.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -103,4 +104,58 @@ TEST(LinkLocal, Eui64FromMac)
 	const uint8_t want[16] = { 0xfe, 0x80, 0,    0,	   0,	 0,    0,    0,
 				   0x00, 0x00, 0x00, 0xff, 0xfe, 0x5e, 0x00, 0x01 };
 	EXPECT_EQ(memcmp(ll, want, 16), 0);
+}
+
+// An IPv6 packet: header with next header first, then the bytes of chain.
+static std::vector<uint8_t> ip6_chain(uint8_t first, const std::vector<uint8_t> &chain)
+{
+	std::vector<uint8_t> p(40 + chain.size(), 0);
+	p[0] = 0x60;
+	p[6] = first;
+	for (size_t i = 0; i < chain.size(); i++)
+		p[40 + i] = chain[i];
+	return p;
+}
+
+TEST(Icmp6Error, ExtensionHeadersAreWalked)
+{
+	// Hop-by-hop (8 bytes) and destination options (16 bytes) headers.
+	const std::vector<uint8_t> hbh_to_dst = { 60, 0, 0, 0, 0, 0, 0, 0 };
+	const std::vector<uint8_t> dst_to_icmp = {
+		58, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+	};
+	struct Case {
+		const char *why;
+		std::vector<uint8_t> pkt;
+		bool error;
+	};
+	auto cat = [](const std::vector<uint8_t> &a, const std::vector<uint8_t> &b) {
+		std::vector<uint8_t> r(a);
+		for (uint8_t x : b)
+			r.push_back(x);
+		return r;
+	};
+	const std::vector<uint8_t> unreach = { 1, 0, 0, 0 }, echo = { 128, 0, 0, 0 };
+	const std::vector<uint8_t> udp = { 0, 53, 0, 53, 0, 8, 0, 0 };
+	const Case cases[] = {
+		{ "an error right after the header", ip6_chain(58, unreach), true },
+		{ "an echo request is no error", ip6_chain(58, echo), false },
+		{ "UDP is no error", ip6_chain(17, udp), false },
+		{ "an error behind hop-by-hop and destination options",
+		  ip6_chain(0, cat(cat(hbh_to_dst, dst_to_icmp), unreach)), true },
+		{ "an echo request behind the same headers",
+		  ip6_chain(0, cat(cat(hbh_to_dst, dst_to_icmp), echo)), false },
+		{ "an error behind a first fragment (offset 0)",
+		  ip6_chain(44, cat({ 58, 0, 0, 1, 0, 0, 0, 1 }, unreach)), true },
+		{ "a later fragment hides what it carries",
+		  ip6_chain(44, cat({ 58, 0, 0x05, 0x01, 0, 0, 0, 1 }, echo)), true },
+		{ "headers cut short", ip6_chain(0, { 58 }), true },
+		{ "an extension header longer than the packet", ip6_chain(0, { 58, 4, 0, 0 }),
+		  true },
+		{ "an error behind AH (12 bytes)",
+		  ip6_chain(51, cat({ 58, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, unreach)), true },
+	};
+	for (const Case &c : cases)
+		EXPECT_EQ(sg_ipv6_is_icmp6_error(c.pkt.data(), (uint32_t)c.pkt.size()), c.error)
+			<< c.why;
 }

@@ -288,6 +288,15 @@ static void to_peer(struct sg_worker *w, struct tx_batch *b, struct sg_peer *pee
 	batch_add(w, b, peer, kp, pkts, n);
 }
 
+void sg_egress_peer(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **pkts, unsigned n)
+{
+	struct tx_batch b;
+
+	batch_init(&b);
+	to_peer(w, &b, peer, pkts, n);
+	batch_send(w, &b);
+}
+
 enum vm_verdict { VV_DROP, VV_PEER, VV_REPLY };
 
 /* Neighbor solicitations from the VM: we answer for every address but its own. */
@@ -311,6 +320,21 @@ static enum vm_verdict vm_nd(struct sg_vm *vm, struct rte_mbuf *m, struct rte_ip
 		*why = SG_DROP_NO_MBUF;
 		return VV_DROP;
 	}
+	return VV_REPLY;
+}
+
+/* m becomes an ICMPv6 error back to the VM, counted under why; or is dropped. */
+static enum vm_verdict vm_error(struct sg_worker *w, struct rte_mbuf *m,
+				const struct rte_ipv6_hdr *ip, uint8_t type, uint32_t word,
+				enum sg_drop_reason why)
+{
+	uint8_t from[16];
+
+	/* The error comes from the destination's side: a source the VM routes back. */
+	memcpy(from, ip->dst_addr, 16);
+	if (sg_icmp6_error(m, from, type, word) != 0)
+		return VV_DROP;
+	sg_drop_count(&w->drops, why, 1);
 	return VV_REPLY;
 }
 
@@ -361,13 +385,17 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 		*why = SG_DROP_ORG_ISOLATION;
 		return VV_DROP;
 	}
+	/* Forwarded as a router does: the hop limit first, then the link's MTU. */
+	if (ip->hop_limits <= 1) {
+		*why = SG_DROP_HOP_LIMIT;
+		return sg_icmp_allowed(w) ? vm_error(w, m, ip, SG_ICMP6_TIME_EXCEEDED, 0, *why)
+					  : VV_DROP;
+	}
 	if (plen + sizeof(*ip) > w->dp->gw.mtu) {
 		*why = SG_DROP_TOO_BIG;
-		if (sg_icmp6_too_big(m, ip->dst_addr, w->dp->gw.mtu) != 0)
-			return VV_DROP;
-		sg_drop_count(&w->drops, SG_DROP_TOO_BIG, 1);
-		return VV_REPLY;
+		return vm_error(w, m, ip, SG_ICMP6_PACKET_TOO_BIG, w->dp->gw.mtu, *why);
 	}
+	ip->hop_limits--;
 	rte_pktmbuf_adj(m, sizeof(*eth));
 	*peerp = peer;
 	return VV_PEER;

@@ -120,23 +120,60 @@ static int inner(struct sg_worker *w, struct sg_keypair *kp, uint8_t *pkt, uint3
 		*why = SG_DROP_NO_ROUTE;
 		return -1;
 	}
+	/* Forwarded as a router does; at the last hop a Time Exceeded goes back. */
+	if (ip->hop_limits <= 1) {
+		*why = SG_DROP_HOP_LIMIT;
+		return -1;
+	}
+	ip->hop_limits--;
 	return vm;
+}
+
+/* Leaves the inner packet (ip_len bytes) with room for an Ethernet header in front. */
+static void strip_outer(struct rte_mbuf *m, uint32_t ip_len)
+{
+	struct sg_pkt_meta *meta = sg_meta(m);
+
+	rte_pktmbuf_adj(m, (uint16_t)(meta->wg_off + SG_MSG_DATA_HEADER_LEN -
+				      sizeof(struct rte_ether_hdr)));
+	rte_pktmbuf_trim(
+		m, (uint16_t)(rte_pktmbuf_pkt_len(m) - sizeof(struct rte_ether_hdr) - ip_len));
+	m->ol_flags = 0;
+}
+
+/*
+ * The peer's packet ran out of hops here: a Time Exceeded goes back to it
+ * through the tunnel (rate limited), from the destination it was for.
+ */
+static void time_exceeded(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf *m,
+			  uint32_t ip_len)
+{
+	struct rte_ipv6_hdr *ip;
+	uint8_t from[16];
+
+	sg_drop_count(&w->drops, SG_DROP_HOP_LIMIT, 1);
+	strip_outer(m, ip_len);
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, sizeof(struct rte_ether_hdr));
+	memcpy(from, ip->dst_addr, 16);
+	if (!sg_icmp_allowed(w) || sg_icmp6_error(m, from, SG_ICMP6_TIME_EXCEEDED, 0) != 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
+	sg_egress_peer(w, peer, &m, 1);
 }
 
 /* Strips the outer headers and puts an Ethernet header for the VM in front. */
 static void to_vm_frame(struct sg_dp *dp, struct rte_mbuf *m, unsigned vm, uint32_t ip_len)
 {
-	struct sg_pkt_meta *meta = sg_meta(m);
 	struct rte_ether_hdr *eth;
 
-	rte_pktmbuf_adj(m, (uint16_t)(meta->wg_off + SG_MSG_DATA_HEADER_LEN - sizeof(*eth)));
-	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - sizeof(*eth) - ip_len));
+	strip_outer(m, ip_len);
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	sg_u64_to_mac(atomic_load_explicit(&dp->vms[vm].vm_mac, memory_order_relaxed),
 		      &eth->dst_addr);
 	rte_ether_addr_copy(&dp->vms[vm].gw_mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-	m->ol_flags = 0;
 }
 
 /* Hands runs of packets for the same VM over in one call. */
@@ -201,6 +238,10 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 			continue;
 		}
 		vm = inner(w, kps[i], ops[i].dst, ops[i].len, &ip_len, &why);
+		if (vm < 0 && why == SG_DROP_HOP_LIMIT) {
+			time_exceeded(w, kps[i]->peer, m, ip_len);
+			continue;
+		}
 		if (vm < 0) {
 			sg_drop(w, m, why);
 			continue;

@@ -220,7 +220,7 @@ bool sg_ipv6_is_icmp6_error(const uint8_t *pkt, uint32_t len)
 /* The smallest IPv6 MTU: an ICMPv6 error never makes a packet larger. */
 #define IPV6_MIN_MTU 1280
 
-int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu)
+int sg_icmp6_error(struct rte_mbuf *m, const uint8_t from[16], uint8_t type, uint32_t word)
 {
 	struct rte_ether_hdr *eth, old_eth;
 	struct rte_ipv6_hdr *ip, *orig;
@@ -259,12 +259,12 @@ int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu)
 	ip->hop_limits = 64;
 	memcpy(ip->src_addr, from, 16);
 	memcpy(ip->dst_addr, orig->src_addr, 16);
-	icmp->icmp_type = 2; /* Packet Too Big */
+	icmp->icmp_type = type;
 	icmp->icmp_code = 0;
 	icmp->icmp_cksum = 0;
-	/* The MTU sits where echo messages keep identifier and sequence. */
-	mtu = rte_cpu_to_be_32(mtu);
-	memcpy(&icmp->icmp_ident, &mtu, sizeof(mtu));
+	/* The MTU (or zero) sits where echo messages keep identifier and sequence. */
+	word = rte_cpu_to_be_32(word);
+	memcpy(&icmp->icmp_ident, &word, sizeof(word));
 	icmp->icmp_cksum = rte_ipv6_udptcp_cksum(ip, icmp);
 	return 0;
 }

@@ -48,12 +48,17 @@ int sg_outer_push(const struct sg_gw *gw, const struct sg_endpoint *ep, struct r
  */
 bool sg_ipv6_is_icmp6_error(const uint8_t *pkt, uint32_t len);
 
+#define SG_ICMP6_PACKET_TOO_BIG 2 /* word: the MTU */
+#define SG_ICMP6_TIME_EXCEEDED	3 /* code 0: hop limit exceeded in transit; word 0 */
+
 /*
- * Turns m (an inner IPv6 packet with Ethernet header, from VM vm) into an
- * ICMPv6 Packet Too Big for its source, in place.  Returns 0, or -1 when the
- * packet should just be dropped (the source is not unicast, or no room).
+ * Turns m (an inner IPv6 packet with an Ethernet header in front) into the
+ * ICMPv6 error type (code 0, word after the checksum) from from to its
+ * source, in place, quoting as much as fits in 1280 bytes.  Returns 0, or -1
+ * when the packet should just be dropped (it is an ICMPv6 error itself, its
+ * source is not unicast, or there is no room).
  */
-int sg_icmp6_too_big(struct rte_mbuf *m, const uint8_t from[16], uint32_t mtu);
+int sg_icmp6_error(struct rte_mbuf *m, const uint8_t from[16], uint8_t type, uint32_t word);
 
 #define SG_ND_NEIGHBOR_SOLICIT 135
 #define SG_ND_NEIGHBOR_ADVERT  136

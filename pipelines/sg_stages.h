@@ -52,6 +52,15 @@ static inline void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, uns
 		(void)rte_ring_enqueue(w->dp->ev_ring, peer);
 }
 
+/*
+ * Whether the worker may send one more ICMPv6 error now: a token bucket per
+ * worker (burst 10, then 100 a second), as routers limit theirs.
+ */
+static inline bool sg_icmp_allowed(struct sg_worker *w)
+{
+	return sg_log_rl_allow(&w->icmp_rl, w->now_ns) != 0;
+}
+
 /* --- output (tx.c) --- */
 
 /* Sends frames on w's NIC TX queue; what does not fit is dropped as TX_FULL. */
@@ -64,6 +73,12 @@ void sg_vm_deliver(struct sg_worker *w, unsigned vm, struct rte_mbuf **pkts, uns
 unsigned sg_vm_flush_pending(struct sg_worker *w, struct sg_vm *vm);
 
 /* --- egress calls of the control lcore and of ingress (egress.c) --- */
+
+/*
+ * Sends inner IPv6 packets to peer as egress does (its session, or staged
+ * while there is none): for packets the gateway makes itself.
+ */
+void sg_egress_peer(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **pkts, unsigned n);
 
 /* Sends a keepalive (empty data message) to peer if it has a usable session. */
 bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer);

@@ -56,6 +56,7 @@ extern "C" {
 	X(STAGED_FULL, "staged queue of the peer full")                        \
 	X(STAGED_TIMEOUT, "staged longer than 10 s without a session")         \
 	X(STAGED_VM_LIMIT, "the VM's staged packets reached half its buffers") \
+	X(HOP_LIMIT, "hop limit exhausted (Time Exceeded sent, rate limited)") \
 	X(TOO_BIG, "packet larger than the tunnel MTU")                        \
 	X(TX_FULL, "transmit queue full")                                      \
 	X(NO_MBUF, "mbuf pool exhausted")                                      \

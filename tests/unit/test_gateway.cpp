@@ -15,6 +15,7 @@
 #include <rte_udp.h>
 
 #include "lib/crypto/sg_crypto.h"
+#include "lib/wire/sg_wire.h"
 #include "tests/fixture/sg_fixture.h"
 
 namespace
@@ -179,6 +180,107 @@ TEST_F(Gateway, NoPacketTooBigForAnIcmp6ErrorBehindExtensionHeaders)
 			<< "a Packet Too Big for type " << (int)type;
 		EXPECT_EQ(sg_fx_drain(f.nic_tx), 0u);
 	}
+}
+
+// The one frame the gateway sent to client 0, decrypted: the inner packet.
+static std::string from_gateway(sg_fx &f)
+{
+	rte_mbuf *m = nullptr;
+	std::string out;
+	if (rte_ring_dequeue(f.nic_tx, (void **)&m) != 0)
+		return out;
+	const uint8_t *msg = rte_pktmbuf_mtod_offset(m, const uint8_t *, SG_FX_OUTER_LEN);
+	uint32_t len = rte_pktmbuf_pkt_len(m) - SG_FX_OUTER_LEN;
+	std::string plain(len - SG_MSG_DATA_HEADER_LEN - SG_TAG_LEN, '\0');
+	if (sg_aead_decrypt((uint8_t *)&plain[0], msg + SG_MSG_DATA_HEADER_LEN,
+			    len - SG_MSG_DATA_HEADER_LEN, nullptr, 0, sg_get_le64(msg + 8),
+			    f.cl[0].nk.receiving_key) == 0)
+		out = plain;
+	rte_pktmbuf_free(m);
+	return out;
+}
+
+// The one frame the gateway sent to VM 0: its IPv6 packet.
+static std::string to_vm(sg_fx &f)
+{
+	rte_mbuf *m = nullptr;
+	std::string out;
+	if (rte_ring_dequeue(f.vm_tx[0], (void **)&m) != 0)
+		return out;
+	out.assign(rte_pktmbuf_mtod_offset(m, const char *, RTE_ETHER_HDR_LEN),
+		   rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN);
+	rte_pktmbuf_free(m);
+	return out;
+}
+
+// Between tunnel and VM the gateway is a router: it decrements the hop
+// limit, and where it runs out answers with an ICMPv6 Time Exceeded (type 3)
+// from the destination's side, toward the VM or through the tunnel.
+TEST_F(Gateway, HopLimitIsDecrementedAndTimeExceededSentWhereItRunsOut)
+{
+	uint8_t inner[128], frame[SG_FX_FRAME_MAX], vm[16];
+	sg_fx_vm_addr(&f, 0, vm);
+	f.w->now_ns = t0 + kS;
+	for (uint8_t hops : { 64, 1 }) {
+		uint64_t dropped = sg_fx_drops(&f, SG_DROP_HOP_LIMIT);
+		// VM -> client.
+		sg_fx_inner(inner, sizeof(inner), vm, f.cl[0].addr, hops);
+		inner[7] = hops;
+		rte_mbuf *m =
+			sg_fx_mbuf(&f, frame, sg_fx_vm_frame(&f, inner, sizeof(inner), frame));
+		sg_egress_vm(f.w, 0, &m, 1);
+		if (hops > 1) {
+			std::string p = from_gateway(f);
+			ASSERT_EQ(p.size() >= 40, true);
+			EXPECT_EQ((uint8_t)p[7], hops - 1) << "decremented on the way out";
+		} else {
+			std::string te = to_vm(f);
+			ASSERT_GE(te.size(), 48u);
+			EXPECT_EQ((uint8_t)te[6], IPPROTO_ICMPV6);
+			EXPECT_EQ((uint8_t)te[40], 3) << "Time Exceeded back to the VM";
+			EXPECT_EQ(memcmp(te.data() + 24, vm, 16), 0);
+			EXPECT_EQ(memcmp(te.data() + 8, f.cl[0].addr, 16), 0)
+				<< "from its destination";
+			EXPECT_EQ(sg_fx_drain(f.nic_tx), 0u);
+		}
+		// Client -> VM.
+		sg_fx_inner(inner, sizeof(inner), f.cl[0].addr, vm, hops);
+		inner[7] = hops;
+		m = sg_fx_mbuf(&f, frame,
+			       sg_fx_data(&f, 0, 10 + hops, inner, sizeof(inner), frame));
+		sg_nic_input(f.w, &m, 1);
+		if (hops > 1) {
+			std::string p = to_vm(f);
+			ASSERT_EQ(p.size(), sizeof(inner));
+			EXPECT_EQ((uint8_t)p[7], hops - 1) << "decremented on the way in";
+		} else {
+			std::string te = from_gateway(f);
+			ASSERT_GE(te.size(), 48u);
+			EXPECT_EQ((uint8_t)te[40], 3) << "Time Exceeded through the tunnel";
+			EXPECT_EQ(memcmp(te.data() + 24, f.cl[0].addr, 16), 0);
+			EXPECT_EQ(memcmp(te.data() + 8, vm, 16), 0);
+			EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), 0u);
+		}
+		EXPECT_EQ(sg_fx_drops(&f, SG_DROP_HOP_LIMIT), dropped + (hops > 1 ? 0 : 2));
+	}
+}
+
+// Time Exceeded messages are rate limited: a burst of 10, then 100 a second.
+TEST_F(Gateway, TimeExceededIsRateLimited)
+{
+	uint8_t inner[128], frame[SG_FX_FRAME_MAX], vm[16];
+	sg_fx_vm_addr(&f, 0, vm);
+	sg_fx_inner(inner, sizeof(inner), vm, f.cl[0].addr, 1);
+	inner[7] = 1;
+	f.w->now_ns = t0 + 5 * kS;
+	uint64_t dropped = sg_fx_drops(&f, SG_DROP_HOP_LIMIT);
+	for (unsigned i = 0; i < 50; i++) {
+		rte_mbuf *m =
+			sg_fx_mbuf(&f, frame, sg_fx_vm_frame(&f, inner, sizeof(inner), frame));
+		sg_egress_vm(f.w, 0, &m, 1);
+	}
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_HOP_LIMIT), dropped + 50) << "each one counted";
+	EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), 10u) << "the burst, not one each";
 }
 
 // A session the client never confirmed: what the VM sends waits (staged).

@@ -294,6 +294,7 @@ static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcor
 	w->nic_txq = (uint16_t)id;
 	w->now_ns = sg_now_ns();
 	w->icmp_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(10, 100);
+	w->local_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(100, 1000);
 	w->crypto = sg_dpcrypto_create();
 	if (w->crypto == NULL) {
 		rte_free(w);

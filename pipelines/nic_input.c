@@ -28,6 +28,28 @@ enum verdict {
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY   129
 
+/*
+ * Sources a reply must never go to: a group MAC, and IPv4 addresses that
+ * are not one host's (loopback, multicast, broadcast; 0.0.0.0 is an ARP
+ * probe's, answered as RFC 5227 wants, but no echo's).
+ */
+static bool martian_mac(const struct rte_ether_hdr *eth)
+{
+	return rte_is_multicast_ether_addr(&eth->src_addr);
+}
+
+static bool martian4(const uint8_t a[4])
+{
+	return a[0] == 127 || a[0] >= 224;
+}
+
+static bool is_unspecified6(const uint8_t a[16])
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a, zero, 16) == 0;
+}
+
 static void eth_reply(struct rte_ether_hdr *eth, const struct rte_ether_addr *us)
 {
 	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
@@ -56,6 +78,10 @@ static enum verdict arp_input(struct sg_worker *w, struct rte_mbuf *m, struct rt
 		*why = SG_DROP_LOCAL_OTHER;
 		return V_DROP;
 	}
+	if (martian_mac(eth) || martian4((const uint8_t *)&arp->arp_data.arp_sip)) {
+		*why = SG_DROP_MARTIAN;
+		return V_DROP;
+	}
 	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
 	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
 	arp->arp_data.arp_tip = arp->arp_data.arp_sip;
@@ -79,6 +105,10 @@ static enum verdict icmp4_input(struct sg_worker *w, struct rte_ether_hdr *eth,
 	}
 	if (rte_raw_cksum(icmp, l4_len) != 0xffff) {
 		*why = SG_DROP_IP_CSUM;
+		return V_DROP;
+	}
+	if (martian_mac(eth) || martian4((const uint8_t *)&ip->src_addr) || ip->src_addr == 0) {
+		*why = SG_DROP_MARTIAN;
 		return V_DROP;
 	}
 	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
@@ -119,7 +149,8 @@ static bool is_our_mcast(const struct sg_gw *gw, const uint8_t a[16])
 }
 
 /* Answers a neighbor solicitation for one of our addresses with an advertisement. */
-static enum verdict ns_input(struct sg_worker *w, struct rte_mbuf *m, struct rte_ipv6_hdr *ip,
+static enum verdict ns_input(struct sg_worker *w, struct rte_mbuf *m,
+			     const struct rte_ether_hdr *eth, struct rte_ipv6_hdr *ip,
 			     uint16_t l4_len, enum sg_drop_reason *why)
 {
 	const struct sg_gw *gw = &w->dp->gw;
@@ -137,6 +168,11 @@ static enum verdict ns_input(struct sg_worker *w, struct rte_mbuf *m, struct rte
 	}
 	if (rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0) {
 		*why = SG_DROP_IP_CSUM;
+		return V_DROP;
+	}
+	/* From :: is duplicate address detection, answered to all nodes. */
+	if (martian_mac(eth) || ip->src_addr[0] == 0xff) {
+		*why = SG_DROP_MARTIAN;
 		return V_DROP;
 	}
 	if (sg_nd_make_advert(m, target, &gw->mac, SG_ND_NA_SOLICITED | SG_ND_NA_OVERRIDE) != 0) {
@@ -157,13 +193,17 @@ static enum verdict icmp6_input(struct sg_worker *w, struct rte_mbuf *m, struct 
 		return V_DROP;
 	}
 	if (icmp[0] == SG_ND_NEIGHBOR_SOLICIT)
-		return ns_input(w, m, ip, l4_len, why);
+		return ns_input(w, m, eth, ip, l4_len, why);
 	if (icmp[0] != ICMP6_ECHO_REQUEST || !is_our_v6(&w->dp->gw, ip->dst_addr)) {
 		*why = SG_DROP_LOCAL_OTHER;
 		return V_DROP;
 	}
 	if (rte_ipv6_udptcp_cksum_verify(ip, icmp) != 0) {
 		*why = SG_DROP_IP_CSUM;
+		return V_DROP;
+	}
+	if (martian_mac(eth) || ip->src_addr[0] == 0xff || is_unspecified6(ip->src_addr)) {
+		*why = SG_DROP_MARTIAN;
 		return V_DROP;
 	}
 	memcpy(a, ip->src_addr, 16);
@@ -372,6 +412,11 @@ void sg_nic_input(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 			hs[nh++] = m;
 			break;
 		case V_REPLY:
+			/* Answers cost the gateway: a flood of requests gets few. */
+			if (!sg_log_rl_allow(&w->local_rl, w->now_ns)) {
+				sg_drop(w, m, SG_DROP_LOCAL_RATELIMIT);
+				break;
+			}
 			tx[nt++] = m;
 			break;
 		default:

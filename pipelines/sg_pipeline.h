@@ -121,7 +121,8 @@ struct sg_worker {
 	unsigned n_vms;
 	struct sg_dpcrypto *crypto;
 	uint64_t now_ns;
-	struct sg_log_rl_state icmp_rl; /* the ICMPv6 errors it sends (sg_icmp_allowed) */
+	struct sg_log_rl_state icmp_rl;	 /* the ICMPv6 errors it sends (sg_icmp_allowed) */
+	struct sg_log_rl_state local_rl; /* its replies to ARP, ND and echo requests */
 };
 
 /* The whole data plane; built by sg_gateway_create, read by every stage. */

@@ -13,55 +13,57 @@
 extern "C" {
 #endif
 
-#define SG_DROP_REASONS(X)                                                     \
-	X(NONE, "not dropped")                                                 \
-	X(ETH_TRUNCATED, "frame shorter than an Ethernet header")              \
-	X(ETH_TYPE, "ethertype neither IPv4, IPv6 nor ARP")                    \
-	X(ETH_NOT_FOR_US, "destination MAC is not ours")                       \
-	X(IP_TRUNCATED, "outer IP header truncated or bad length")             \
-	X(IP_CSUM, "bad outer IPv4 header checksum")                           \
-	X(IP_FRAGMENT, "outer IP fragment")                                    \
-	X(IP_NOT_FOR_US, "outer destination is not a gateway address")         \
-	X(IP_PROTO, "outer protocol not handled")                              \
-	X(UDP_TRUNCATED, "UDP header truncated or bad length")                 \
-	X(UDP_CSUM, "bad UDP checksum")                                        \
-	X(UDP_PORT, "UDP destination is not the listen port")                  \
-	X(WG_TYPE, "unknown WireGuard message type")                           \
-	X(WG_SIZE, "WireGuard message of the wrong size for its type")         \
-	X(WG_RESERVED, "WireGuard reserved bytes not zero")                    \
-	X(WG_UNKNOWN_INDEX, "no keypair for the receiver index")               \
-	X(WG_KEYPAIR_EXPIRED, "keypair past REJECT_AFTER_TIME or messages")    \
-	X(WG_REPLAY, "counter replayed or outside the window")                 \
-	X(WG_BAD_TAG, "authentication tag mismatch")                           \
-	X(WG_MAC1, "handshake mac1 invalid")                                   \
-	X(WG_MAC2, "handshake mac2 missing or invalid under load")             \
-	X(WG_HANDSHAKE, "handshake message refused")                           \
-	X(WG_STATIC, "initiation whose static key does not decrypt")           \
-	X(WG_HS_FLOOD, "initiation sooner than 1/50 s after the peer's last")  \
-	X(WG_HS_RING_FULL, "handshake ring to the control lcore full")         \
-	X(WG_HS_RATELIMIT, "handshake rate limit for the source")              \
-	X(WG_UNKNOWN_PEER, "static key of no configured peer")                 \
-	X(WG_TIMESTAMP, "initiation timestamp replayed or older")              \
-	X(WG_COOKIE, "cookie reply invalid")                                   \
-	X(INNER_TRUNCATED, "inner packet truncated or bad length")             \
-	X(INNER_NOT_IPV6, "inner packet is not IPv6")                          \
-	X(INNER_SRC, "inner source outside the peer's allowed IPs")            \
-	X(NO_ROUTE, "no route for the inner destination")                      \
-	X(ORG_ISOLATION, "destination outside the source's org network")       \
-	X(POLICY_DENY, "denied by the policy")                                 \
-	X(VM_SPOOF, "VM sent from outside its /112")                           \
-	X(VM_TRUNCATED, "VM frame truncated or not IPv6")                      \
-	X(NO_PEER, "no peer's allowed IPs hold the destination")               \
-	X(NO_SESSION, "peer has no usable session")                            \
-	X(STAGED_FULL, "staged queue of the peer full")                        \
-	X(STAGED_TIMEOUT, "staged longer than 10 s without a session")         \
-	X(STAGED_VM_LIMIT, "the VM's staged packets reached half its buffers") \
-	X(HOP_LIMIT, "hop limit exhausted (Time Exceeded sent, rate limited)") \
-	X(TOO_BIG, "packet larger than the tunnel MTU")                        \
-	X(TX_FULL, "transmit queue full")                                      \
-	X(NO_MBUF, "mbuf pool exhausted")                                      \
-	X(CRYPTO, "crypto engine error")                                       \
-	X(LOCAL_OTHER, "addressed to the gateway, not handled")
+#define SG_DROP_REASONS(X)                                                            \
+	X(NONE, "not dropped")                                                        \
+	X(ETH_TRUNCATED, "frame shorter than an Ethernet header")                     \
+	X(ETH_TYPE, "ethertype neither IPv4, IPv6 nor ARP")                           \
+	X(ETH_NOT_FOR_US, "destination MAC is not ours")                              \
+	X(IP_TRUNCATED, "outer IP header truncated or bad length")                    \
+	X(IP_CSUM, "bad outer IPv4 header checksum")                                  \
+	X(IP_FRAGMENT, "outer IP fragment")                                           \
+	X(IP_NOT_FOR_US, "outer destination is not a gateway address")                \
+	X(IP_PROTO, "outer protocol not handled")                                     \
+	X(UDP_TRUNCATED, "UDP header truncated or bad length")                        \
+	X(UDP_CSUM, "bad UDP checksum")                                               \
+	X(UDP_PORT, "UDP destination is not the listen port")                         \
+	X(WG_TYPE, "unknown WireGuard message type")                                  \
+	X(WG_SIZE, "WireGuard message of the wrong size for its type")                \
+	X(WG_RESERVED, "WireGuard reserved bytes not zero")                           \
+	X(WG_UNKNOWN_INDEX, "no keypair for the receiver index")                      \
+	X(WG_KEYPAIR_EXPIRED, "keypair past REJECT_AFTER_TIME or messages")           \
+	X(WG_REPLAY, "counter replayed or outside the window")                        \
+	X(WG_BAD_TAG, "authentication tag mismatch")                                  \
+	X(WG_MAC1, "handshake mac1 invalid")                                          \
+	X(WG_MAC2, "handshake mac2 missing or invalid under load")                    \
+	X(WG_HANDSHAKE, "handshake message refused")                                  \
+	X(WG_STATIC, "initiation whose static key does not decrypt")                  \
+	X(WG_HS_FLOOD, "initiation sooner than 1/50 s after the peer's last")         \
+	X(WG_HS_RING_FULL, "handshake ring to the control lcore full")                \
+	X(WG_HS_RATELIMIT, "handshake rate limit for the source")                     \
+	X(WG_UNKNOWN_PEER, "static key of no configured peer")                        \
+	X(WG_TIMESTAMP, "initiation timestamp replayed or older")                     \
+	X(WG_COOKIE, "cookie reply invalid")                                          \
+	X(INNER_TRUNCATED, "inner packet truncated or bad length")                    \
+	X(INNER_NOT_IPV6, "inner packet is not IPv6")                                 \
+	X(INNER_SRC, "inner source outside the peer's allowed IPs")                   \
+	X(NO_ROUTE, "no route for the inner destination")                             \
+	X(ORG_ISOLATION, "destination outside the source's org network")              \
+	X(POLICY_DENY, "denied by the policy")                                        \
+	X(VM_SPOOF, "VM sent from outside its /112")                                  \
+	X(VM_TRUNCATED, "VM frame truncated or not IPv6")                             \
+	X(NO_PEER, "no peer's allowed IPs hold the destination")                      \
+	X(NO_SESSION, "peer has no usable session")                                   \
+	X(STAGED_FULL, "staged queue of the peer full")                               \
+	X(STAGED_TIMEOUT, "staged longer than 10 s without a session")                \
+	X(STAGED_VM_LIMIT, "the VM's staged packets reached half its buffers")        \
+	X(HOP_LIMIT, "hop limit exhausted (Time Exceeded sent, rate limited)")        \
+	X(TOO_BIG, "packet larger than the tunnel MTU")                               \
+	X(TX_FULL, "transmit queue full")                                             \
+	X(NO_MBUF, "mbuf pool exhausted")                                             \
+	X(CRYPTO, "crypto engine error")                                              \
+	X(LOCAL_OTHER, "addressed to the gateway, not handled")                       \
+	X(MARTIAN, "local request from a broadcast, multicast or unspecified source") \
+	X(LOCAL_RATELIMIT, "local replies (ARP, ND, echo) over their rate")
 
 enum sg_drop_reason {
 #define SG_DROP_ENUM(name, desc) SG_DROP_##name,

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include <rte_arp.h>
 #include <rte_eal.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
@@ -323,6 +324,56 @@ TEST_F(Unconfirmed, StagedPacketsExpireTenSecondsAfterTheOldest)
 	sg_fx_drain(f.ctl_tx);
 }
 
+// Ethernet (from src_mac, or client 0's) + IPv6 (src, dst) + l4 (proto,
+// len bytes, its checksum at csum_at).
+static uint16_t frame6(const sg_fx &f, uint8_t *out, const uint8_t src[16], const uint8_t dst[16],
+		       uint8_t proto, uint8_t hops, const uint8_t *l4, uint16_t len,
+		       unsigned csum_at, const uint8_t *src_mac = nullptr)
+{
+	auto *eth = (rte_ether_hdr *)out;
+	auto *ip = (rte_ipv6_hdr *)(eth + 1);
+	uint8_t *p = (uint8_t *)(ip + 1);
+	memset(out, 0, sizeof(*eth) + sizeof(*ip));
+	eth->dst_addr = f.gw->dp.gw.mac;
+	if (dst[0] == 0xff) {
+		uint8_t mc[6] = { 0x33, 0x33, dst[12], dst[13], dst[14], dst[15] };
+		memcpy(eth->dst_addr.addr_bytes, mc, 6);
+	}
+	memcpy(eth->src_addr.addr_bytes, src_mac ? src_mac : f.cl[0].ep.mac, 6);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip->payload_len = rte_cpu_to_be_16(len);
+	ip->proto = proto;
+	ip->hop_limits = hops;
+	memcpy(ip->src_addr, src, 16);
+	memcpy(ip->dst_addr, dst, 16);
+	memcpy(p, l4, len);
+	p[csum_at] = p[csum_at + 1] = 0;
+	uint16_t c = rte_ipv6_udptcp_cksum(ip, p);
+	memcpy(p + csum_at, &c, 2);
+	return (uint16_t)(sizeof(*eth) + sizeof(*ip) + len);
+}
+
+// Feeds one frame to nic_input; returns the drop reasons that moved
+// ("name=n ...") and in *replies what went back out.
+static std::string feed(sg_fx &f, const uint8_t *frame, uint16_t len, unsigned *replies)
+{
+	sg_drop_counters before = f.w->drops;
+	uint64_t local = f.w->st.local_replies;
+	rte_mbuf *m = sg_fx_mbuf(&f, frame, len);
+	sg_nic_input(f.w, &m, 1);
+	std::string moved;
+	for (unsigned r = 1; r < SG_DROP_MAX; r++)
+		if (f.w->drops.n[r] != before.n[r])
+			moved += std::string(sg_drop_name((sg_drop_reason)r)) + "=" +
+				 std::to_string(f.w->drops.n[r] - before.n[r]) + " ";
+	*replies = sg_fx_drain(f.nic_tx);
+	EXPECT_EQ(f.w->st.local_replies - local, *replies);
+	return moved;
+}
+
+static const uint8_t fe80_2[16] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 };
+
 // A gateway with an IPv4 address only: its IPv6 link-local address (derived
 // from the MAC) answers nothing, neither echo, nor ND, nor WireGuard.
 class V4Only : public ::testing::Test
@@ -343,50 +394,15 @@ class V4Only : public ::testing::Test
 	{
 		sg_fx_stop(&f);
 	}
-
-	// Ethernet + IPv6 (src fe80::2, dst) + l4 (proto, len bytes, checksummed).
-	uint16_t frame6(uint8_t *out, const uint8_t dst[16], uint8_t proto, uint8_t hops,
-			const uint8_t *l4, uint16_t len, unsigned csum_at)
+	std::string feed6(const uint8_t dst[16], uint8_t proto, uint8_t hops, const uint8_t *l4,
+			  uint16_t len, unsigned csum_at)
 	{
-		auto *eth = (rte_ether_hdr *)out;
-		auto *ip = (rte_ipv6_hdr *)(eth + 1);
-		uint8_t *p = (uint8_t *)(ip + 1);
-		memset(out, 0, sizeof(*eth) + sizeof(*ip));
-		eth->dst_addr = f.gw->dp.gw.mac;
-		if (dst[0] == 0xff) {
-			uint8_t mc[6] = { 0x33, 0x33, dst[12], dst[13], dst[14], dst[15] };
-			memcpy(eth->dst_addr.addr_bytes, mc, 6);
-		}
-		memcpy(eth->src_addr.addr_bytes, f.cl[0].ep.mac, 6);
-		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-		ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
-		ip->payload_len = rte_cpu_to_be_16(len);
-		ip->proto = proto;
-		ip->hop_limits = hops;
-		ip->src_addr[0] = 0xfe;
-		ip->src_addr[1] = 0x80;
-		ip->src_addr[15] = 2;
-		memcpy(ip->dst_addr, dst, 16);
-		memcpy(p, l4, len);
-		p[csum_at] = p[csum_at + 1] = 0;
-		uint16_t c = rte_ipv6_udptcp_cksum(ip, p);
-		memcpy(p + csum_at, &c, 2);
-		return (uint16_t)(sizeof(*eth) + sizeof(*ip) + len);
-	}
-	// Feeds one frame; returns the drop reasons that moved, as "name=n ...".
-	std::string feed(const uint8_t *frame, uint16_t len)
-	{
-		sg_drop_counters before = f.w->drops;
-		uint64_t replies = f.w->st.local_replies;
-		rte_mbuf *m = sg_fx_mbuf(&f, frame, len);
-		sg_nic_input(f.w, &m, 1);
-		std::string moved;
-		for (unsigned r = 1; r < SG_DROP_MAX; r++)
-			if (f.w->drops.n[r] != before.n[r])
-				moved += std::string(sg_drop_name((sg_drop_reason)r)) + "=" +
-					 std::to_string(f.w->drops.n[r] - before.n[r]) + " ";
-		EXPECT_EQ(f.w->st.local_replies, replies);
-		EXPECT_EQ(sg_fx_drain(f.nic_tx), 0u) << "no reply from ::";
+		uint8_t frame[256];
+		unsigned replies;
+		std::string moved =
+			feed(f, frame, frame6(f, frame, fe80_2, dst, proto, hops, l4, len, csum_at),
+			     &replies);
+		EXPECT_EQ(replies, 0u) << "no reply from ::";
 		return moved;
 	}
 };
@@ -394,20 +410,18 @@ class V4Only : public ::testing::Test
 TEST_F(V4Only, LinkLocalAddressAnswersNothing)
 {
 	const uint8_t *ll = f.gw->dp.gw.v6_ll;
-	uint8_t frame[256], l4[160] = {};
+	uint8_t l4[160] = {};
 
 	// ICMPv6 echo request to the link-local address.
 	l4[0] = 128;
-	EXPECT_EQ(feed(frame, frame6(frame, ll, IPPROTO_ICMPV6, 64, l4, 16, 2)),
-		  "ip_not_for_us=1 ");
+	EXPECT_EQ(feed6(ll, IPPROTO_ICMPV6, 64, l4, 16, 2), "ip_not_for_us=1 ");
 	// Neighbor solicitation for it, to its solicited-node group.
 	uint8_t snm[16] = { 0xff, 0x02, 0, 0,	 0,    0,      0,      0,
 			    0,	  0,	0, 0x01, 0xff, ll[13], ll[14], ll[15] };
 	memset(l4, 0, sizeof(l4));
 	l4[0] = 135;
 	memcpy(l4 + 8, ll, 16);
-	EXPECT_EQ(feed(frame, frame6(frame, snm, IPPROTO_ICMPV6, 255, l4, 24, 2)),
-		  "ip_not_for_us=1 ");
+	EXPECT_EQ(feed6(snm, IPPROTO_ICMPV6, 255, l4, 24, 2), "ip_not_for_us=1 ");
 	// A WireGuard initiation to it.
 	memset(l4, 0, sizeof(l4));
 	auto *udp = (rte_udp_hdr *)l4;
@@ -415,8 +429,102 @@ TEST_F(V4Only, LinkLocalAddressAnswersNothing)
 	udp->dst_port = rte_cpu_to_be_16(SG_FX_GW_PORT);
 	udp->dgram_len = rte_cpu_to_be_16(8 + 148);
 	l4[8] = 1;
-	EXPECT_EQ(feed(frame, frame6(frame, ll, IPPROTO_UDP, 64, l4, 8 + 148, 6)),
-		  "ip_not_for_us=1 ");
+	EXPECT_EQ(feed6(ll, IPPROTO_UDP, 64, l4, 8 + 148, 6), "ip_not_for_us=1 ");
+}
+
+// An ARP request for 198.18.0.1 from sender sip with source MAC smac.
+static uint16_t arp_request(const sg_fx &f, uint8_t *out, const uint8_t sip[4],
+			    const uint8_t smac[6])
+{
+	auto *eth = (rte_ether_hdr *)out;
+	auto *arp = (rte_arp_hdr *)(eth + 1);
+	memset(out, 0, sizeof(*eth) + sizeof(*arp));
+	memset(eth->dst_addr.addr_bytes, 0xff, 6);
+	memcpy(eth->src_addr.addr_bytes, smac, 6);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = 6;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	memcpy(arp->arp_data.arp_sha.addr_bytes, smac, 6);
+	memcpy(&arp->arp_data.arp_sip, sip, 4);
+	memcpy(&arp->arp_data.arp_tip, sg_fx_gw4, 4);
+	(void)f;
+	return (uint16_t)(sizeof(*eth) + sizeof(*arp));
+}
+
+// Requests from a source no reply may go to are martians: no reply, counted.
+TEST_F(V4Only, ArpFromBroadcastOrGroupSourcesIsNotAnswered)
+{
+	const uint8_t host[6] = { 0x02, 0, 0, 0, 0, 0x11 }, group[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
+	const uint8_t ip[4] = { 198, 18, 0, 11 }, bcast[4] = { 255, 255, 255, 255 },
+		      mcast[4] = { 224, 0, 0, 1 }, probe[4] = { 0, 0, 0, 0 };
+	uint8_t frame[128];
+	unsigned replies;
+
+	EXPECT_EQ(feed(f, frame, arp_request(f, frame, ip, host), &replies), "");
+	EXPECT_EQ(replies, 1u) << "a host's request is answered";
+	EXPECT_EQ(feed(f, frame, arp_request(f, frame, probe, host), &replies), "");
+	EXPECT_EQ(replies, 1u) << "an ARP probe (RFC 5227) too";
+	EXPECT_EQ(feed(f, frame, arp_request(f, frame, bcast, host), &replies), "martian=1 ");
+	EXPECT_EQ(feed(f, frame, arp_request(f, frame, mcast, host), &replies), "martian=1 ");
+	EXPECT_EQ(feed(f, frame, arp_request(f, frame, ip, group), &replies), "martian=1 ");
+	EXPECT_EQ(replies, 0u);
+}
+
+// The same for ICMPv6 echo and neighbor solicitations.
+TEST_F(Gateway, EchoAndNdFromGroupSourcesAreNotAnswered)
+{
+	const uint8_t group_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	const uint8_t host[16] = { 0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11 },
+		      all_nodes[16] = { 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+		      unspec[16] = {};
+	uint8_t echo[16] = { 128 }, ns[24] = { 135 }, frame[256];
+	unsigned replies;
+
+	memcpy(ns + 8, sg_fx_gw6, 16);
+	auto send_echo = [&](const uint8_t *src, const uint8_t *mac) {
+		return feed(f, frame,
+			    frame6(f, frame, src, sg_fx_gw6, IPPROTO_ICMPV6, 64, echo, 16, 2, mac),
+			    &replies);
+	};
+	auto send_ns = [&](const uint8_t *src, const uint8_t *mac) {
+		return feed(f, frame,
+			    frame6(f, frame, src, sg_fx_gw6, IPPROTO_ICMPV6, 255, ns, 24, 2, mac),
+			    &replies);
+	};
+	EXPECT_EQ(send_echo(host, nullptr), "");
+	EXPECT_EQ(replies, 1u) << "a host's echo is answered";
+	EXPECT_EQ(send_echo(all_nodes, nullptr), "martian=1 ");
+	EXPECT_EQ(send_echo(unspec, nullptr), "martian=1 ");
+	EXPECT_EQ(send_echo(host, group_mac), "martian=1 ");
+	EXPECT_EQ(send_ns(host, nullptr), "");
+	EXPECT_EQ(replies, 1u) << "a host's solicitation is answered";
+	EXPECT_EQ(send_ns(all_nodes, nullptr), "martian=1 ");
+	EXPECT_EQ(send_ns(host, group_mac), "martian=1 ");
+	EXPECT_EQ(replies, 0u);
+}
+
+// Local replies are rate limited per worker: a burst of 100, then 1000 a second.
+TEST_F(Gateway, LocalRepliesAreRateLimited)
+{
+	const uint8_t host[16] = { 0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11 };
+	uint8_t echo[16] = { 128 }, frame[256];
+	uint16_t len = frame6(f, frame, host, sg_fx_gw6, IPPROTO_ICMPV6, 64, echo, 16, 2);
+	unsigned replies, answered = 0;
+	uint64_t limited = sg_fx_drops(&f, SG_DROP_LOCAL_RATELIMIT);
+
+	f.w->now_ns = t0 + 20 * kS;
+	for (unsigned i = 0; i < 150; i++) {
+		feed(f, frame, len, &replies);
+		answered += replies;
+	}
+	EXPECT_EQ(answered, 100u);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_LOCAL_RATELIMIT), limited + 50);
+	f.w->now_ns += kS;
+	feed(f, frame, len, &replies);
+	EXPECT_EQ(replies, 1u) << "answered again a second later";
 }
 
 ::testing::Environment *const env = ::testing::AddGlobalTestEnvironment(new GatewayEnv);

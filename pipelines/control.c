@@ -140,6 +140,13 @@ int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
 	if (rc != 0)
 		return rc;
 	c->core.always_under_load = o->under_load;
+	/*
+	 * As Linux: the per-source limit is charged only under load and only
+	 * for messages whose mac2 proves their source; otherwise anyone who
+	 * knows our public key could spend a victim's /64 or IPv4 budget with
+	 * junk, and spoofed sources could fill the limiter's table.
+	 */
+	c->core.ratelimit_under_load_only = true;
 	c->cps = rte_zmalloc("sg_ctl_peers", (max_peers ? max_peers : 1) * sizeof(*c->cps), 64);
 	return c->cps != NULL ? 0 : -ENOMEM;
 }

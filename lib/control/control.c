@@ -118,7 +118,8 @@ static enum sg_drop_reason check_macs(struct sg_control *c, const uint8_t *msg, 
 {
 	uint8_t sb[18];
 	size_t sl = sg_control_src_bytes(src, sb);
-	enum sg_cookie_result r = sg_cookie_validate(&c->checker, msg, len, sb, sl, under_load, now);
+	enum sg_cookie_result r =
+		sg_cookie_validate(&c->checker, msg, len, sb, sl, under_load, now);
 
 	if (r == SG_COOKIE_MAC1_BAD)
 		return SG_DROP_WG_MAC1;
@@ -146,15 +147,25 @@ static enum sg_drop_reason noise_reason(int rc)
 	return SG_DROP_WG_HANDSHAKE;
 }
 
-/* Turns the finished handshake of p into a published session. */
+/*
+ * Turns the finished handshake of p into a published session.  On failure
+ * the handshake's index is released: deriving the keys zeroes the handshake,
+ * so only nk still knows which index it was.
+ */
 static int begin_session(struct sg_control *c, struct sg_control_peer *p, uint64_t now)
 {
 	struct sg_noise_keypair nk;
 	int rc;
 
-	if (sg_noise_derive_keypair(&p->hs, &nk, now) != 0)
+	if (sg_noise_derive_keypair(&p->hs, &nk, now) != 0) {
+		sg_control_release_index(c, p);
 		return -EINVAL;
+	}
 	rc = c->ops->session_new(c->ctx, p, &nk, now);
+	if (rc != 0 && p->hs_index_reserved) {
+		c->ops->index_free(c->ctx, nk.local_index);
+		p->hs_index_reserved = false;
+	}
 	sg_noise_keypair_clear(&nk);
 	if (rc != 0)
 		return rc;
@@ -178,10 +189,13 @@ static enum sg_drop_reason respond(struct sg_control *c, struct sg_control_peer 
 		return SG_DROP_WG_HANDSHAKE;
 	}
 	p->hs_index_reserved = true;
-	if (sg_noise_create_response(&c->st, &p->hs, &reply->msg.response, idx) != 0 ||
-	    begin_session(c, p, now) != 0) {
+	if (sg_noise_create_response(&c->st, &p->hs, &reply->msg.response, idx) != 0) {
 		sg_noise_peer_hs_zero(&p->hs);
-		sg_control_release_index(c, p);
+		c->ops->index_free(c->ctx, idx);
+		p->hs_index_reserved = false;
+		return SG_DROP_WG_HANDSHAKE;
+	}
+	if (begin_session(c, p, now) != 0) {
 		sg_wipe(&reply->msg.response, sizeof(reply->msg.response));
 		return SG_DROP_WG_HANDSHAKE;
 	}
@@ -247,10 +261,8 @@ enum sg_drop_reason sg_control_response(struct sg_control *c, const uint8_t *msg
 	if (p == NULL || !p->hs_index_reserved || p->hs.local_index != ri ||
 	    sg_noise_consume_response(&c->st, &p->hs, in) != 0)
 		return SG_DROP_WG_HANDSHAKE;
-	if (begin_session(c, p, now_ns) != 0) {
-		sg_control_release_index(c, p);
+	if (begin_session(c, p, now_ns) != 0)
 		return SG_DROP_WG_HANDSHAKE;
-	}
 	sg_control_peer_received(p, now_ns);
 	sg_timers_handshake_complete(&p->timers, now_ns);
 	*peer = p;
@@ -263,8 +275,8 @@ enum sg_drop_reason sg_control_cookie_reply(struct sg_control *c, const uint8_t 
 	struct sg_control_peer *p = c->ops->peer_by_index(c->ctx, sg_get_le32(msg + 4));
 
 	c->stats.cookie_rx++;
-	if (p == NULL ||
-	    sg_cookie_consume_reply(&p->maker, (const struct sg_msg_cookie_reply *)msg, now_ns) != 0)
+	if (p == NULL || sg_cookie_consume_reply(&p->maker, (const struct sg_msg_cookie_reply *)msg,
+						 now_ns) != 0)
 		return SG_DROP_WG_COOKIE;
 	return SG_DROP_NONE;
 }

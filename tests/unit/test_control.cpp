@@ -195,4 +195,38 @@ TEST_F(Control, RateLimitOnEveryMessageOtherwise)
 	EXPECT_GT(limited, 0u);
 }
 
+// Under load, spoofed sources never reach the limiter: without a valid mac2
+// they get a cookie reply and nothing else, so they cannot fill its table;
+// a source that proves itself with the cookie is answered.
+TEST_F(Control, SpoofedSourcesCannotFillTheLimiterUnderLoad)
+{
+	b.c.ratelimit_under_load_only = true;
+	sg_control_reply reply = {}, last = {};
+	sg_control_peer *p = nullptr;
+	for (unsigned i = 0; i < 1000; i++) {
+		sg_msg_initiation init;
+		sg_control_src spoofed = src;
+		sg_random(spoofed.addr, 8);
+		now += 30000000ull;
+		ASSERT_EQ(sg_control_initiate(&a.c, &a.peer, now, &init), 0);
+		ASSERT_EQ(sg_control_initiation(&b.c, (const uint8_t *)&init, &spoofed, true, now,
+						&reply, &p),
+			  SG_DROP_WG_MAC2);
+		ASSERT_EQ(reply.len, (size_t)SG_MSG_COOKIE_REPLY_LEN);
+	}
+	EXPECT_EQ(sg_ratelimit_count(b.c.rl), 0u) << "no spoofed source in the table";
+	// The honest source: its cookie, then an initiation with mac2.
+	sg_msg_initiation init;
+	now += 30000000ull;
+	ASSERT_EQ(sg_control_initiate(&a.c, &a.peer, now, &init), 0);
+	ASSERT_EQ(sg_control_initiation(&b.c, (const uint8_t *)&init, &src, true, now, &last, &p),
+		  SG_DROP_WG_MAC2);
+	ASSERT_EQ(sg_control_cookie_reply(&a.c, (const uint8_t *)&last.msg, now), SG_DROP_NONE);
+	now += 30000000ull;
+	ASSERT_EQ(sg_control_initiate(&a.c, &a.peer, now, &init), 0);
+	EXPECT_EQ(sg_control_initiation(&b.c, (const uint8_t *)&init, &src, true, now, &reply, &p),
+		  SG_DROP_NONE);
+	EXPECT_EQ(sg_ratelimit_count(b.c.rl), 1u);
+}
+
 } // namespace

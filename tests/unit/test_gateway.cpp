@@ -1,64 +1,18 @@
 // SPDX-License-Identifier: MIT
 // The control lcore of an in-process gateway (tests/fixture) stepped on an
 // injected clock: what the session timers do with what the workers did.
-#include <gtest/gtest.h>
-
-#include <ftw.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstring>
-#include <string>
+#include "tests/fixture/sg_fixture_gtest.h"
 
 #include <rte_arp.h>
-#include <rte_eal.h>
-#include <rte_ip.h>
 #include <rte_udp.h>
 
-#include "lib/crypto/sg_crypto.h"
 #include "lib/wire/sg_wire.h"
-#include "tests/fixture/sg_fixture.h"
 
 namespace
 {
 
-constexpr uint64_t kMs = 1000ull * 1000;
-constexpr uint64_t kS = 1000 * kMs;
-std::string runtime_dir;
-
-int rm_entry(const char *path, const struct stat *, int, struct FTW *)
-{
-	return remove(path);
-}
-
-class GatewayEnv : public ::testing::Environment
-{
-      public:
-	void SetUp() override
-	{
-		char prefix[64];
-		snprintf(prefix, sizeof(prefix), "--file-prefix=sg-ut-gw-%d", (int)getpid());
-		const char *av[] = { "test_gateway",
-				     "-l",
-				     "0",
-				     "--no-huge",
-				     "-m",
-				     "256",
-				     "--no-pci",
-				     "--no-telemetry",
-				     prefix,
-				     "--log-level=lib.eal:error" };
-		ASSERT_EQ(sg_crypto_init(), 0);
-		ASSERT_GE(rte_eal_init((int)(sizeof(av) / sizeof(av[0])), (char **)av), 0);
-		runtime_dir = rte_eal_get_runtime_dir();
-	}
-	void TearDown() override
-	{
-		rte_eal_cleanup();
-		if (!runtime_dir.empty())
-			nftw(runtime_dir.c_str(), rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
-};
+using sgfx::kMs;
+using sgfx::kS;
 
 class Gateway : public ::testing::Test
 {
@@ -324,52 +278,19 @@ TEST_F(Unconfirmed, StagedPacketsExpireTenSecondsAfterTheOldest)
 	sg_fx_drain(f.ctl_tx);
 }
 
-// Ethernet (from src_mac, or client 0's) + IPv6 (src, dst) + l4 (proto,
-// len bytes, its checksum at csum_at).
-static uint16_t frame6(const sg_fx &f, uint8_t *out, const uint8_t src[16], const uint8_t dst[16],
-		       uint8_t proto, uint8_t hops, const uint8_t *l4, uint16_t len,
-		       unsigned csum_at, const uint8_t *src_mac = nullptr)
-{
-	auto *eth = (rte_ether_hdr *)out;
-	auto *ip = (rte_ipv6_hdr *)(eth + 1);
-	uint8_t *p = (uint8_t *)(ip + 1);
-	memset(out, 0, sizeof(*eth) + sizeof(*ip));
-	eth->dst_addr = f.gw->dp.gw.mac;
-	if (dst[0] == 0xff) {
-		uint8_t mc[6] = { 0x33, 0x33, dst[12], dst[13], dst[14], dst[15] };
-		memcpy(eth->dst_addr.addr_bytes, mc, 6);
-	}
-	memcpy(eth->src_addr.addr_bytes, src_mac ? src_mac : f.cl[0].ep.mac, 6);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-	ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
-	ip->payload_len = rte_cpu_to_be_16(len);
-	ip->proto = proto;
-	ip->hop_limits = hops;
-	memcpy(ip->src_addr, src, 16);
-	memcpy(ip->dst_addr, dst, 16);
-	memcpy(p, l4, len);
-	p[csum_at] = p[csum_at + 1] = 0;
-	uint16_t c = rte_ipv6_udptcp_cksum(ip, p);
-	memcpy(p + csum_at, &c, 2);
-	return (uint16_t)(sizeof(*eth) + sizeof(*ip) + len);
-}
+using sgfx::frame6;
 
 // Feeds one frame to nic_input; returns the drop reasons that moved
 // ("name=n ...") and in *replies what went back out.
 static std::string feed(sg_fx &f, const uint8_t *frame, uint16_t len, unsigned *replies)
 {
-	sg_drop_counters before = f.w->drops;
+	sgfx::Drops before(f);
 	uint64_t local = f.w->st.local_replies;
 	rte_mbuf *m = sg_fx_mbuf(&f, frame, len);
 	sg_nic_input(f.w, &m, 1);
-	std::string moved;
-	for (unsigned r = 1; r < SG_DROP_MAX; r++)
-		if (f.w->drops.n[r] != before.n[r])
-			moved += std::string(sg_drop_name((sg_drop_reason)r)) + "=" +
-				 std::to_string(f.w->drops.n[r] - before.n[r]) + " ";
 	*replies = sg_fx_drain(f.nic_tx);
 	EXPECT_EQ(f.w->st.local_replies - local, *replies);
-	return moved;
+	return sgfx::moved(f, before);
 }
 
 static const uint8_t fe80_2[16] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 };
@@ -527,6 +448,7 @@ TEST_F(Gateway, LocalRepliesAreRateLimited)
 	EXPECT_EQ(replies, 1u) << "answered again a second later";
 }
 
-::testing::Environment *const env = ::testing::AddGlobalTestEnvironment(new GatewayEnv);
+::testing::Environment *const env =
+	::testing::AddGlobalTestEnvironment(new sgfx::Eal("gateway", false));
 
 } // namespace

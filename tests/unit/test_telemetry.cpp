@@ -2,33 +2,18 @@
 // The /sixgate/ telemetry commands of an in-process gateway (tests/fixture),
 // read through DPDK's own telemetry socket as dpdk-telemetry.py reads it:
 // listings larger than one reply come in pages that add up to everything.
-#include <gtest/gtest.h>
+#include "tests/fixture/sg_fixture_gtest.h"
 
-#include <ftw.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <set>
-#include <string>
-
-#include <rte_eal.h>
-
-#include "lib/crypto/sg_crypto.h"
-#include "tests/fixture/sg_fixture.h"
 
 namespace
 {
 
 constexpr unsigned kClients = 300;
-std::string runtime_dir;
-
-int rm_entry(const char *path, const struct stat *, int, struct FTW *)
-{
-	return remove(path);
-}
+sgfx::Eal *const eal = (sgfx::Eal *)::testing::AddGlobalTestEnvironment(new sgfx::Eal("tel", true));
 
 class Telemetry : public ::testing::Test
 {
@@ -38,14 +23,6 @@ class Telemetry : public ::testing::Test
 
 	static void SetUpTestSuite()
 	{
-		char prefix[64];
-		snprintf(prefix, sizeof(prefix), "--file-prefix=sg-ut-tel-%d", (int)getpid());
-		const char *av[] = { "test_telemetry", "-l",   "0",
-				     "--no-huge",      "-m",   "256",
-				     "--no-pci",       prefix, "--log-level=lib.eal:error" };
-		ASSERT_EQ(sg_crypto_init(), 0);
-		ASSERT_GE(rte_eal_init((int)(sizeof(av) / sizeof(av[0])), (char **)av), 0);
-		runtime_dir = rte_eal_get_runtime_dir();
 		sg_fx_conf c = {};
 		c.n_clients = kClients;
 		c.n_vms = 1;
@@ -58,7 +35,7 @@ class Telemetry : public ::testing::Test
 		sockaddr_un sun = {};
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
-			 runtime_dir.c_str());
+			 eal->runtime_dir().c_str());
 		ASSERT_EQ(connect(fd, (sockaddr *)&sun, sizeof(sun)), 0);
 		std::string hello = read_reply();
 		ASSERT_NE(hello.find("\"version\""), std::string::npos) << hello;
@@ -68,9 +45,6 @@ class Telemetry : public ::testing::Test
 		if (fd >= 0)
 			close(fd);
 		sg_fx_stop(&f);
-		rte_eal_cleanup();
-		if (!runtime_dir.empty())
-			nftw(runtime_dir.c_str(), rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	}
 	static std::string read_reply()
 	{

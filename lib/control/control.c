@@ -258,8 +258,10 @@ enum sg_drop_reason sg_control_response(struct sg_control *c, const uint8_t *msg
 	if (why != SG_DROP_NONE)
 		return why;
 	p = c->ops->peer_by_index(c->ctx, ri);
-	if (p == NULL || !p->hs_index_reserved || p->hs.local_index != ri ||
-	    sg_noise_consume_response(&c->st, &p->hs, in) != 0)
+	if (p == NULL || !p->hs_index_reserved || p->hs.local_index != ri)
+		return SG_DROP_WG_UNKNOWN_INDEX;
+	/* e, ee, se, psk, {}: it answers our initiation. */
+	if (sg_noise_consume_response(&c->st, &p->hs, in) != 0)
 		return SG_DROP_WG_HANDSHAKE;
 	if (begin_session(c, p, now_ns) != 0)
 		return SG_DROP_WG_HANDSHAKE;

@@ -147,7 +147,9 @@ enum sg_drop_reason sg_control_initiation(struct sg_control *c, const uint8_t *m
  * Handles a response to an initiation of ours.  Returns SG_DROP_NONE with
  * the new session published and its peer in *peer (the caller moves the
  * endpoint and confirms the session with data or a keepalive), or a drop
- * reason and maybe a cookie reply, as above.
+ * reason (SG_DROP_WG_UNKNOWN_INDEX: no handshake of ours has that index;
+ * SG_DROP_WG_HANDSHAKE: it does not authenticate) and maybe a cookie reply,
+ * as above.
  */
 enum sg_drop_reason sg_control_response(struct sg_control *c, const uint8_t *msg,
 					const struct sg_control_src *src, bool under_load,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sg-wgpeer: a one-peer WireGuard endpoint on a kernel UDP socket, built only
- * on sixgate's protocol core (lib/noise, lib/cookie, lib/replay, lib/timers,
- * lib/ratelimit, lib/wire, lib/crypto), so that the lab can prove that core
- * against an independent implementation, wireguard-go.
+ * on sixgate's protocol core (lib/control over lib/noise, lib/cookie and
+ * lib/ratelimit, with lib/replay, lib/timers, lib/wire, lib/crypto), so that
+ * the lab can prove that core, handshake glue included, against an
+ * independent implementation, wireguard-go.
  *
  * It has no TUN device.  The only inner traffic it understands is ICMPv6
  * echo: it answers echo requests addressed to --address with replies it
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "lib/common/sg_common.h"
+#include "lib/control/sg_control.h"
 #include "lib/cookie/sg_cookie.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/noise/sg_noise.h"
@@ -137,14 +139,11 @@ struct ping_state {
 /* The tool's whole state: one interface with one peer. */
 struct wgpeer {
 	struct options opt;
-	struct sg_noise_static me;
-	struct sg_noise_peer_hs hs;
-	struct sg_cookie_checker checker;
-	struct sg_cookie_maker maker;
-	struct sg_timers timers;
+	/* Our identity, cookies and rate limit (lib/control)... */
+	struct sg_control ctl;
+	/* ...and the one peer's handshake, cookie maker and timers. */
+	struct sg_control_peer peer;
 	struct sg_keyslots slots;
-	struct sg_ratelimit *ratelimit;
-	uint64_t jitter_seed;
 	uint64_t next_gc_ns;
 	int fd;
 	int family;
@@ -201,23 +200,6 @@ static void endpoint_str(const struct sockaddr_storage *ss, char *out, size_t le
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
 	}
-}
-
-/* The bytes a cookie and the rate limiter key on: address, then port. */
-static size_t source_bytes(const struct sockaddr_storage *ss, uint8_t out[18])
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		memcpy(out, &s6->sin6_addr, 16);
-		memcpy(out + 16, &s6->sin6_port, 2);
-		return 18;
-	}
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-	memcpy(out, &s4->sin_addr, 4);
-	memcpy(out + 4, &s4->sin_port, 2);
-	return 6;
 }
 
 /*
@@ -349,29 +331,81 @@ static uint32_t new_index(void)
 
 	do
 		sg_random(&idx, sizeof(idx));
-	while (idx == 0 || idx == g.hs.local_index || keypair_by_index(idx));
+	while (idx == 0 || idx == g.peer.hs.local_index || keypair_by_index(idx));
 	return idx;
 }
 
-/* Derives the keypair of the finished handshake and puts it in its slot. */
-static struct keypair *install_keypair(uint64_t now)
+/* lib/control's upcall: the finished handshake's keys into the next slot. */
+static int session_new(void *ctx, struct sg_control_peer *p, const struct sg_noise_keypair *nk,
+		       uint64_t now)
 {
 	struct keypair *kp = calloc(1, sizeof(*kp));
 	void *dropped[2];
 
+	(void)ctx;
+	(void)p;
 	if (!kp)
-		return NULL;
-	if (sg_noise_derive_keypair(&g.hs, &kp->noise, now) != 0) {
-		free(kp);
-		return NULL;
-	}
-	sg_timers_keypair_init(&kp->limits, &g.timers, kp->noise.is_initiator, now);
+		return -ENOMEM;
+	kp->noise = *nk;
+	sg_timers_keypair_init(&kp->limits, &g.peer.timers, kp->noise.is_initiator, now);
 	sg_replay_init(&kp->replay);
 	sg_keyslots_install(&g.slots, kp, kp->noise.is_initiator, dropped);
 	keypair_free(dropped[0]);
 	keypair_free(dropped[1]);
-	sg_timers_session_derived(&g.timers, now);
-	return kp;
+	return 0;
+}
+
+/* The other upcalls: this tool has one peer and hands out random indices. */
+static struct sg_control_peer *peer_by_key(void *ctx, const uint8_t key[32])
+{
+	(void)ctx;
+	return sg_memeq(key, g.peer.hs.remote_static, SG_PUBLIC_KEY_LEN) ? &g.peer : NULL;
+}
+
+static struct sg_control_peer *peer_by_index(void *ctx, uint32_t index)
+{
+	(void)ctx;
+	return g.peer.hs_index_reserved && index == g.peer.hs.local_index ? &g.peer : NULL;
+}
+
+static int index_alloc(void *ctx, struct sg_control_peer *p, uint32_t *index)
+{
+	(void)ctx;
+	(void)p;
+	*index = new_index();
+	return 0;
+}
+
+static void index_free(void *ctx, uint32_t index)
+{
+	(void)ctx;
+	(void)index;
+}
+
+static const struct sg_control_ops control_ops = {
+	.peer_by_key = peer_by_key,
+	.peer_by_index = peer_by_index,
+	.index_alloc = index_alloc,
+	.index_free = index_free,
+	.session_new = session_new,
+};
+
+/* The source of a datagram as lib/control sees it. */
+static void control_src(const struct sockaddr_storage *ss, struct sg_control_src *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		memcpy(out->addr, &a->sin_addr, 4);
+		out->port_be = a->sin_port;
+	} else {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		memcpy(out->addr, &a->sin6_addr, 16);
+		out->port_be = a->sin6_port;
+	}
 }
 
 static void clear_keypairs(void)
@@ -387,29 +421,27 @@ static void clear_keypairs(void)
 
 static void packet_sent(uint64_t now)
 {
-	sg_timers_any_authenticated_packet_sent(&g.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.timers, now);
+	sg_timers_any_authenticated_packet_sent(&g.peer.timers, now);
+	sg_timers_any_authenticated_packet_traversal(&g.peer.timers, now);
 }
 
 static void initiate(uint64_t now)
 {
 	struct sg_msg_initiation m;
+	unsigned attempt = g.peer.timers.handshake_attempts + 1;
 	char ep[80];
 
 	if (!g.has_endpoint || g.gave_up)
 		return;
-	if (sg_noise_create_initiation(&g.me, &g.hs, &m, new_index(), now) != 0) {
+	if (sg_control_initiate(&g.ctl, &g.peer, now, &m) != 0) {
 		sg_log(SG_LOG_ERR, "cannot create an initiation (unusable keys)");
 		return;
 	}
-	sg_cookie_add_macs(&g.maker, &m, sizeof(m), now);
 	endpoint_str(&g.endpoint, ep, sizeof(ep));
-	SG_LOG_RL(SG_LOG_INFO, "handshake: sending initiation to %s (attempt %u)", ep,
-		  g.timers.handshake_attempts + 1);
+	SG_LOG_RL(SG_LOG_INFO, "handshake: sending initiation to %s (attempt %u)", ep, attempt);
 	send_udp(&m, sizeof(m));
+	sg_wipe(&m, sizeof(m));
 	g.st.initiations_sent++;
-	packet_sent(now);
-	sg_timers_handshake_initiated(&g.timers, now);
 }
 
 /*
@@ -427,7 +459,7 @@ static bool send_data(const uint8_t *inner, size_t len, uint64_t now)
 
 	if (!kp || padded > TUNNEL_MTU || !sg_timers_keypair_next_nonce(&kp->limits, now, &nonce)) {
 		g.st.no_session++;
-		if (sg_timers_handshake_wanted(&g.timers, now))
+		if (sg_timers_handshake_wanted(&g.peer.timers, now))
 			initiate(now);
 		return false;
 	}
@@ -443,11 +475,12 @@ static bool send_data(const uint8_t *inner, size_t len, uint64_t now)
 	packet_sent(now);
 	if (len) {
 		g.st.data_sent++;
-		sg_timers_data_sent(&g.timers, now);
+		sg_timers_data_sent(&g.peer.timers, now);
 	} else {
 		g.st.keepalives_sent++;
 	}
-	if (sg_timers_rekey_on_send(&kp->limits, now) && sg_timers_handshake_wanted(&g.timers, now))
+	if (sg_timers_rekey_on_send(&kp->limits, now) &&
+	    sg_timers_handshake_wanted(&g.peer.timers, now))
 		initiate(now);
 	return true;
 }
@@ -600,153 +633,119 @@ static void on_inner(const uint8_t *pkt, size_t len, uint64_t now)
 
 /* ---- receiving handshake messages ---- */
 
-static void send_cookie_reply(const uint8_t *msg, size_t len, uint32_t sender,
-			      const struct sockaddr_storage *src, socklen_t slen, uint64_t now)
+/* Sends the cookie reply lib/control made, to where the message came from. */
+static void send_cookie(const struct sg_control_reply *r, const struct sockaddr_storage *src,
+			socklen_t slen)
 {
-	struct sg_msg_cookie_reply r;
-	uint8_t sb[18];
-	size_t n = source_bytes(src, sb);
-
-	if (sg_cookie_make_reply(&g.checker, &r, msg, len, sender, sb, n, now) != 0)
+	if (r->len == 0)
 		return;
-	/* A cookie reply goes to where the message came from, not to the endpoint. */
-	if (sendto(g.fd, &r, sizeof(r), 0, (const struct sockaddr *)src, slen) >= 0)
+	if (sendto(g.fd, &r->msg, r->len, 0, (const struct sockaddr *)src, slen) >= 0)
 		g.st.cookie_replies_sent++;
 }
 
-/*
- * mac1 always; under load (--under-load) also mac2, answering a message
- * without a valid one with a cookie reply, and a per-source rate limit, as
- * the kernel does.  Returns true when the message may be processed.
- */
-static bool handshake_macs_ok(const uint8_t *msg, size_t len, uint32_t sender,
-			      const struct sockaddr_storage *src, socklen_t slen, uint64_t now)
+/* The refusals every handshake message can meet: true when why is one. */
+static bool macs_refused(enum sg_drop_reason why)
 {
-	uint8_t sb[18];
-	size_t n = source_bytes(src, sb);
-	enum sg_cookie_result r =
-		sg_cookie_validate(&g.checker, msg, len, sb, n, g.opt.under_load, now);
-
-	if (r == SG_COOKIE_MAC1_BAD) {
+	switch (why) {
+	case SG_DROP_WG_MAC1:
 		g.st.refused_mac1++;
 		SG_LOG_RL(SG_LOG_INFO, "handshake: message with a bad mac1 refused");
-		return false;
-	}
-	if (!g.opt.under_load)
 		return true;
-	if (r != SG_COOKIE_MAC2_OK) {
-		send_cookie_reply(msg, len, sender, src, slen, now);
+	case SG_DROP_WG_MAC2:
 		SG_LOG_RL(SG_LOG_INFO, "handshake: under load, answered with a cookie reply");
-		return false;
-	}
-	if (!sg_ratelimit_allow_source(g.ratelimit, sb, src->ss_family, now)) {
+		return true;
+	case SG_DROP_WG_HS_RATELIMIT:
 		g.st.refused_ratelimit++;
+		return true;
+	default:
 		return false;
 	}
-	return true;
 }
 
-static void count_initiation_refusal(int ret, const char *ep)
+static void initiation_refused(enum sg_drop_reason why, const char *ep)
 {
-	const char *why = "refused";
+	const char *text = "refused";
 
-	if (ret == -EALREADY) {
+	if (macs_refused(why))
+		return;
+	switch (why) {
+	case SG_DROP_WG_STATIC:
+		g.st.refused_static++;
+		text = "static key does not decrypt";
+		break;
+	case SG_DROP_WG_UNKNOWN_PEER:
+		g.st.refused_unknown_peer++;
+		text = "unknown peer";
+		break;
+	case SG_DROP_WG_TIMESTAMP:
 		g.st.refused_timestamp_replay++;
-		why = "timestamp replayed or older";
-	} else if (ret == -EAGAIN) {
+		text = "timestamp replayed or older";
+		break;
+	case SG_DROP_WG_HS_FLOOD:
 		g.st.refused_flood++;
-		why = "too soon after the last one";
-	} else {
+		text = "too soon after the last one";
+		break;
+	default:
 		g.st.refused_initiation++;
 	}
-	SG_LOG_RL(SG_LOG_INFO, "handshake: initiation from %s refused: %s", ep, why);
+	SG_LOG_RL(SG_LOG_INFO, "handshake: initiation from %s refused: %s", ep, text);
 }
 
-/* Answers a consumed initiation: response, keypair in the next slot. */
-static void respond(const char *ep, uint64_t now)
+static void on_initiation(const uint8_t *msg, const struct sockaddr_storage *src, socklen_t slen,
+			  uint64_t now)
 {
-	struct sg_msg_response r;
-	struct keypair *kp;
+	struct sg_control_peer *p = NULL;
+	struct sg_control_reply reply;
+	struct sg_control_src cs;
+	enum sg_drop_reason why;
+	char ep[80];
 
-	if (sg_noise_create_response(&g.me, &g.hs, &r, new_index()) != 0) {
-		g.st.refused_initiation++;
+	g.st.initiations_received++;
+	endpoint_str(src, ep, sizeof(ep));
+	control_src(src, &cs);
+	why = sg_control_initiation(&g.ctl, msg, &cs, g.opt.under_load, now, &reply, &p);
+	/* What passed the MACs is recorded, for a test to replay it later. */
+	if (g.opt.record_initiation && !g.recorded_initiation && why != SG_DROP_WG_MAC1 &&
+	    why != SG_DROP_WG_MAC2 && why != SG_DROP_WG_HS_RATELIMIT) {
+		write_file(g.opt.record_initiation, msg, SG_MSG_INITIATION_LEN);
+		g.recorded_initiation = true;
+	}
+	if (why != SG_DROP_NONE) {
+		send_cookie(&reply, src, slen);
+		initiation_refused(why, ep);
 		return;
 	}
-	kp = install_keypair(now);
-	if (!kp) {
-		g.st.refused_initiation++;
-		return;
-	}
-	sg_cookie_add_macs(&g.maker, &r, sizeof(r), now);
-	send_udp(&r, sizeof(r));
-	packet_sent(now);
+	set_endpoint(src, slen);
+	send_udp(&reply.msg, reply.len);
+	sg_wipe(&reply, sizeof(reply));
 	g.st.responses_sent++;
 	SG_LOG_RL(SG_LOG_INFO,
 		  "handshake: initiation from %s accepted, response sent (index %08x), "
 		  "waiting for key confirmation",
-		  ep, kp->noise.local_index);
+		  ep, ((struct keypair *)g.slots.next)->noise.local_index);
 }
 
-static void on_initiation(const uint8_t *msg, size_t len, const struct sockaddr_storage *src,
-			  socklen_t slen, uint64_t now)
+static void on_response(const uint8_t *msg, const struct sockaddr_storage *src, socklen_t slen,
+			uint64_t now)
 {
-	const struct sg_msg_initiation *in = (const struct sg_msg_initiation *)msg;
-	struct sg_noise_init_ctx ctx;
-	uint8_t remote[SG_PUBLIC_KEY_LEN];
+	struct sg_control_peer *p = NULL;
+	struct sg_control_reply reply;
+	struct sg_control_src cs;
+	enum sg_drop_reason why;
 	char ep[80];
-	int ret;
-
-	g.st.initiations_received++;
-	endpoint_str(src, ep, sizeof(ep));
-	if (!handshake_macs_ok(msg, len, sg_get_le32(msg + 4), src, slen, now))
-		return;
-	if (g.opt.record_initiation && !g.recorded_initiation) {
-		write_file(g.opt.record_initiation, msg, len);
-		g.recorded_initiation = true;
-	}
-	if (sg_noise_initiation_decrypt_static(&g.me, in, remote, &ctx) != 0) {
-		g.st.refused_static++;
-		SG_LOG_RL(SG_LOG_INFO,
-			  "handshake: initiation from %s refused: static key "
-			  "does not decrypt",
-			  ep);
-		return;
-	}
-	if (!sg_memeq(remote, g.hs.remote_static, SG_PUBLIC_KEY_LEN)) {
-		sg_noise_init_ctx_clear(&ctx);
-		g.st.refused_unknown_peer++;
-		SG_LOG_RL(SG_LOG_INFO, "handshake: initiation from %s refused: unknown peer", ep);
-		return;
-	}
-	ret = sg_noise_consume_initiation(&g.me, &ctx, &g.hs, now);
-	if (ret) {
-		count_initiation_refusal(ret, ep);
-		return;
-	}
-	set_endpoint(src, slen);
-	sg_timers_any_authenticated_packet_received(&g.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.timers, now);
-	respond(ep, now);
-}
-
-static void on_response(const uint8_t *msg, size_t len, const struct sockaddr_storage *src,
-			socklen_t slen, uint64_t now)
-{
-	const struct sg_msg_response *in = (const struct sg_msg_response *)msg;
-	struct keypair *kp;
-	char ep[80];
-	int ret;
 
 	g.st.responses_received++;
 	endpoint_str(src, ep, sizeof(ep));
-	if (!handshake_macs_ok(msg, len, sg_get_le32(msg + 4), src, slen, now))
-		return;
-	ret = sg_noise_consume_response(&g.me, &g.hs, in);
-	if (ret == -EINVAL) {
+	control_src(src, &cs);
+	why = sg_control_response(&g.ctl, msg, &cs, g.opt.under_load, now, &reply, &p);
+	if (why == SG_DROP_WG_UNKNOWN_INDEX) {
 		g.st.unknown_index++;
 		return;
 	}
-	if (ret) {
+	if (why != SG_DROP_NONE) {
+		send_cookie(&reply, src, slen);
+		if (macs_refused(why))
+			return;
 		g.st.refused_response++;
 		SG_LOG_RL(SG_LOG_INFO,
 			  "handshake: response from %s refused: does not authenticate "
@@ -754,23 +753,17 @@ static void on_response(const uint8_t *msg, size_t len, const struct sockaddr_st
 			  ep);
 		return;
 	}
-	kp = install_keypair(now);
-	if (!kp)
-		return;
 	set_endpoint(src, slen);
-	sg_timers_any_authenticated_packet_received(&g.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.timers, now);
-	sg_timers_handshake_complete(&g.timers, now);
 	g.st.handshakes_ok++;
 	SG_LOG_RL(SG_LOG_INFO, "handshake: response from %s accepted, session %08x up", ep,
-		  kp->noise.local_index);
+		  ((struct keypair *)g.slots.current)->noise.local_index);
 	/* Key confirmation: the responder may send only once it has heard from us. */
 	send_data(NULL, 0, now);
 }
 
 static void on_cookie_reply(const uint8_t *msg, uint64_t now)
 {
-	if (sg_cookie_consume_reply(&g.maker, (const struct sg_msg_cookie_reply *)msg, now) != 0) {
+	if (sg_control_cookie_reply(&g.ctl, msg, now) != SG_DROP_NONE) {
 		g.st.refused_cookie_reply++;
 		return;
 	}
@@ -789,7 +782,7 @@ static void confirm(struct keypair *kp, uint64_t now)
 		return;
 	keypair_free(dropped);
 	/* Leaving next is what confirms it; kp->noise.confirmed is not kept up to date. */
-	sg_timers_handshake_complete(&g.timers, now);
+	sg_timers_handshake_complete(&g.peer.timers, now);
 	g.st.handshakes_ok++;
 	SG_LOG_RL(SG_LOG_INFO, "handshake: first data under session %08x, key confirmed",
 		  kp->noise.local_index);
@@ -844,8 +837,8 @@ static void on_data(const uint8_t *msg, size_t len, const struct sockaddr_storag
 	g.st.decrypted_packets++;
 	confirm(kp, now);
 	set_endpoint(src, slen);
-	sg_timers_any_authenticated_packet_received(&g.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.timers, now);
+	sg_timers_any_authenticated_packet_received(&g.peer.timers, now);
+	sg_timers_any_authenticated_packet_traversal(&g.peer.timers, now);
 	if (n == 0) {
 		g.st.keepalives_received++;
 		return;
@@ -854,7 +847,7 @@ static void on_data(const uint8_t *msg, size_t len, const struct sockaddr_storag
 		write_file(g.opt.record_data, msg, len);
 		g.recorded_data = true;
 	}
-	sg_timers_data_received(&g.timers, now);
+	sg_timers_data_received(&g.peer.timers, now);
 	on_inner(plain, (size_t)n, now);
 }
 
@@ -879,10 +872,10 @@ static void on_datagram(const uint8_t *msg, size_t len, const struct sockaddr_st
 	}
 	switch (sg_wire_classify(msg, len, &why)) {
 	case SG_MSG_INITIATION:
-		on_initiation(msg, len, src, slen, now);
+		on_initiation(msg, src, slen, now);
 		break;
 	case SG_MSG_RESPONSE:
-		on_response(msg, len, src, slen, now);
+		on_response(msg, src, slen, now);
 		break;
 	case SG_MSG_COOKIE_REPLY:
 		on_cookie_reply(msg, now);
@@ -916,7 +909,7 @@ static void drain_socket(void)
 
 static void run_timers(uint64_t now)
 {
-	unsigned d = sg_timers_poll(&g.timers, now);
+	unsigned d = sg_timers_poll(&g.peer.timers, now);
 
 	if (d & SG_TIMERS_GIVE_UP) {
 		g.gave_up = true;
@@ -930,7 +923,7 @@ static void run_timers(uint64_t now)
 	if (d & SG_TIMERS_EXPIRE_KEYPAIRS)
 		clear_keypairs();
 	if (now >= g.next_gc_ns) {
-		sg_ratelimit_gc(g.ratelimit, now);
+		sg_ratelimit_gc(g.ctl.rl, now);
 		g.next_gc_ns = now + NSEC_PER_SEC;
 	}
 }
@@ -957,7 +950,7 @@ static bool ping_tick(uint64_t now)
 
 static int poll_timeout_ms(uint64_t now, uint64_t end)
 {
-	uint64_t next = sg_timers_next_deadline(&g.timers, now);
+	uint64_t next = sg_timers_next_deadline(&g.peer.timers, now);
 	uint64_t limit = now + 100 * NSEC_PER_MSEC;
 
 	if (g.opt.ping && g.ping.next_ns > now && g.ping.next_ns < next)
@@ -975,7 +968,7 @@ static void main_loop(void)
 	uint64_t end = g.opt.timeout_s ? start + g.opt.timeout_s * NSEC_PER_SEC : UINT64_MAX;
 	struct pollfd pfd = { .fd = g.fd, .events = POLLIN };
 
-	if (g.opt.initiate && sg_timers_handshake_wanted(&g.timers, start))
+	if (g.opt.initiate && sg_timers_handshake_wanted(&g.peer.timers, start))
 		initiate(start);
 	while (!stop_requested) {
 		uint64_t now = sg_now_ns();
@@ -1123,12 +1116,15 @@ static int setup_keys(void)
 	int ret;
 
 	if (read_key_file(g.opt.private_key_file, priv) != 0 ||
-	    sg_noise_static_init(&g.me, priv) != 0) {
+	    sg_control_init(&g.ctl, priv, NULL, 1024, &control_ops, NULL, sg_now_ns()) != 0) {
 		sg_wipe(priv, sizeof(priv));
 		fprintf(stderr, "sg-wgpeer: unusable private key in %s\n", g.opt.private_key_file);
 		return -EINVAL;
 	}
 	sg_wipe(priv, sizeof(priv));
+	/* As the kernel: cookies and the per-source limit only under load. */
+	g.ctl.always_under_load = g.opt.under_load;
+	g.ctl.ratelimit_under_load_only = true;
 	if (sg_key_from_base64(peer, g.opt.peer_public_key) != 0) {
 		fprintf(stderr, "sg-wgpeer: bad --peer-public-key\n");
 		return -EINVAL;
@@ -1137,14 +1133,14 @@ static int setup_keys(void)
 		fprintf(stderr, "sg-wgpeer: bad preshared key in %s\n", g.opt.psk_file);
 		return -EINVAL;
 	}
-	ret = sg_noise_peer_hs_init(&g.hs, &g.me, peer, g.opt.psk_file ? psk : NULL);
+	/* The paper's protocol times: this tool is the reference peer. */
+	ret = sg_control_peer_init(&g.ctl, &g.peer, peer, g.opt.psk_file ? psk : NULL, 0,
+				   sg_now_ns());
 	sg_wipe(psk, sizeof(psk));
 	if (ret) {
 		fprintf(stderr, "sg-wgpeer: unusable peer public key\n");
 		return ret;
 	}
-	sg_cookie_checker_init(&g.checker, g.me.public_key, sg_now_ns());
-	sg_cookie_maker_init(&g.maker, peer);
 	return 0;
 }
 
@@ -1200,27 +1196,17 @@ static int setup(int argc, char **argv)
 		return -EINVAL;
 	if (sg_crypto_init() != 0)
 		return -EIO;
+	sg_keyslots_init(&g.slots);
 	if (setup_addresses() != 0 || setup_keys() != 0 || setup_socket() != 0)
 		return -EINVAL;
-	g.ratelimit = sg_ratelimit_create(1024);
-	if (!g.ratelimit)
-		return -ENOMEM;
-	sg_random(&g.jitter_seed, sizeof(g.jitter_seed));
-	/* The paper's protocol times: this tool is the reference peer. */
-	if (sg_timers_init(&g.timers, NULL, sg_timers_splitmix32, &g.jitter_seed) != 0)
-		return -EINVAL;
-	sg_keyslots_init(&g.slots);
 	return 0;
 }
 
 static void teardown(void)
 {
 	clear_keypairs();
-	sg_noise_peer_hs_clear(&g.hs);
-	sg_noise_static_clear(&g.me);
-	sg_cookie_checker_clear(&g.checker);
-	sg_cookie_maker_clear(&g.maker);
-	sg_ratelimit_destroy(g.ratelimit);
+	sg_control_peer_clear(&g.ctl, &g.peer);
+	sg_control_fini(&g.ctl);
 	if (g.fd >= 0)
 		close(g.fd);
 }

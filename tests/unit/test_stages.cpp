@@ -344,7 +344,7 @@ TEST_F(Stages, ControlLcoreRefusesEachBadHandshakeUnderItsReason)
 			  return udp_to_gw(f, o, (const uint8_t *)&msg, sizeof(msg));
 		  },
 		  "wg_unknown_peer=3 " },
-		{ "wg_handshake",
+		{ "wg_unknown_index",
 		  // A response to an initiation the gateway never sent.
 		  [](sg_fx &f, unsigned i, uint8_t *o) {
 			  sg_msg_response msg;
@@ -357,7 +357,7 @@ TEST_F(Stages, ControlLcoreRefusesEachBadHandshakeUnderItsReason)
 			  sg_cookie_maker_clear(&maker);
 			  return udp_to_gw(f, o, (const uint8_t *)&msg, sizeof(msg));
 		  },
-		  "wg_handshake=3 " },
+		  "wg_unknown_index=3 " },
 		{ "wg_cookie",
 		  [](sg_fx &f, unsigned i, uint8_t *o) {
 			  uint8_t msg[SG_MSG_COOKIE_REPLY_LEN] = { SG_MSG_COOKIE_REPLY };

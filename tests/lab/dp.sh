@@ -205,9 +205,10 @@ DP_VM1_NET=fdaa:0:18:0:a7b:0:1:0/112
 DP_VM1=fdaa:0:18:0:a7b:0:1:2
 DP_C1=fdaa:0:18:ff00::1
 
-# dp_basic: gateway, vm1 and client c1, up to a first ping through the tunnel.
-# DP_CONF_EXTRA may add config lines ([timers] ...) after [workers].
-dp_basic() {
+# dp_basic_gw: the gateway with vm1 and peer c1 (whose namespace exists,
+# its tunnel not yet).  DP_CONF_EXTRA may add config lines ([timers] ...)
+# after [workers].
+dp_basic_gw() {
 	dp_lab_net
 	dp_client_net 1
 	lab_wg_keys c1
@@ -217,6 +218,11 @@ dp_basic() {
 	dp_gw_start vm1
 	lab_netns vm1
 	lab_vm_start vm1 vm1 "$LAB_DIR/vm1.sock" "$DP_VM1/112" "$(lab_mac_of vm1)"
+}
+
+# dp_basic: dp_basic_gw, then client c1 up to a first ping through the tunnel.
+dp_basic() {
+	dp_basic_gw
 	dp_client_start 1 "$DP_C1"
 	lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1" || lab_die "no ping client -> VM"
 }

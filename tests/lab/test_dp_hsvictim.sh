@@ -12,16 +12,8 @@
 lab_init dphsv
 
 # c1 (fd00:1::11) is the victim; c2 (fd00:1::12, the same /64) the attacker.
-dp_lab_net
-dp_client_net 1
+dp_basic_gw
 dp_client_net 2
-lab_wg_keys c1
-dp_conf_begin
-dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
-dp_conf_peer c1 "$(cat "$LAB_DIR/c1.pub")" "$DP_C1/128" "$DP_ORG1"
-dp_gw_start vm1
-lab_netns vm1
-lab_vm_start vm1 vm1 "$LAB_DIR/vm1.sock" "$DP_VM1/112" "$(lab_mac_of vm1)"
 
 rl0=$(dp_drop wg_hs_ratelimit)
 # 2,000 a second for 25 s from the victim's /64.

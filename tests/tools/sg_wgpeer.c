@@ -34,7 +34,6 @@
 
 #include "lib/common/sg_common.h"
 #include "lib/control/sg_control.h"
-#include "lib/cookie/sg_cookie.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/noise/sg_noise.h"
 #include "lib/ratelimit/sg_ratelimit.h"
@@ -419,12 +418,6 @@ static void clear_keypairs(void)
 
 /* ---- sending ---- */
 
-static void packet_sent(uint64_t now)
-{
-	sg_timers_any_authenticated_packet_sent(&g.peer.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.peer.timers, now);
-}
-
 static void initiate(uint64_t now)
 {
 	struct sg_msg_initiation m;
@@ -472,7 +465,7 @@ static bool send_data(const uint8_t *inner, size_t len, uint64_t now)
 	sg_aead_encrypt(d->encrypted_data, d->encrypted_data, padded, NULL, 0, nonce,
 			kp->noise.sending_key);
 	send_udp(out, SG_MSG_DATA_HEADER_LEN + padded + SG_TAG_LEN);
-	packet_sent(now);
+	sg_control_peer_sent(&g.peer, now);
 	if (len) {
 		g.st.data_sent++;
 		sg_timers_data_sent(&g.peer.timers, now);
@@ -837,8 +830,7 @@ static void on_data(const uint8_t *msg, size_t len, const struct sockaddr_storag
 	g.st.decrypted_packets++;
 	confirm(kp, now);
 	set_endpoint(src, slen);
-	sg_timers_any_authenticated_packet_received(&g.peer.timers, now);
-	sg_timers_any_authenticated_packet_traversal(&g.peer.timers, now);
+	sg_control_peer_received(&g.peer, now);
 	if (n == 0) {
 		g.st.keepalives_received++;
 		return;

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rte_acl backend: one context over struct sg_policy_key, one category,
+ * rule i carrying userdata i + 1 and a priority that falls with i, so that
+ * the highest priority match rte_acl returns is the first rule of the file
+ * that matches: the same decision as sg_policy_match().
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_acl.h>
+#include <rte_malloc.h>
+
+#include "lib/policy/sg_policy.h"
+
+enum {
+	F_PROTO,
+	F_META,
+	F_SRC0,
+	F_SRC1,
+	F_SRC2,
+	F_SRC3,
+	F_DST0,
+	F_DST1,
+	F_DST2,
+	F_DST3,
+	F_SPORT,
+	F_DPORT,
+	N_FIELDS
+};
+
+RTE_ACL_RULE_DEF(acl_rule, N_FIELDS);
+
+#define WORD(f, off)                                                            \
+	{                                                                       \
+		.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4, .field_index = (f), \
+		.input_index = (f), .offset = (off)                             \
+	}
+
+/* rte_acl wants a one-byte first field, then fields grouped in 4-byte inputs. */
+static const struct rte_acl_field_def field_defs[N_FIELDS] = {
+	{ .type = RTE_ACL_FIELD_TYPE_BITMASK,
+	  .size = 1,
+	  .field_index = F_PROTO,
+	  .input_index = F_PROTO,
+	  .offset = offsetof(struct sg_policy_key, proto) },
+	{ .type = RTE_ACL_FIELD_TYPE_BITMASK,
+	  .size = 4,
+	  .field_index = F_META,
+	  .input_index = F_META,
+	  .offset = offsetof(struct sg_policy_key, meta) },
+	WORD(F_SRC0, offsetof(struct sg_policy_key, src) + 0),
+	WORD(F_SRC1, offsetof(struct sg_policy_key, src) + 4),
+	WORD(F_SRC2, offsetof(struct sg_policy_key, src) + 8),
+	WORD(F_SRC3, offsetof(struct sg_policy_key, src) + 12),
+	WORD(F_DST0, offsetof(struct sg_policy_key, dst) + 0),
+	WORD(F_DST1, offsetof(struct sg_policy_key, dst) + 4),
+	WORD(F_DST2, offsetof(struct sg_policy_key, dst) + 8),
+	WORD(F_DST3, offsetof(struct sg_policy_key, dst) + 12),
+	{ .type = RTE_ACL_FIELD_TYPE_RANGE,
+	  .size = 2,
+	  .field_index = F_SPORT,
+	  .input_index = F_SPORT,
+	  .offset = offsetof(struct sg_policy_key, sport) },
+	{ .type = RTE_ACL_FIELD_TYPE_RANGE,
+	  .size = 2,
+	  .field_index = F_DPORT,
+	  .input_index = F_SPORT,
+	  .offset = offsetof(struct sg_policy_key, dport) },
+};
+
+struct sg_policy_acl {
+	struct rte_acl_ctx *ctx;
+	uint32_t n_rules;
+	const char *alg;
+};
+
+/* The four 32-bit words of an IPv6 prefix as rte_acl MASK fields. */
+static void prefix_fields(struct rte_acl_field *f, const uint8_t *addr, unsigned len)
+{
+	for (unsigned w = 0; w < 4; w++) {
+		uint32_t v;
+		int bits = (int)len - 32 * (int)w;
+
+		memcpy(&v, addr + 4 * w, 4);
+		f[w].value.u32 = ntohl(v);
+		f[w].mask_range.u32 = bits >= 32 ? 32 : bits <= 0 ? 0 : (uint32_t)bits;
+	}
+}
+
+static void to_acl(struct acl_rule *a, const struct sg_policy_rule *r, uint32_t i, uint32_t n)
+{
+	uint32_t meta_mask = 0, meta_val = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->data.category_mask = 1;
+	/* Earlier rules win: priority n - i, all within rte_acl's range. */
+	a->data.priority = (int32_t)(n - i);
+	a->data.userdata = i + 1;
+	a->field[F_PROTO].value.u8 = r->proto;
+	a->field[F_PROTO].mask_range.u8 = r->proto ? 0xff : 0;
+	if (r->dirs != SG_POLICY_DIR_ANY) {
+		meta_mask |= SG_POLICY_META_OUT;
+		meta_val |= r->dirs == SG_POLICY_DIR_OUT ? SG_POLICY_META_OUT : 0;
+	}
+	if (r->same_org) {
+		meta_mask |= SG_POLICY_META_SAME_ORG;
+		meta_val |= SG_POLICY_META_SAME_ORG;
+	}
+	a->field[F_META].value.u32 = meta_val;
+	a->field[F_META].mask_range.u32 = meta_mask;
+	prefix_fields(&a->field[F_SRC0], r->src, r->src_len);
+	prefix_fields(&a->field[F_DST0], r->dst, r->dst_len);
+	a->field[F_SPORT].value.u16 = r->sport_lo;
+	a->field[F_SPORT].mask_range.u16 = r->sport_hi;
+	a->field[F_DPORT].value.u16 = r->dport_lo;
+	a->field[F_DPORT].mask_range.u16 = r->dport_hi;
+}
+
+/* The fastest classify method this CPU and EAL's SIMD width allow. */
+static const char *pick_alg(struct rte_acl_ctx *ctx)
+{
+	static const struct {
+		enum rte_acl_classify_alg alg;
+		const char *name;
+	} algs[] = {
+		{ RTE_ACL_CLASSIFY_AVX512X32, "avx512x32" },
+		{ RTE_ACL_CLASSIFY_AVX512X16, "avx512x16" },
+		{ RTE_ACL_CLASSIFY_AVX2, "avx2" },
+		{ RTE_ACL_CLASSIFY_SSE, "sse" },
+		{ RTE_ACL_CLASSIFY_SCALAR, "scalar" },
+	};
+
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (rte_acl_set_ctx_classify(ctx, algs[i].alg) == 0)
+			return algs[i].name;
+	return "default";
+}
+
+int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, int socket_id,
+			char *err, size_t errlen)
+{
+	static atomic_uint seq;
+	char name[RTE_ACL_NAMESIZE];
+	struct rte_acl_param prm = {
+		.name = name,
+		.socket_id = socket_id,
+		.rule_size = RTE_ACL_RULE_SZ(N_FIELDS),
+		.max_rule_num = (uint32_t)p->n_rules,
+	};
+	struct rte_acl_config cfg = { .num_categories = 1, .num_fields = N_FIELDS };
+	struct sg_policy_acl *a;
+	struct acl_rule *rules;
+	uint32_t n = (uint32_t)p->n_rules;
+	int rc;
+
+	if (n == 0 || p->n_rules > SG_POLICY_MAX_RULES) {
+		snprintf(err, errlen, "%s: %zu rules (1 to %u)", p->file, p->n_rules,
+			 SG_POLICY_MAX_RULES);
+		return -EINVAL;
+	}
+	memcpy(cfg.defs, field_defs, sizeof(field_defs));
+	snprintf(name, sizeof(name), "sg_policy_%u", atomic_fetch_add(&seq, 1));
+	a = calloc(1, sizeof(*a));
+	rules = malloc(sizeof(*rules) * n);
+	if (a == NULL || rules == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		to_acl(&rules[i], &p->rules[i], i, n);
+	a->n_rules = n;
+	a->ctx = rte_acl_create(&prm);
+	if (a->ctx == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = rte_acl_add_rules(a->ctx, (const struct rte_acl_rule *)rules, n);
+	if (rc == 0)
+		rc = rte_acl_build(a->ctx, &cfg);
+	if (rc != 0)
+		goto fail;
+	a->alg = pick_alg(a->ctx);
+	free(rules);
+	*out = a;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: rte_acl could not build %u rules: %s", p->file, n,
+		 strerror(-rc));
+	if (a != NULL)
+		rte_acl_free(a->ctx);
+	free(a);
+	free(rules);
+	return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+}
+
+void sg_policy_acl_classify(const struct sg_policy_acl *a, const uint8_t **keys, uint32_t *results,
+			    unsigned n)
+{
+	rte_acl_classify(a->ctx, keys, results, n, 1);
+	for (unsigned i = 0; i < n; i++)
+		results[i] = results[i] == 0 ? a->n_rules : results[i] - 1;
+}
+
+const char *sg_policy_acl_alg(const struct sg_policy_acl *a)
+{
+	return a->alg;
+}
+
+void sg_policy_acl_free(struct sg_policy_acl *a)
+{
+	if (a == NULL)
+		return;
+	rte_acl_free(a->ctx);
+	free(a);
+}

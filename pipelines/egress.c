@@ -323,8 +323,11 @@ static enum vm_verdict vm_nd(struct sg_vm *vm, struct rte_mbuf *m, struct rte_ip
 	return VV_REPLY;
 }
 
-/* m becomes an ICMPv6 error back to the VM, counted under why; or is dropped. */
-static enum vm_verdict vm_error(struct sg_worker *w, struct rte_mbuf *m,
+/*
+ * m becomes an ICMPv6 error back to VM vm, counted under why and as refused
+ * in the VM's row; or is dropped.
+ */
+static enum vm_verdict vm_error(struct sg_worker *w, const struct sg_vm *vm, struct rte_mbuf *m,
 				const struct rte_ipv6_hdr *ip, uint8_t type, uint32_t word,
 				enum sg_drop_reason why)
 {
@@ -335,6 +338,7 @@ static enum vm_verdict vm_error(struct sg_worker *w, struct rte_mbuf *m,
 	if (sg_icmp6_error(m, from, type, word) != 0)
 		return VV_DROP;
 	sg_drop_count(&w->drops, why, 1);
+	w->vm_st[vm - w->dp->vms].rx_refused++;
 	return VV_REPLY;
 }
 
@@ -388,12 +392,12 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 	/* Forwarded as a router does: the hop limit first, then the link's MTU. */
 	if (ip->hop_limits <= 1) {
 		*why = SG_DROP_HOP_LIMIT;
-		return sg_icmp_allowed(w) ? vm_error(w, m, ip, SG_ICMP6_TIME_EXCEEDED, 0, *why)
+		return sg_icmp_allowed(w) ? vm_error(w, vm, m, ip, SG_ICMP6_TIME_EXCEEDED, 0, *why)
 					  : VV_DROP;
 	}
 	if (plen + sizeof(*ip) > w->dp->gw.mtu) {
 		*why = SG_DROP_TOO_BIG;
-		return vm_error(w, m, ip, SG_ICMP6_PACKET_TOO_BIG, w->dp->gw.mtu, *why);
+		return vm_error(w, vm, m, ip, SG_ICMP6_PACKET_TOO_BIG, w->dp->gw.mtu, *why);
 	}
 	ip->hop_limits--;
 	rte_pktmbuf_adj(m, sizeof(*eth));
@@ -426,6 +430,7 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 			rep[nr++] = pkts[i];
 			break;
 		default:
+			w->vm_st[vmi].rx_refused++;
 			sg_drop(w, pkts[i], why);
 		}
 	}

@@ -514,3 +514,21 @@ void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
 			b[k] += a[k];
 	}
 }
+
+void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_stats *out)
+{
+	const struct sg_dp *dp = &gw->dp;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i <= dp->n_workers && vmi < SG_MAX_VMS; i++) {
+		const struct sg_worker *w = i < dp->n_workers ? dp->workers[i] : dp->ctl;
+
+		if (w == NULL)
+			continue;
+		out->rx += w->vm_st[vmi].rx;
+		out->rx_refused += w->vm_st[vmi].rx_refused;
+		out->tx += w->vm_st[vmi].tx;
+		out->tx_full += w->vm_st[vmi].tx_full;
+	}
+}

@@ -106,6 +106,9 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv);
 void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
 		    struct sg_worker_stats *st);
 
+/* Sums VM vmi's row of every worker and of the control lcore. */
+void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_stats *out);
+
 /* --- the control lcore (control.c) --- */
 
 /*

@@ -105,12 +105,24 @@ struct sg_worker_stats {
 	uint64_t loops, busy_loops;
 };
 
+/*
+ * Counters of one VM port kept by one worker (each worker has a row for
+ * every VM, on its own cache lines); telemetry and /metrics add the rows up.
+ */
+struct sg_vm_stats {
+	uint64_t rx;	     /* frames read from the VM's port (owner only) */
+	uint64_t rx_refused; /* of those, dropped by egress's checks (spoof, route, org, size) */
+	uint64_t tx;	     /* frames the VM's port took */
+	uint64_t tx_full;    /* frames dropped as vm_tx_full: ring, queue and pending list full */
+};
+
 struct sg_dp;
 
 /* One worker lcore (the control lcore has one too, for its own TX queue). */
 struct sg_worker {
 	alignas(64) struct sg_drop_counters drops;
 	alignas(64) struct sg_worker_stats st;
+	alignas(64) struct sg_vm_stats vm_st[SG_MAX_VMS];
 	alignas(64) unsigned id;
 	unsigned lcore;
 	struct sg_dp *dp;

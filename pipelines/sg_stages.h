@@ -63,10 +63,13 @@ static inline bool sg_icmp_allowed(struct sg_worker *w)
 
 /* --- output (tx.c) --- */
 
-/* Sends frames on w's NIC TX queue; what does not fit is dropped as TX_FULL. */
+/* Sends frames on w's NIC TX queue; what does not fit is dropped as NIC_TX_FULL. */
 void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n);
 
-/* Hands frames to VM vm: direct TX when w owns it, else the port's ring. */
+/*
+ * Hands frames to VM vm: direct TX when w owns it, else the port's ring;
+ * what does not fit is dropped as VM_TX_FULL and counted in w->vm_st[vm].
+ */
 void sg_vm_deliver(struct sg_worker *w, unsigned vm, struct rte_mbuf **pkts, unsigned n);
 
 /* The owner's retry of frames its VM port did not take yet. */

@@ -7,6 +7,7 @@
  *   /sixgate/peers[,NAME]       peers: key, endpoint, traffic, last handshake
  *   /sixgate/sessions           keypairs: indices, age, nonces used
  *   /sixgate/routes             the VMs' /112 routes and ports
+ *   /sixgate/ports              per port (the NIC, each VM): packets, drops, queues
  *
  * Handlers run in DPDK's telemetry thread.  They read keypairs as an RCU
  * reader (a qsbr slot of their own, online only while a handler runs), so the
@@ -370,6 +371,72 @@ static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
+/* The ethdev counters of port into d (what the PMD itself counts). */
+static void ethdev_stats(struct rte_tel_data *d, uint16_t port)
+{
+	struct rte_eth_stats es;
+
+	memset(&es, 0, sizeof(es));
+	rte_eth_stats_get(port, &es);
+	rte_tel_data_add_dict_u64(d, "port", port);
+	rte_tel_data_add_dict_u64(d, "ethdev_ipackets", es.ipackets);
+	rte_tel_data_add_dict_u64(d, "ethdev_opackets", es.opackets);
+	rte_tel_data_add_dict_u64(d, "ethdev_imissed", es.imissed);
+	rte_tel_data_add_dict_u64(d, "ethdev_ierrors", es.ierrors);
+	rte_tel_data_add_dict_u64(d, "ethdev_oerrors", es.oerrors);
+	rte_tel_data_add_dict_u64(d, "ethdev_rx_nombuf", es.rx_nombuf);
+}
+
+static int cmd_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_dp *dp = &tel_gw->dp;
+	struct sg_drop_counters drops;
+	struct sg_worker_stats st;
+	struct rte_tel_data *nd;
+	char name[64];
+	unsigned i;
+
+	(void)cmd;
+	(void)params;
+	sg_gateway_sum(tel_gw, &drops, &st);
+	rte_tel_data_start_dict(d);
+	nd = rte_tel_data_alloc();
+	if (nd == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(nd);
+	rte_tel_data_add_dict_string(nd, "kind", "nic");
+	rte_tel_data_add_dict_u64(nd, "rx", st.nic_rx);
+	rte_tel_data_add_dict_u64(nd, "tx", st.nic_tx);
+	rte_tel_data_add_dict_u64(nd, "tx_full", drops.n[SG_DROP_NIC_TX_FULL]);
+	rte_tel_data_add_dict_u64(nd, "rx_queues", dp->n_nic_rxq);
+	ethdev_stats(nd, dp->nic_port);
+	add_container(d, "/nic", nd);
+	for (i = 0; i < dp->n_vms; i++) {
+		const struct sg_vm *vm = &dp->vms[i];
+		struct rte_tel_data *vd = rte_tel_data_alloc();
+		struct sg_vm_stats vs;
+
+		if (vd == NULL)
+			break;
+		sg_gateway_vm_sum(tel_gw, i, &vs);
+		rte_tel_data_start_dict(vd);
+		rte_tel_data_add_dict_string(vd, "kind", "vm");
+		rte_tel_data_add_dict_u64(vd, "worker", vm->owner);
+		rte_tel_data_add_dict_u64(vd, "rx", vs.rx);
+		rte_tel_data_add_dict_u64(vd, "rx_refused", vs.rx_refused);
+		rte_tel_data_add_dict_u64(vd, "tx", vs.tx);
+		rte_tel_data_add_dict_u64(vd, "tx_full", vs.tx_full);
+		/* Gauges: what waits for the VM now (the owner's pending list, the hand-off ring). */
+		rte_tel_data_add_dict_u64(vd, "pending",
+					  __atomic_load_n(&vm->n_pend, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(vd, "ring", rte_ring_count(vm->txr));
+		ethdev_stats(vd, vm->port_id);
+		tel_name(name, sizeof(name), vm->name);
+		add_container(d, name, vd);
+	}
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -388,5 +455,9 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"Parameters: optional from=N");
 	rc |= rte_telemetry_register_cmd("/sixgate/routes", cmd_routes,
 					 "6PN routes to the VM ports. No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/ports", cmd_ports,
+		"Per port (\"/nic\", then each VM): packets, tx_full drops, queues, ethdev "
+		"counters. No parameters");
 	return rc != 0 ? -EINVAL : 0;
 }

@@ -38,6 +38,7 @@ static unsigned poll_vms(struct sg_worker *w)
 		n = rte_eth_rx_burst(vm->port_id, 0, pkts, (uint16_t)w->dp->burst);
 		if (n > 0) {
 			w->st.vm_rx += n;
+			w->vm_st[w->vms[i]].rx += n;
 			total += n;
 			sg_egress_vm(w, w->vms[i], pkts, n);
 		}

@@ -58,7 +58,8 @@ extern "C" {
 	X(STAGED_VM_LIMIT, "the VM's staged packets reached half its buffers")        \
 	X(HOP_LIMIT, "hop limit exhausted (Time Exceeded sent, rate limited)")        \
 	X(TOO_BIG, "packet larger than the tunnel MTU")                               \
-	X(TX_FULL, "transmit queue full")                                             \
+	X(NIC_TX_FULL, "the worker's NIC transmit queue full")                        \
+	X(VM_TX_FULL, "a VM port's queue, hand-off ring and pending list full")       \
 	X(NO_MBUF, "mbuf pool exhausted")                                             \
 	X(CRYPTO, "crypto engine error")                                              \
 	X(LOCAL_OTHER, "addressed to the gateway, not handled")                       \

@@ -43,6 +43,14 @@ lab_check "10 pings VM -> client, none lost" grep -q " 0% packet loss" "$LAB_DIR
 hs=$(wg show "${LAB}wg1" latest-handshakes | awk '{print $2}')
 lab_check "wireguard-go saw a handshake" test "${hs:-0}" -gt 0
 lab_check "telemetry: a session for c1" sh -c "echo /sixgate/sessions | timeout 10 dpdk-telemetry.py -f $DP_PREFIX | grep -q c1/current"
+# Per port: the VM's own row counts what the gateway sent it and read from it.
+dp_tel /sixgate/ports >"$LAB_DIR/ports.json"
+lab_check "telemetry: /sixgate/ports counts vm1's packets, none tx_full" python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["/sixgate/ports"]
+v = p["vm1"]
+sys.exit(0 if v["kind"] == "vm" and v["tx"] >= 20 and v["rx"] >= 10 and v["tx_full"] == 0
+         and p["/nic"]["tx"] >= 30 else 1)' "$LAB_DIR/ports.json"
 dec=$(dp_counter decrypted)
 lab_log "gateway decrypted $dec packets, encrypted $(dp_counter encrypted)"
 lab_check "gateway decrypted the pings" test "${dec:-0}" -ge 30

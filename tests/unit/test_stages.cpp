@@ -54,18 +54,34 @@ const std::pair<const char *, uint64_t sg_worker_stats::*> kStats[] = {
 static_assert(sizeof(sg_worker_stats) == sizeof(kStats) / sizeof(kStats[0]) * 8,
 	      "every statistic is compared");
 
+// The per-VM counters of a worker, by name.
+const std::pair<const char *, uint64_t sg_vm_stats::*> kVmStats[] = {
+	{ "rx", &sg_vm_stats::rx },
+	{ "rx_refused", &sg_vm_stats::rx_refused },
+	{ "tx", &sg_vm_stats::tx },
+	{ "tx_full", &sg_vm_stats::tx_full },
+};
+static_assert(sizeof(sg_vm_stats) == sizeof(kVmStats) / sizeof(kVmStats[0]) * 8,
+	      "every per-VM counter is compared");
+
 // Every counter of worker 0 and of the control lcore.
 struct Counters {
 	sg_drop_counters drops[2];
 	sg_worker_stats st[2];
+	sg_vm_stats vm[2][SG_FX_MAX_VMS];
 	explicit Counters(const sg_fx &f)
 	    : drops{ f.w->drops, f.gw->dp.ctl->drops }, st{ f.w->st, f.gw->dp.ctl->st }
 	{
+		for (unsigned v = 0; v < SG_FX_MAX_VMS; v++) {
+			vm[0][v] = f.w->vm_st[v];
+			vm[1][v] = f.gw->dp.ctl->vm_st[v];
+		}
 	}
 };
 
 // What moved since b: the drops ("reason=n ...") and the statistics ("stat=n
-// ..."), those of the control lcore as "ctl.name=n".
+// ...", then the per-VM counters as "vm1.tx=n"), those of the control lcore
+// as "ctl.name=n".
 std::pair<std::string, std::string> moved(const sg_fx &f, const Counters &b)
 {
 	Counters a(f);
@@ -81,6 +97,10 @@ std::pair<std::string, std::string> moved(const sg_fx &f, const Counters &b)
 			    a.drops[c].n[r] - b.drops[c].n[r]);
 		for (const auto &s : kStats)
 			add(stats, c, s.first, a.st[c].*s.second - b.st[c].*s.second);
+		for (unsigned v = 0; v < SG_FX_MAX_VMS; v++)
+			for (const auto &s : kVmStats)
+				add(stats, c, ("vm" + std::to_string(v) + "." + s.first).c_str(),
+				    a.vm[c][v].*s.second - b.vm[c][v].*s.second);
 	}
 	return { drops, stats };
 }
@@ -541,7 +561,7 @@ TEST_F(Stages, NicInputRateLimitsLocalReplies)
 	      [&] { EXPECT_EQ(sg_fx_drain(f.nic_tx), burst); }, burst + N });
 }
 
-// A reply the NIC queue cannot take is counted, once, as tx_full.
+// A reply the NIC queue cannot take is counted, once, as nic_tx_full.
 TEST_F(Stages, NicInputCountsRepliesTheNicQueueCannotTake)
 {
 	std::vector<rte_mbuf *> fill(rte_ring_free_count(f.nic_tx));
@@ -549,8 +569,64 @@ TEST_F(Stages, NicInputCountsRepliesTheNicQueueCannotTake)
 	ASSERT_EQ(rte_ring_enqueue_bulk(f.nic_tx, (void **)fill.data(), (unsigned)fill.size(),
 					nullptr),
 		  fill.size());
-	run({ "tx_full", [&](unsigned, uint8_t *o) { return echo6(o); }, "tx_full=3",
+	run({ "nic_tx_full", [&](unsigned, uint8_t *o) { return echo6(o); }, "nic_tx_full=3",
 	      "local_replies=3" });
+}
+
+// Fills ring r with mbufs of the gateway's pool, as a VM that reads nothing.
+void fill(sg_fx &f, rte_ring *r)
+{
+	std::vector<rte_mbuf *> ms(rte_ring_free_count(r));
+	ASSERT_EQ(rte_pktmbuf_alloc_bulk(f.gw->dp.pool, ms.data(), (unsigned)ms.size()), 0);
+	ASSERT_EQ(rte_ring_enqueue_bulk(r, (void **)ms.data(), (unsigned)ms.size(), nullptr),
+		  ms.size());
+}
+
+// A VM that does not read: its owner keeps SG_VM_PENDING frames for it, then
+// counts the rest as vm_tx_full, in the VM's own row; what waited leaves
+// first, in order, once the VM reads again.
+TEST_F(Stages, IngressCountsFramesAVmPortCannotTakeAsVmTxFull)
+{
+	Frame p = inner6(f.cl[0].addr, vm);
+	Builder b = data(p);
+	auto send = [&](unsigned n) {
+		std::vector<rte_mbuf *> ms;
+		for (unsigned i = 0; i < n; i++) {
+			uint8_t frame[SG_FX_FRAME_MAX];
+			ms.push_back(sg_fx_mbuf(&f, frame, b(i, frame)));
+			ASSERT_NE(ms.back(), nullptr);
+		}
+		sg_nic_input(f.w, ms.data(), n);
+	};
+	fill(f, f.vm_tx[0]);
+	Counters before(f);
+	for (unsigned i = 0; i < SG_VM_PENDING / N; i++)
+		send(N);
+	unsigned over = N - (SG_VM_PENDING - SG_VM_PENDING / N * N);
+	send(N);
+	std::pair<std::string, std::string> m = moved(f, before);
+	std::string dec = std::to_string((SG_VM_PENDING / N + 1) * N);
+	EXPECT_EQ(m.first, "vm_tx_full=" + std::to_string(over));
+	EXPECT_EQ(m.second, "decrypted=" + dec + " vm0.tx_full=" + std::to_string(over));
+	EXPECT_EQ(f.gw->dp.vms[0].n_pend, (unsigned)SG_VM_PENDING);
+	sg_fx_drain(f.vm_tx[0]); // the VM reads again
+	std::string sent = std::to_string(SG_VM_PENDING + N);
+	run({ "pending sent", data(p), "", "vm_tx=" + sent + " decrypted=3 vm0.tx=" + sent,
+	      [&] { EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), SG_VM_PENDING + N); } });
+	EXPECT_EQ(f.gw->dp.vms[0].n_pend, 0u);
+}
+
+// Frames a worker hands to a VM another worker owns, when the owner does not
+// drain the VM's ring, are vm_tx_full of the sender, in that VM's row.
+TEST_F(Stages, HandOffToAFullVmRingCountsVmTxFull)
+{
+	Frame p = inner6(f.cl[0].addr, vm);
+	sg_vm &v0 = f.gw->dp.vms[0];
+	v0.owner = 1; // as if a second worker polled VM 0
+	fill(f, v0.txr);
+	run({ "vm_tx_full (hand-off ring)", data(p), "vm_tx_full=3", "decrypted=3 vm0.tx_full=3" });
+	v0.owner = 0;
+	sg_fx_drain(v0.txr);
 }
 
 // Handshakes the control lcore's ring cannot take are counted as
@@ -608,7 +684,7 @@ TEST_F(Stages, IngressDeliversToTheVmAndCountsKeepalives)
 {
 	Frame p = inner6(f.cl[0].addr, vm);
 	run({ "keepalive", data({}), "", "decrypted=3 keepalive_rx=3" });
-	run({ "to VM 0", data(p), "", "vm_tx=3 decrypted=3", [&] {
+	run({ "to VM 0", data(p), "", "vm_tx=3 decrypted=3 vm0.tx=3", [&] {
 		     each(f.vm_tx[0], [&](const Frame &fr) {
 			     ASSERT_EQ(fr.size(), RTE_ETHER_HDR_LEN + p.size());
 			     expect_mac(fr.data(), f.vm_mac.addr_bytes);
@@ -712,22 +788,26 @@ TEST_F(Stages, EgressRefusesEachBadVmFrameUnderItsReason)
 			  memset(o, 0, 20);
 			  return (uint16_t)20;
 		  },
-		  "vm_truncated=3", "" },
-		{ "vm_truncated (not IPv6)", from_vm(not_ipv6), "vm_truncated=3", "" },
+		  "vm_truncated=3", "vm0.rx_refused=3" },
+		{ "vm_truncated (not IPv6)", from_vm(not_ipv6), "vm_truncated=3",
+		  "vm0.rx_refused=3" },
 		{ "vm_truncated (payload length past the frame)", from_vm(short_plen),
-		  "vm_truncated=3", "" },
-		{ "vm_spoof", from_vm(inner6(other_host, f.cl[0].addr)), "vm_spoof=3", "" },
+		  "vm_truncated=3", "vm0.rx_refused=3" },
+		{ "vm_spoof", from_vm(inner6(other_host, f.cl[0].addr)), "vm_spoof=3",
+		  "vm0.rx_refused=3" },
 		{ "org_isolation (a client of org 2)", from_vm(inner6(vm, f.cl[2].addr)),
-		  "org_isolation=3", "" },
-		{ "no_peer", from_vm(inner6(vm, no_peer)), "no_peer=3", "" },
+		  "org_isolation=3", "vm0.rx_refused=3" },
+		{ "no_peer", from_vm(inner6(vm, no_peer)), "no_peer=3", "vm0.rx_refused=3" },
 		// Client 1 never made a handshake: no session, no endpoint to start one.
 		{ "no_session", from_vm(inner6(vm, f.cl[1].addr)), "no_session=3", "" },
 		{ "too_big", from_vm(inner6(vm, f.cl[0].addr, SG_DEFAULT_MTU + 1)), "too_big=3",
-		  "vm_tx=3 local_replies=3", error_back(SG_ICMP6_PACKET_TOO_BIG) },
+		  "vm_tx=3 local_replies=3 vm0.rx_refused=3 vm0.tx=3",
+		  error_back(SG_ICMP6_PACKET_TOO_BIG) },
 		{ "hop_limit", from_vm(inner6(vm, f.cl[0].addr, 100, 1)), "hop_limit=3",
-		  "vm_tx=3 local_replies=3", error_back(SG_ICMP6_TIME_EXCEEDED) },
+		  "vm_tx=3 local_replies=3 vm0.rx_refused=3 vm0.tx=3",
+		  error_back(SG_ICMP6_TIME_EXCEEDED) },
 		{ "local_other (to all nodes)", from_vm(inner6(vm, all_nodes)), "local_other=3",
-		  "" },
+		  "vm0.rx_refused=3" },
 	};
 	for (const Case &c : cases)
 		run(c, true);
@@ -754,7 +834,7 @@ TEST_F(Stages, EgressEncryptsForThePeerAndAnswersNeighborSolicitations)
 		      return icmp6(o, vm, solicited_node(target).data(), SG_ND_NEIGHBOR_SOLICIT,
 				   ns_body(target, f.vm_mac.addr_bytes), true);
 	      },
-	      "", "vm_tx=3 local_replies=3",
+	      "", "vm_tx=3 local_replies=3 vm0.tx=3",
 	      [&] {
 		      each(f.vm_tx[0], [&](const Frame &fr) {
 			      const uint8_t *icmp = fr.data() + L4;

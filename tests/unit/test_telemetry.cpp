@@ -120,6 +120,31 @@ TEST_F(Telemetry, PeersListEveryPeerAcrossPages)
 	EXPECT_EQ(next_of(one), -1);
 }
 
+// Per port: the NIC and each VM, with their own counters; what the workers
+// counted for VM 0 shows in its entry, and the NIC's full queue as its own.
+TEST_F(Telemetry, PortsShowEachPortsCountersAndQueues)
+{
+	f.w->vm_st[0].tx += 7;
+	f.w->vm_st[0].tx_full += 5;
+	f.gw->dp.ctl->vm_st[0].tx_full += 2;
+	f.w->drops.n[SG_DROP_NIC_TX_FULL] += 4;
+	std::string r = command("/sixgate/ports");
+	EXPECT_NE(r.find("\"/nic\":{\"kind\":\"nic\""), std::string::npos) << r;
+	EXPECT_NE(r.find("\"tx_full\":4,\"rx_queues\":1"), std::string::npos) << r;
+	size_t vm = r.find("\"vm0\":{\"kind\":\"vm\"");
+	ASSERT_NE(vm, std::string::npos) << r;
+	EXPECT_NE(r.find("\"tx\":7,\"tx_full\":7,\"pending\":0,\"ring\":0", vm), std::string::npos)
+		<< r;
+	std::string c = command("/sixgate/counters");
+	EXPECT_NE(c.find("\"nic_tx_full\":4"), std::string::npos) << c;
+	EXPECT_NE(c.find("\"vm_tx_full\":0"), std::string::npos) << c;
+	EXPECT_EQ(c.find("\"tx_full\""), std::string::npos) << "no reason without its port kind";
+	f.w->vm_st[0].tx -= 7;
+	f.w->vm_st[0].tx_full -= 5;
+	f.gw->dp.ctl->vm_st[0].tx_full -= 2;
+	f.w->drops.n[SG_DROP_NIC_TX_FULL] -= 4;
+}
+
 TEST_F(Telemetry, BadPageParameterIsRefused)
 {
 	std::string reply = command("/sixgate/sessions,from=x");

@@ -208,7 +208,7 @@ static void session_up(struct sg_ctl *c, struct sg_peer *peer)
 	struct sg_worker *w = c->dp->ctl;
 
 	cp_of(peer)->last_handshake_ns = wall_ns();
-	if (rte_ring_count(peer->staged) > 0)
+	if (sg_peer_staged_count(peer) > 0)
 		sg_egress_flush_staged(w, peer);
 	else if (sg_egress_keepalive(w, peer))
 		c->st.keepalive_tx++;
@@ -262,7 +262,7 @@ static void drop_staged(struct sg_ctl *c, struct sg_peer *peer, enum sg_drop_rea
 {
 	struct rte_mbuf *m;
 
-	while (rte_ring_dequeue(peer->staged, (void **)&m) == 0) {
+	while (sg_peer_unstage(peer, &m, 1) == 1) {
 		sg_drop(c->dp->ctl, m, why);
 		cp_of(peer)->staged_dropped++;
 	}

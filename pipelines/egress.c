@@ -218,11 +218,11 @@ void sg_egress_flush_staged(struct sg_worker *w, struct sg_peer *peer)
 	struct sg_keypair *kp;
 	unsigned n;
 
-	while (rte_ring_count(peer->staged) > 0) {
+	while (sg_peer_staged_count(peer) > 0) {
 		kp = sg_peer_tx_keypair(peer, w->now_ns);
 		if (kp == NULL)
 			return;
-		n = rte_ring_dequeue_burst(peer->staged, (void **)ms, w->dp->burst, NULL);
+		n = sg_peer_unstage(peer, ms, w->dp->burst);
 		if (n == 0)
 			break;
 		send_batch(w, peer, kp, ms, n);
@@ -253,7 +253,7 @@ static void stage(struct sg_worker *w, struct sg_peer *peer, struct rte_mbuf **p
 			sg_drop(w, pkts[i], SG_DROP_STAGED_VM_LIMIT);
 		return;
 	}
-	q = rte_ring_enqueue_burst(peer->staged, (void **)pkts, n, NULL);
+	q = sg_peer_stage(peer, pkts, n);
 	w->st.staged += q;
 	if (q > 0 && atomic_load_explicit(&peer->staged_at, memory_order_relaxed) == 0) {
 		uint64_t none = 0;
@@ -281,7 +281,7 @@ static void to_peer(struct sg_worker *w, struct tx_batch *b, struct sg_peer *pee
 	 * Keep order: whatever waited for this session leaves first, and after
 	 * whatever this burst already batched for the peer (rare: send it all).
 	 */
-	if (sg_unlikely(rte_ring_count(peer->staged) > 0)) {
+	if (sg_unlikely(sg_peer_staged_count(peer) > 0)) {
 		batch_send(w, b);
 		sg_egress_flush_staged(w, peer);
 	}

@@ -30,7 +30,8 @@
 
 #define RING_HS_LEN	 1024
 #define NB_DESC		 1024
-#define INDEX_BITS	 16
+#define INDEX_BITS_MIN	 16
+#define INDEX_BITS_MAX	 24
 #define DEVARGS_MAX	 320
 #define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 
@@ -341,6 +342,19 @@ static void routes_sync(void *ctx)
 	rte_rcu_qsbr_synchronize(ctx, RTE_QSBR_THRID_INVALID);
 }
 
+/*
+ * Room for every peer's three keypairs and a handshake at once, with the
+ * index table at most half full (sg_peers_index_alloc's rule).
+ */
+static unsigned index_bits(unsigned max_peers)
+{
+	unsigned bits = INDEX_BITS_MIN;
+
+	while (bits < INDEX_BITS_MAX && ((1ull << bits) / 2) < 4ull * max_peers)
+		bits++;
+	return bits;
+}
+
 /* The peer, allowed-IPs and route tables, and the rings to the control lcore. */
 static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
 {
@@ -355,7 +369,8 @@ static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
 	};
 
 	gw->max_peers = (unsigned)cfg->n_peers + 1;
-	dp->peers = sg_peers_create("main", gw->max_peers, INDEX_BITS, dp->qsbr, socket);
+	dp->peers =
+		sg_peers_create("main", gw->max_peers, index_bits(gw->max_peers), dp->qsbr, socket);
 	if (dp->peers == NULL)
 		return -ENOMEM;
 	sg_peers_set_reject_after(dp->peers,

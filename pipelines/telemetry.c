@@ -219,7 +219,7 @@ static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 	rte_tel_data_add_dict_u64(
 		d, "latest_handshake_age_s",
 		cp->last_handshake_ns ? now_wall - cp->last_handshake_ns / 1000000000ull : 0);
-	rte_tel_data_add_dict_u64(d, "staged", rte_ring_count(p->staged));
+	rte_tel_data_add_dict_u64(d, "staged", sg_peer_staged_count(p));
 	rte_tel_data_add_dict_u64(d, "staged_dropped", cp->staged_dropped);
 	rte_tel_data_add_dict_int(
 		d, "session", atomic_load(&p->kp_cur) != NULL || atomic_load(&p->kp_next) != NULL);

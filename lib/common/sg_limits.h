@@ -17,8 +17,8 @@
 #define SG_MAX_WORKERS	       16
 #define SG_MAX_NIC_QUEUES      64 /* RX or TX queues of the NIC */
 #define SG_MAX_VMS	       64
-#define SG_MAX_PEERS	       4096 /* [peer] sections of one file */
-#define SG_MAX_ALLOWED_IPS     16   /* per peer */
+#define SG_MAX_PEERS	       262144 /* [peer] sections of one file (the store holds more) */
+#define SG_MAX_ALLOWED_IPS     16     /* per peer */
 /*
  * Buffers are per tenant: each VM's port draws from a pool of its own, so
  * that what one VM sends (and the gateway stages for it) can never take the

@@ -29,7 +29,7 @@
 #include "lib/wire/sg_wire.h"
 
 #define MAX_LINE     4096
-#define MAX_FILE     (1 << 20)
+#define MAX_FILE     (64 << 20)
 #define MAX_KEY_FILE 256
 #define MAX_KEYS     8
 #define DEVICE_MAX   256
@@ -46,6 +46,19 @@ enum section {
 };
 
 struct parser;
+
+/*
+ * What the file defined already, by name, public key and allowed IP, so that
+ * a duplicate is found in O(1) however many peers the file has: an
+ * open-addressing table of references (peer number + 1, and the allowed IP's
+ * number in bits 32..47) whose bytes are read back from the peers.
+ */
+enum seen_kind { SEEN_NAME, SEEN_KEY, SEEN_IP, SEEN_KINDS };
+
+struct seen {
+	uint64_t *slot;
+	size_t cap, n;
+};
 
 struct key_def {
 	const char *name;
@@ -71,9 +84,12 @@ struct parser {
 	unsigned int sect_line;
 	unsigned int key_line[MAX_KEYS];      /* where each key of the section was set */
 	unsigned int sect_seen_line[S_COUNT]; /* header line of the one-off sections */
+	struct seen seen[SEEN_KINDS];
 };
 
 static const struct section_def sections[S_COUNT];
+static int seen_add(struct parser *p, enum seen_kind k, size_t peer, size_t ip, const void *b,
+		    size_t len, size_t *first);
 
 __attribute__((format(printf, 3, 4))) static int fail_at(struct parser *p, unsigned int line,
 							 const char *fmt, ...)
@@ -663,11 +679,13 @@ static int peer_public_key(struct parser *p, char *v)
 		return fail(p, "public_key: not a base64 key of 32 bytes");
 	if (sg_is_zero(peer->public_key, sizeof(peer->public_key)))
 		return fail(p, "public_key: the all-zero key is not a key");
-	for (size_t i = 0; i + 1 < p->cfg.n_peers; i++)
-		if (!memcmp(p->cfg.peers[i].public_key, peer->public_key, 32))
-			return fail(p, "public_key is already peer %s's (line %u)",
-				    p->cfg.peers[i].name, p->cfg.peers[i].line);
-	return 0;
+	size_t first;
+	int rc = seen_add(p, SEEN_KEY, p->cfg.n_peers - 1, 0, peer->public_key, 32, &first);
+
+	if (rc == -EEXIST)
+		return fail(p, "public_key is already peer %s's (line %u)",
+			    p->cfg.peers[first].name, p->cfg.peers[first].line);
+	return rc;
 }
 
 static int peer_psk_file(struct parser *p, char *v)
@@ -756,16 +774,16 @@ static int peer_check_ip(struct parser *p, const struct sg_config_peer *peer,
 		return fail_at(p, at, "allowed IP %s is outside network %s",
 			       prefix_str(ip, a, sizeof(a)),
 			       prefix_str(&peer->network, b, sizeof(b)));
-	for (size_t i = 0; i + 1 < p->cfg.n_peers; i++) {
-		const struct sg_config_peer *o = &p->cfg.peers[i];
+	size_t first;
+	int rc = seen_add(p, SEEN_IP, p->cfg.n_peers - 1, (size_t)(ip - peer->allowed_ips), ip,
+			  sizeof(*ip), &first);
 
-		for (size_t j = 0; j < o->n_allowed_ips; j++)
-			if (o->allowed_ips[j].len == ip->len &&
-			    prefix_contains(&o->allowed_ips[j], ip))
-				return fail_at(p, at,
-					       "allowed IP %s is already peer %s's (line %u)",
-					       prefix_str(ip, a, sizeof(a)), o->name, o->line);
-	}
+	if (rc == -EEXIST)
+		return fail_at(p, at, "allowed IP %s is already peer %s's (line %u)",
+			       prefix_str(ip, a, sizeof(a)), p->cfg.peers[first].name,
+			       p->cfg.peers[first].line);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < p->cfg.n_vms; i++)
 		if (prefix_overlaps(&p->cfg.vms[i].prefix, ip))
 			return fail_at(p, at,
@@ -887,13 +905,21 @@ static bool valid_name(const char *s)
 }
 
 /*
- * Appends a zeroed element to *arr (of *n elements of size sz).  Not realloc:
- * peers hold preshared keys, and realloc would free the old block unwiped.
+ * Appends a zeroed element to *arr (of *n elements of size sz), doubling the
+ * room when it is full (8, 16, 32, ...: what n implies), so that a file of
+ * many peers is read in linear time.  Not realloc: peers hold preshared keys,
+ * and realloc would free the old block unwiped.
  */
 static void *grow(void **arr, size_t *n, size_t sz)
 {
-	char *a = calloc(*n + 1, sz);
+	size_t cap = *n < 8 ? 8 : *n;
+	char *a;
 
+	if (*arr != NULL && (*n < 8 || (*n & (*n - 1)) != 0))
+		return (char *)*arr + (*n)++ * sz;
+	if (*arr != NULL)
+		cap = 2 * *n;
+	a = calloc(cap, sz);
 	if (!a)
 		return NULL;
 	if (*arr) {
@@ -903,6 +929,105 @@ static void *grow(void **arr, size_t *n, size_t sz)
 	}
 	*arr = a;
 	return a + (*n)++ * sz;
+}
+
+/* The bytes a reference of kind k stands for. */
+static size_t seen_bytes(const struct parser *p, enum seen_kind k, uint64_t ref, const void **b)
+{
+	const struct sg_config_peer *peer = &p->cfg.peers[(uint32_t)ref - 1];
+	const struct sg_config_prefix *ip;
+
+	switch (k) {
+	case SEEN_NAME:
+		*b = peer->name;
+		return strlen(peer->name);
+	case SEEN_KEY:
+		*b = peer->public_key;
+		return sizeof(peer->public_key);
+	default:
+		ip = &peer->allowed_ips[ref >> 32];
+		*b = ip;
+		return sizeof(*ip);
+	}
+}
+
+static uint64_t seen_hash(const void *b, size_t len)
+{
+	const uint8_t *s = b;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	while (len-- > 0)
+		h = (h ^ *s++) * 1099511628211ull;
+	return h;
+}
+
+/* The slot holding bytes b, or the empty slot where they would go. */
+static uint64_t *seen_find(const struct parser *p, enum seen_kind k, const void *b, size_t len)
+{
+	const struct seen *t = &p->seen[k];
+	size_t i = (size_t)seen_hash(b, len) & (t->cap - 1);
+
+	for (;; i = (i + 1) & (t->cap - 1)) {
+		const void *o;
+
+		if (t->slot[i] == 0)
+			return &t->slot[i];
+		if (seen_bytes(p, k, t->slot[i], &o) == len && !memcmp(o, b, len))
+			return &t->slot[i];
+	}
+}
+
+static int seen_grow(struct parser *p, enum seen_kind k)
+{
+	struct seen *t = &p->seen[k], old = *t;
+
+	if (t->cap != 0 && 2 * (t->n + 1) <= t->cap)
+		return 0;
+	t->cap = old.cap ? 2 * old.cap : 64;
+	t->slot = calloc(t->cap, sizeof(*t->slot));
+	if (!t->slot) {
+		*t = old;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < old.cap; i++) {
+		const void *b;
+		size_t len;
+
+		if (old.slot[i] == 0)
+			continue;
+		len = seen_bytes(p, k, old.slot[i], &b);
+		*seen_find(p, k, b, len) = old.slot[i];
+	}
+	free(old.slot);
+	return 0;
+}
+
+/*
+ * Records that peer number peer (its allowed IP ip for SEEN_IP) has the bytes
+ * b.  Returns 0, -EEXIST with the peer that had them already in *first, or
+ * -ENOMEM.
+ */
+static int seen_add(struct parser *p, enum seen_kind k, size_t peer, size_t ip, const void *b,
+		    size_t len, size_t *first)
+{
+	uint64_t *slot;
+
+	if (seen_grow(p, k) != 0)
+		return -ENOMEM;
+	slot = seen_find(p, k, b, len);
+	if (*slot != 0) {
+		*first = (uint32_t)*slot - 1;
+		return -EEXIST;
+	}
+	*slot = ((uint64_t)ip << 32) | (uint64_t)(peer + 1);
+	p->seen[k].n++;
+	return 0;
+}
+
+static void seen_free(struct parser *p)
+{
+	for (unsigned k = 0; k < SEEN_KINDS; k++)
+		free(p->seen[k].slot);
 }
 
 static int open_named(struct parser *p, enum section s, const char *name)
@@ -929,19 +1054,25 @@ static int open_named(struct parser *p, enum section s, const char *name)
 		vm->line = p->line;
 		return 0;
 	}
-	for (size_t i = 0; i < p->cfg.n_peers; i++)
-		if (!strcmp(p->cfg.peers[i].name, name))
-			return fail(p, "[peer %s] defined twice (first at line %u)", name,
-				    p->cfg.peers[i].line);
 	if (p->cfg.n_peers >= SG_MAX_PEERS)
 		return fail(p, "more than %d [peer] sections", SG_MAX_PEERS);
 	struct sg_config_peer *peer = grow((void **)&p->cfg.peers, &p->cfg.n_peers, sizeof(*peer));
+	size_t first;
+	int rc;
 
 	if (!peer)
 		return -ENOMEM;
 	strcpy(peer->name, name);
 	peer->line = p->line;
-	return 0;
+	rc = seen_add(p, SEEN_NAME, p->cfg.n_peers - 1, 0, name, strlen(name), &first);
+	if (rc == -EEXIST) {
+		rc = fail(p, "[peer %s] defined twice (first at line %u)", name,
+			  p->cfg.peers[first].line);
+		/* Not a peer of the file: the caller's cleanup must not see half of it. */
+		memset(peer, 0, sizeof(*peer));
+		p->cfg.n_peers--;
+	}
+	return rc;
 }
 
 static int close_section(struct parser *p)
@@ -1121,6 +1252,7 @@ int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, s
 	set_defaults(&p.cfg);
 	p.cfg.file = strdup(p.file);
 	rc = p.cfg.file != NULL ? parse_text(&p, text, len) : -ENOMEM;
+	seen_free(&p);
 	if (rc == -ENOMEM)
 		fail(&p, "out of memory");
 	if (rc) {
@@ -1154,7 +1286,7 @@ int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t er
 	if (n < 0 || n > MAX_FILE) {
 		free(text);
 		return fail_at(&p, 0, "cannot read: %s",
-			       n < 0 ? strerror(rc) : "larger than 1 MiB");
+			       n < 0 ? strerror(rc) : "larger than 64 MiB");
 	}
 	dir = strdup(path);
 	if (!dir) {

@@ -10,6 +10,7 @@
 #include <rte_jhash.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 
 #include "lib/common/sg_common.h"
 #include "lib/crypto/sg_crypto.h"
@@ -22,6 +23,27 @@ struct deferred {
 };
 
 #define DEFER_SLOTS 4096
+
+/* Where each mbuf keeps the next staged mbuf of its peer (registered once). */
+static int staged_next_off = -1;
+
+static struct rte_mbuf **staged_next(struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, staged_next_off, struct rte_mbuf **);
+}
+
+static int staged_field_register(void)
+{
+	static const struct rte_mbuf_dynfield desc = {
+		.name = "sg_staged_next",
+		.size = sizeof(struct rte_mbuf *),
+		.align = __alignof__(struct rte_mbuf *),
+	};
+
+	if (staged_next_off < 0)
+		staged_next_off = rte_mbuf_dynfield_register(&desc);
+	return staged_next_off;
+}
 
 struct sg_peers {
 	struct rte_rcu_qsbr *qsbr;
@@ -54,6 +76,8 @@ struct sg_peers *sg_peers_create(const char *name, unsigned max_peers, unsigned 
 		rte_errno = EINVAL;
 		return NULL;
 	}
+	if (staged_field_register() < 0)
+		return NULL;
 	t = rte_zmalloc_socket("sg_peers", sizeof(*t), 64, socket);
 	if (t == NULL)
 		goto nomem;
@@ -105,13 +129,10 @@ static void peer_free(struct sg_peer *p)
 {
 	if (p == NULL)
 		return;
-	if (p->staged != NULL) {
-		void *m;
+	struct rte_mbuf *m;
 
-		while (rte_ring_dequeue(p->staged, &m) == 0)
-			rte_pktmbuf_free(m);
-		rte_ring_free(p->staged);
-	}
+	while (sg_peer_unstage(p, &m, 1) == 1)
+		rte_pktmbuf_free(m);
 	sg_wipe(p->psk, sizeof(p->psk));
 	rte_free(p);
 }
@@ -144,7 +165,6 @@ void sg_peers_destroy(struct sg_peers *t)
 
 struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, int *err)
 {
-	char rname[RTE_RING_NAMESIZE];
 	struct sg_peer *p;
 
 	if (t->n_peers >= t->max_peers) {
@@ -171,10 +191,9 @@ struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, i
 	sg_keyslots_init(&p->ks);
 	if (c->endpoint != NULL)
 		p->ep = *c->endpoint;
-	snprintf(rname, sizeof(rname), "stg_%p", (void *)p);
 	/* Any worker stages; whoever sends the session's first packets drains. */
-	p->staged = rte_ring_create(rname, SG_MAX_STAGED_PACKETS, t->socket, RING_F_EXACT_SZ);
-	if (p->staged == NULL || rte_hash_add_key_data(t->by_key, p->public_key, p) < 0) {
+	rte_spinlock_init(&p->staged.lock);
+	if (rte_hash_add_key_data(t->by_key, p->public_key, p) < 0) {
 		peer_free(p);
 		*err = -ENOMEM;
 		return NULL;
@@ -405,4 +424,46 @@ void sg_peer_endpoint_set(struct sg_peer *p, const struct sg_endpoint *ep)
 	rte_seqlock_write_lock(&p->ep_lock);
 	p->ep = *ep;
 	rte_seqlock_write_unlock(&p->ep_lock);
+}
+
+unsigned sg_peer_stage(struct sg_peer *p, struct rte_mbuf **pkts, unsigned n)
+{
+	unsigned i, room;
+
+	rte_spinlock_lock(&p->staged.lock);
+	room = SG_MAX_STAGED_PACKETS - atomic_load_explicit(&p->staged.n, memory_order_relaxed);
+	if (n > room)
+		n = room;
+	for (i = 0; i < n; i++) {
+		*staged_next(pkts[i]) = NULL;
+		if (p->staged.tail != NULL)
+			*staged_next(p->staged.tail) = pkts[i];
+		else
+			p->staged.head = pkts[i];
+		p->staged.tail = pkts[i];
+	}
+	atomic_fetch_add_explicit(&p->staged.n, n, memory_order_relaxed);
+	rte_spinlock_unlock(&p->staged.lock);
+	return n;
+}
+
+unsigned sg_peer_unstage(struct sg_peer *p, struct rte_mbuf **out, unsigned max)
+{
+	unsigned n = 0;
+
+	if (sg_peer_staged_count(p) == 0)
+		return 0;
+	rte_spinlock_lock(&p->staged.lock);
+	while (n < max && p->staged.head != NULL) {
+		struct rte_mbuf *m = p->staged.head;
+
+		p->staged.head = *staged_next(m);
+		*staged_next(m) = NULL;
+		out[n++] = m;
+	}
+	if (p->staged.head == NULL)
+		p->staged.tail = NULL;
+	atomic_fetch_sub_explicit(&p->staged.n, n, memory_order_relaxed);
+	rte_spinlock_unlock(&p->staged.lock);
+	return n;
 }

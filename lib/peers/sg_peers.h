@@ -15,8 +15,12 @@
  *   then does sg_peers_reclaim free (and wipe) it.
  * - Workers write a few per-peer fields themselves: the endpoint (under a
  *   seqlock, roaming), the statistics and time stamps (atomics), the staged
- *   queue (a multi-producer ring) and the attention flags that bring a peer to
- *   the control lcore through the event ring.
+ *   queue (under its own spinlock) and the attention flags that bring a peer
+ *   to the control lcore through the event ring.
+ *
+ * Memory: a peer costs its struct (one allocation from the DPDK heap) and its
+ * share of the key hash; nothing per peer is a memzone, a ring or any other
+ * EAL object of bounded number, so the table holds as many peers as memory.
  */
 #ifndef SG_PEERS_H
 #define SG_PEERS_H
@@ -46,7 +50,7 @@ using std::memory_order_relaxed;
 #endif
 
 #include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
+#include <rte_mbuf.h>
 #include <rte_seqlock.h>
 #include <rte_spinlock.h>
 
@@ -132,8 +136,16 @@ struct sg_peer {
 	rte_seqlock_t ep_lock;
 	struct sg_endpoint ep;
 
-	/* Packets that wait for a session (at most SG_MAX_STAGED_PACKETS). */
-	struct rte_ring *staged;
+	/*
+	 * Packets that wait for a session (at most SG_MAX_STAGED_PACKETS): a
+	 * FIFO threaded through the mbufs themselves (a dynamic mbuf field), so
+	 * that an idle peer's queue costs 24 bytes, not a ring of its own.
+	 */
+	struct {
+		rte_spinlock_t lock;
+		SG_ATOMIC(uint32_t) n;
+		struct rte_mbuf *head, *tail;
+	} staged;
 	/* When the oldest of them was staged (0: none); later ones do not move it. */
 	SG_ATOMIC(uint64_t) staged_at;
 	SG_ATOMIC(unsigned) events;
@@ -294,6 +306,22 @@ static inline void sg_peer_endpoint_get(const struct sg_peer *p, struct sg_endpo
 		*out = p->ep;
 	} while (rte_seqlock_read_retry(&p->ep_lock, sn));
 }
+
+/* How many packets wait in the peer's staged queue (a hint while workers stage). */
+static inline unsigned sg_peer_staged_count(const struct sg_peer *p)
+{
+	return atomic_load_explicit(&p->staged.n, memory_order_relaxed);
+}
+
+/*
+ * Appends packets to the peer's staged queue, in order, as many as fit under
+ * SG_MAX_STAGED_PACKETS; returns how many it took (the first ones).  Any
+ * thread.
+ */
+unsigned sg_peer_stage(struct sg_peer *p, struct rte_mbuf **pkts, unsigned n);
+
+/* Takes up to max of the oldest staged packets; returns how many.  Any thread. */
+unsigned sg_peer_unstage(struct sg_peer *p, struct rte_mbuf **out, unsigned max);
 
 /* Stores a new endpoint; a no-op when it is the same (the common case). */
 void sg_peer_endpoint_set(struct sg_peer *p, const struct sg_endpoint *ep);

@@ -754,4 +754,51 @@ TEST_F(Config, LoadReadsKeysNextToTheConfigFile)
 	EXPECT_EQ(memcmp(cfg.interface.private_key, gw.raw, 32), 0);
 }
 
+// A file of 20,000 peers (7,000 were refused before: "larger than 1 MiB",
+// "more than 4096 [peer] sections") loads, and a duplicate name, key or
+// allowed IP at its end still names the first peer that had it.
+TEST_F(Config, TwentyThousandPeersLoadAndDuplicatesAtTheEndAreFound)
+{
+	constexpr unsigned kPeers = 20000;
+	std::vector<std::string> lines = base();
+	std::vector<Key> keys;
+	char ip[64];
+	for (unsigned i = 0; i < kPeers; i++) {
+		keys.push_back(new_key());
+		snprintf(ip, sizeof(ip), "fdaa:0:18:ff00::%x:%x/128", i >> 16, i & 0xffff);
+		lines.push_back("[peer n" + std::to_string(i) + "]");
+		lines.push_back("public_key = " + keys.back().b64);
+		lines.push_back(std::string("allowed_ips = ") + ip);
+		lines.push_back("network = fdaa:0:18::/48");
+	}
+	std::string text = join(lines);
+	ASSERT_GT(text.size(), 1u << 20);
+	ASSERT_EQ(parse_file("many.conf", text), 0) << err;
+	EXPECT_EQ(cfg.n_peers, kPeers + 1);
+	EXPECT_EQ(memcmp(cfg.peers[kPeers].public_key, keys.back().raw, 32), 0);
+	sg_config_free(&cfg);
+
+	// Line 22 is the header of peer n0, 22 + 4 * i that of peer n<i>.
+	auto last = [&](std::vector<std::string> extra) {
+		std::vector<std::string> l = lines;
+		l.insert(l.end(), extra.begin(), extra.end());
+		return join(l);
+	};
+	unsigned end = 22 + 4 * kPeers;
+	EXPECT_EQ(parse(last({ "[peer n7]" })), -EINVAL);
+	EXPECT_EQ(std::string(err),
+		  "t.conf:" + std::to_string(end) + ": [peer n7] defined twice (first at line 50)");
+	EXPECT_EQ(parse(last({ "[peer x]", "public_key = " + keys[9].b64 })), -EINVAL);
+	EXPECT_EQ(std::string(err), "t.conf:" + std::to_string(end + 1) +
+					    ": public_key is already peer n9's (line 58)");
+	EXPECT_EQ(parse(last({ "[peer x]", "public_key = " + new_key().b64,
+			       "allowed_ips = fdaa:0:18:ff00::0:5/128",
+			       "network = fdaa:0:18::/48" })),
+		  -EINVAL);
+	EXPECT_EQ(std::string(err),
+		  "t.conf:" + std::to_string(end + 2) +
+			  ": allowed IP fdaa:0:18:ff00::5/128 is already peer n5's "
+			  "(line 42)");
+}
+
 } // namespace

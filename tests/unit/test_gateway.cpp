@@ -3,7 +3,10 @@
 // injected clock: what the session timers do with what the workers did.
 #include "tests/fixture/sg_fixture_gtest.h"
 
+#include <malloc.h>
+
 #include <rte_arp.h>
+#include <rte_malloc.h>
 #include <rte_udp.h>
 
 #include "lib/wire/sg_wire.h"
@@ -262,17 +265,17 @@ TEST_F(Unconfirmed, StagedPacketsExpireTenSecondsAfterTheOldest)
 		vm_sends(t1 + i, false);
 	for (unsigned i = 0; i < 2; i++)
 		vm_sends(t1 + 5 * kS + i, false);
-	EXPECT_EQ(rte_ring_count(p->staged), 5u);
+	EXPECT_EQ(sg_peer_staged_count(p), 5u);
 	step(t1 + 9 * kS);
 	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 0u) << "not before 10 s";
 	step(t1 + 10 * kS + 100 * kMs);
 	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 5u)
 		<< "all five, though two were only 5 s old";
-	EXPECT_EQ(rte_ring_count(p->staged), 0u);
+	EXPECT_EQ(sg_peer_staged_count(p), 0u);
 	// A new packet starts a new wait.
 	vm_sends(t1 + 11 * kS, false);
 	step(t1 + 20 * kS);
-	EXPECT_EQ(rte_ring_count(p->staged), 1u);
+	EXPECT_EQ(sg_peer_staged_count(p), 1u);
 	step(t1 + 21 * kS + 100 * kMs);
 	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STAGED_TIMEOUT), 6u);
 	sg_fx_drain(f.ctl_tx);
@@ -446,6 +449,49 @@ TEST_F(Gateway, LocalRepliesAreRateLimited)
 	f.w->now_ns += kS;
 	feed(f, frame, len, &replies);
 	EXPECT_EQ(replies, 1u) << "answered again a second later";
+}
+
+// What one more peer costs: the DPDK heap (peer, control state, key hash,
+// event ring) and the C heap (allowed-IPs nodes) of a gateway with 10,000
+// configured peers against one with a single peer.  Ten thousand is beyond
+// RTE_MAX_MEMZONE (2560), which a memzone per peer could not pass; an idle
+// peer costs at most 2 KiB, one with a session a keypair (1.4 KiB, most of it the 8,192-bit replay window) more.
+TEST(ManyPeers, TenThousandPeersLoadAtMost2KiBEachAndHandshake)
+{
+	constexpr unsigned kPeers = 10000, kSessions = 1000;
+	auto heap = [] {
+		rte_malloc_socket_stats s;
+		rte_malloc_get_socket_stats((int)rte_socket_id(), &s);
+		return (double)s.heap_allocsz_bytes + (double)mallinfo2().uordblks;
+	};
+	sg_fx f = {};
+	sg_fx_conf c = {};
+	c.n_vms = 1;
+	c.n_clients = 1;
+	double base = heap();
+	ASSERT_EQ(sg_fx_start(&f, &c, "many1"), 0);
+	double one = heap() - base;
+	sg_fx_stop(&f);
+
+	c.n_clients = kPeers;
+	base = heap();
+	ASSERT_EQ(sg_fx_start(&f, &c, "many"), 0);
+	// The fixture's own client records are not the gateway's.
+	double idle =
+		(heap() - base - one - (double)(kPeers * sizeof(sg_fx_client))) / (kPeers - 1);
+	EXPECT_EQ(sg_peers_count(f.gw->dp.peers), kPeers);
+	EXPECT_LE(idle, 2048.0) << "bytes per idle peer";
+
+	uint64_t now = sg_now_ns();
+	double before = heap();
+	for (unsigned i = 0; i < kSessions; i++)
+		ASSERT_EQ(sg_fx_handshake(&f, kPeers - 1 - i, true, now), 0) << "peer " << i;
+	double session = (heap() - before) / kSessions;
+	EXPECT_EQ(sg_peers_keypairs_alive(f.gw->dp.peers), kSessions);
+	EXPECT_LE(session, 1536.0) << "bytes per session";
+	printf("[ per-peer memory ] idle peer %.0f bytes, a session %.0f bytes more\n", idle,
+	       session);
+	sg_fx_stop(&f);
 }
 
 ::testing::Environment *const env =

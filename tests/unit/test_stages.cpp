@@ -859,7 +859,7 @@ TEST_F(Stages, EgressStagesForAPeerWithoutKeypairsUpToItsLimit)
 	run({ "staged", from_vm(inner6(vm, f.cl[0].addr)), "staged_full=3",
 	      "staged=" + std::to_string(SG_MAX_STAGED_PACKETS) + " ctl.nic_tx=1",
 	      [&] {
-		      EXPECT_EQ(rte_ring_count(f.cl[0].peer->staged),
+		      EXPECT_EQ(sg_peer_staged_count(f.cl[0].peer),
 				(unsigned)SG_MAX_STAGED_PACKETS);
 		      EXPECT_EQ(f.gw->ctl.core.stats.init_tx, init_tx + 1) << "a handshake";
 		      std::vector<Frame> out = take(f.ctl_tx);
@@ -880,7 +880,7 @@ TEST_F(Stages, EgressStagesNothingIntoTheVmsReserve)
 	std::vector<rte_mbuf *> held(rte_mempool_avail_count(pool) - SG_VM_MBUFS_RESERVE);
 	ASSERT_EQ(rte_pktmbuf_alloc_bulk(pool, held.data(), (unsigned)held.size()), 0);
 	run({ "staged_vm_limit", from_vm(inner6(vm, f.cl[0].addr)), "staged_vm_limit=3", "",
-	      [&] { EXPECT_EQ(rte_ring_count(f.cl[0].peer->staged), 0u); } },
+	      [&] { EXPECT_EQ(sg_peer_staged_count(f.cl[0].peer), 0u); } },
 	    true);
 	rte_pktmbuf_free_bulk(held.data(), (unsigned)held.size());
 }

@@ -3,33 +3,101 @@
  * sixgate: the WireGuard gateway data plane.
  *
  *   sixgate [EAL options] -- --config FILE [--check]
+ *   sixgate --version
  *
  * The binary only parses its options, starts EAL, builds the gateway from the
  * file (pipelines/sg_gateway.h: the file is the single source of truth for
  * the ports, so EAL options only carry cores and memory), launches the worker
  * lcores and runs the control loop on the main lcore until SIGINT/SIGTERM.
+ *
+ * Stopping: the first SIGTERM/SIGINT raises dp.stopping; the control lcore
+ * refuses new handshakes and lets the workers drain for up to --drain-ms,
+ * then stops them; sixgate logs the final counter summary, frees its ports
+ * and EAL memory, removes its runtime directory and exits 0.  A second signal
+ * exits at once (status 128 + signal), and an alarm bounds the whole stop.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_version.h>
+#include <sodium.h>
 
 #include "lib/config/sg_config.h"
 #include "lib/crypto/sg_crypto.h"
+#include "lib/dpcrypto/sg_dpcrypto.h"
 #include "pipelines/sg_gateway.h"
 
+/* Beyond the drain, how long freeing ports and memory may take before the alarm ends it. */
+#define STOP_SLACK_S 10
+
 static struct sg_gateway *gw;
+static volatile sig_atomic_t stop_signals;
+static unsigned stop_bound_s = SG_DRAIN_MS / 1000 + 1 + STOP_SLACK_S;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	atomic_store(&gw->dp.quit, true);
+	static const char now[] = "sixgate: second signal: exiting now\n";
+
+	if (stop_signals++ > 0) {
+		ssize_t rc = write(STDERR_FILENO, now, sizeof(now) - 1);
+
+		(void)rc;
+		_exit(128 + sig);
+	}
+	atomic_store(&gw->dp.stopping, true);
+	alarm(stop_bound_s);
+}
+
+/* --version: this build and the libraries it runs on. */
+static int print_version(void)
+{
+	struct sg_dpcrypto *dc = sg_dpcrypto_create();
+	char buf[256];
+
+	printf("sixgate %s\n", SG_VERSION);
+	printf("DPDK: %s\n", rte_version());
+	printf("libsodium: %s\n", sodium_version_string());
+	if (dc == NULL) {
+		printf("Intel ipsec-mb: unusable on this CPU\n");
+		return 1;
+	}
+	printf("Intel ipsec-mb: %s\n", sg_dpcrypto_describe(dc, buf, sizeof(buf)));
+	sg_dpcrypto_destroy(dc);
+	return 0;
+}
+
+/*
+ * EAL leaves its runtime directory (/var/run/dpdk/PREFIX: the telemetry
+ * socket, and the multi-process files with --allow-secondary) behind: remove
+ * what is in our own directory, then the directory.
+ */
+static void remove_runtime_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		sg_log(SG_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
 }
 
 static void usage(const char *prog)
@@ -42,6 +110,8 @@ static void usage(const char *prog)
 		"  --idle-sleep-us N      workers sleep N us after many empty polls (default 0:\n"
 		"                         pure polling; use on machines shared with others)\n"
 		"  --status-interval S    print a status line every S seconds (default 10, 0 off)\n"
+		"  --drain-ms N           on SIGTERM, drain for at most N ms (default 1000)\n"
+		"  --version              print the versions of sixgate and its libraries\n"
 		"  --under-load           answer every handshake without a valid cookie with a\n"
 		"                         cookie reply, as when flooded (tests, or under attack)\n"
 		"  --allow-secondary      let other DPDK processes attach (packet capture); by\n"
@@ -58,6 +128,7 @@ struct app_args {
 	unsigned mbufs;
 	unsigned idle_sleep_us;
 	unsigned status_interval_s;
+	unsigned drain_ms;
 	bool under_load;
 	bool allow_secondary;
 };
@@ -72,6 +143,7 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 		{ "status-interval", required_argument, NULL, 's' },
 		{ "under-load", no_argument, NULL, 'u' },
 		{ "allow-secondary", no_argument, NULL, 'a' },
+		{ "drain-ms", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +174,9 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 			break;
 		case 'a':
 			a->allow_secondary = true;
+			break;
+		case 'd':
+			a->drain_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		default:
 			return -EINVAL;
@@ -207,11 +282,16 @@ int main(int argc, char **argv)
 	struct sg_gateway_opts o = { 0 };
 	struct app_args a = { 0 };
 	struct sg_config c = { 0 };
+	char rundir[PATH_MAX];
 	unsigned i, lcore;
+	int64_t balance;
 	int n, rc;
 
 	if (sg_crypto_init() != 0)
 		return 1;
+	for (i = 1; i < (unsigned)argc; i++)
+		if (strcmp(argv[i], "--version") == 0)
+			return print_version();
 	for (i = 1; i < (unsigned)argc; i++)
 		if (strcmp(argv[i], "--check") == 0)
 			return check_only(argc, argv);
@@ -232,6 +312,10 @@ int main(int argc, char **argv)
 	o.idle_sleep_us = a.idle_sleep_us;
 	o.status_interval_s = a.status_interval_s;
 	o.under_load = a.under_load;
+	o.drain_ms = a.drain_ms;
+	if (a.drain_ms > 0)
+		stop_bound_s = a.drain_ms / 1000 + 1 + STOP_SLACK_S;
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	gw = sg_gateway_create(&c, &o, &rc);
 	sg_config_free(&c);
 	if (gw == NULL || sg_telemetry_register(gw) != 0) {
@@ -250,9 +334,11 @@ int main(int argc, char **argv)
 	sg_ctl_run(&gw->ctl);
 	RTE_LCORE_FOREACH_WORKER (lcore)
 		rte_eal_wait_lcore(lcore);
-	sg_log(SG_LOG_INFO, "sixgate stopping");
+	balance = sg_gateway_summary(gw);
 	sg_gateway_destroy(gw);
 	rte_eal_cleanup();
+	remove_runtime_dir(rundir);
 	free(argv);
-	return 0;
+	sg_log(SG_LOG_INFO, "sixgate stopped");
+	return balance == 0 ? 0 : 2;
 }

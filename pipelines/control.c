@@ -46,6 +46,7 @@ static void send_msg(struct sg_ctl *c, const struct sg_endpoint *ep, const void 
 	struct rte_mbuf *m = rte_pktmbuf_alloc(c->dp->pool);
 	void *p;
 
+	w->st.made++;
 	if (m == NULL) {
 		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
 		return;
@@ -135,6 +136,7 @@ int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
 	if (tp.rekey_after_time < SG_REKEY_AFTER_TIME_S)
 		c->rekey_after_time_s = tp.rekey_after_time;
 	c->status_interval_s = o->status_interval_s;
+	c->drain_ns = (uint64_t)(o->drain_ms ? o->drain_ms : SG_DRAIN_MS) * 1000000ull;
 	rc = sg_control_init(&c->core, cfg->interface.private_key, &tp, 1u << 16, &ctl_ops, c,
 			     sg_now_ns());
 	if (rc != 0)
@@ -225,6 +227,8 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
 	enum sg_drop_reason why;
 	bool under;
 
+	if (atomic_load_explicit(&c->dp->stopping, memory_order_relaxed))
+		return SG_DROP_STOPPING;
 	if (msg[0] == SG_MSG_COOKIE_REPLY)
 		return sg_control_cookie_reply(&c->core, msg, now);
 	if (msg[0] != SG_MSG_INITIATION && msg[0] != SG_MSG_RESPONSE)
@@ -253,6 +257,8 @@ static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
 
 	if (why != SG_DROP_NONE)
 		sg_drop_count(&c->dp->ctl->drops, why, 1);
+	else
+		c->dp->ctl->st.consumed++;
 	rte_pktmbuf_free(m);
 }
 
@@ -480,10 +486,30 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 	return work;
 }
 
+/* Whether a stop has drained what it can: everything sent, or its time is up. */
+static bool drained(struct sg_ctl *c, uint64_t now)
+{
+	struct sg_gateway *gw = (struct sg_gateway *)((char *)c - offsetof(struct sg_gateway, ctl));
+
+	if (c->drain_end_ns == 0) {
+		c->drain_end_ns = now + c->drain_ns;
+		sg_log(SG_LOG_INFO, "stopping: handshakes refused, draining for up to %lu ms",
+		       (unsigned long)(c->drain_ns / 1000000));
+	}
+	return now >= c->drain_end_ns || sg_gateway_in_flight(gw) == 0;
+}
+
 void sg_ctl_run(struct sg_ctl *c)
 {
 	while (!atomic_load_explicit(&c->dp->quit, memory_order_relaxed)) {
-		if (sg_ctl_poll(c, sg_now_ns()) == 0) {
+		uint64_t now = sg_now_ns();
+
+		if (atomic_load_explicit(&c->dp->stopping, memory_order_relaxed) &&
+		    drained(c, now)) {
+			atomic_store(&c->dp->quit, true);
+			break;
+		}
+		if (sg_ctl_poll(c, now) == 0) {
 			struct timespec ts = { 0, CTL_IDLE_SLEEP_NS };
 
 			nanosleep(&ts, NULL);

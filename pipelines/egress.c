@@ -203,6 +203,7 @@ bool sg_egress_keepalive(struct sg_worker *w, struct sg_peer *peer)
 
 	if (kp == NULL)
 		return false;
+	w->st.made++;
 	m = rte_pktmbuf_alloc(w->dp->pool);
 	if (m == NULL) {
 		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
@@ -339,6 +340,7 @@ static enum vm_verdict vm_error(struct sg_worker *w, const struct sg_vm *vm, str
 		return VV_DROP;
 	sg_drop_count(&w->drops, why, 1);
 	w->vm_st[vm - w->dp->vms].rx_refused++;
+	w->st.made++;
 	return VV_REPLY;
 }
 

@@ -547,3 +547,48 @@ void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_s
 		out->tx_full += w->vm_st[vmi].tx_full;
 	}
 }
+
+uint64_t sg_gateway_in_flight(const struct sg_gateway *gw)
+{
+	const struct sg_dp *dp = &gw->dp;
+	uint64_t n = rte_ring_count(dp->hs_ring);
+	unsigned i;
+
+	for (i = 0; i < dp->n_vms; i++)
+		n += rte_ring_count(dp->vms[i].txr) +
+		     __atomic_load_n(&dp->vms[i].n_pend, __ATOMIC_RELAXED);
+	for (i = 0; i < sg_peers_count(dp->peers); i++)
+		n += rte_ring_count(sg_peers_at(dp->peers, i)->staged);
+	return n;
+}
+
+int64_t sg_gateway_summary(const struct sg_gateway *gw)
+{
+	struct sg_drop_counters drops;
+	struct sg_worker_stats st;
+	uint64_t dropped = 0, in_flight = sg_gateway_in_flight(gw), lhs, rhs;
+	char line[1024];
+	size_t at = 0;
+	unsigned r;
+
+	sg_gateway_sum(gw, &drops, &st);
+	line[0] = '\0';
+	for (r = 1; r < SG_DROP_MAX; r++) {
+		dropped += drops.n[r];
+		if (drops.n[r] != 0 && at < sizeof(line))
+			at += (size_t)snprintf(line + at, sizeof(line) - at, " %s=%lu",
+					       sg_drop_name(r), (unsigned long)drops.n[r]);
+	}
+	lhs = st.nic_rx + st.vm_rx + st.made;
+	rhs = st.nic_tx + st.vm_tx + dropped + st.consumed + in_flight;
+	sg_log(SG_LOG_INFO,
+	       "final counters: received=%lu (nic %lu, vm %lu) made=%lu sent=%lu (nic %lu, vm %lu) "
+	       "dropped=%lu consumed=%lu in_flight=%lu: %s",
+	       (unsigned long)(st.nic_rx + st.vm_rx), (unsigned long)st.nic_rx,
+	       (unsigned long)st.vm_rx, (unsigned long)st.made,
+	       (unsigned long)(st.nic_tx + st.vm_tx), (unsigned long)st.nic_tx,
+	       (unsigned long)st.vm_tx, (unsigned long)dropped, (unsigned long)st.consumed,
+	       (unsigned long)in_flight, lhs == rhs ? "adds up" : "DOES NOT ADD UP");
+	sg_log(SG_LOG_INFO, "final drops:%s", dropped ? line : " none");
+	return (int64_t)(lhs - rhs);
+}

@@ -160,6 +160,7 @@ static void time_exceeded(struct sg_worker *w, struct sg_peer *peer, struct rte_
 		return;
 	}
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
+	w->st.made++;
 	sg_egress_peer(w, peer, &m, 1);
 }
 
@@ -234,6 +235,7 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 		if (ops[i].len == 0) {
 			/* A keepalive: it did its work (stamps, endpoint); nothing to deliver. */
 			w->st.keepalive_rx++;
+			w->st.consumed++;
 			rte_pktmbuf_free(m);
 			continue;
 		}

@@ -33,7 +33,10 @@ struct sg_gateway_opts {
 	unsigned idle_sleep_us;	    /* workers sleep this long when idle; 0: pure polling */
 	unsigned status_interval_s; /* a status line every S seconds; 0: off */
 	bool under_load;	    /* demand a cookie on every handshake */
+	unsigned drain_ms;	    /* on stop, drain for at most this long; 0: SG_DRAIN_MS */
 };
+
+#define SG_DRAIN_MS 1000
 
 /* Control-plane state of one peer (sg_peer.ctl points here). */
 struct sg_ctl_peer {
@@ -63,6 +66,8 @@ struct sg_ctl {
 	 */
 	unsigned rekey_after_time_s;
 	unsigned status_interval_s;
+	uint64_t drain_ns;     /* how long a stop may drain */
+	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	uint64_t next_tick_ns, next_status_ns, next_gc_ns;
 	/* Telemetry runs in DPDK's own thread: it takes this lock and the qsbr slot below. */
 	pthread_mutex_t tel_lock;
@@ -106,6 +111,20 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv);
 void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
 		    struct sg_worker_stats *st);
 
+/*
+ * Frames the gateway holds now that were neither sent nor dropped yet: in the
+ * handshake ring, the VMs' hand-off rings and pending lists, and the peers'
+ * staged queues.  Exact once the workers have stopped.
+ */
+uint64_t sg_gateway_in_flight(const struct sg_gateway *gw);
+
+/*
+ * Logs the final counter summary: received + made = sent + dropped + consumed
+ * + in flight, and the drops by reason.  Returns 0 when it adds up, else the
+ * difference (left side minus right side).  Call after the workers stopped.
+ */
+int64_t sg_gateway_summary(const struct sg_gateway *gw);
+
 /* Sums VM vmi's row of every worker and of the control lcore. */
 void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_stats *out);
 
@@ -118,7 +137,12 @@ void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_s
  */
 unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns);
 
-/* Runs the control loop on the calling (main) lcore until dp->quit. */
+/*
+ * Runs the control loop on the calling (main) lcore until dp->quit.  Once
+ * dp->stopping is raised it refuses new handshakes and keeps the workers
+ * running until nothing is in flight or the drain time has passed; then it
+ * raises dp->quit itself.
+ */
 void sg_ctl_run(struct sg_ctl *c);
 
 /* --- telemetry (telemetry.c) --- */

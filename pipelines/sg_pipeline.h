@@ -97,11 +97,20 @@ struct sg_vm {
 	unsigned n_pend;
 };
 
-/* Counters of one worker besides the drops; summed by telemetry. */
+/*
+ * Counters of one worker besides the drops; summed by telemetry.  Every frame
+ * is accounted for: nic_rx + vm_rx + made = nic_tx + vm_tx + drops + consumed
+ * + what is in flight (sg_gateway_in_flight), the balance sixgate prints when
+ * it stops.
+ */
 struct sg_worker_stats {
 	uint64_t nic_rx, nic_tx, vm_rx, vm_tx;
 	uint64_t decrypted, encrypted, keepalive_rx, keepalive_tx;
 	uint64_t handshake_rx, staged, local_replies, roams;
+	/* Frames the gateway made itself: handshake messages, keepalives, ICMPv6 errors. */
+	uint64_t made;
+	/* Frames that ended here without a drop: keepalives, handshakes taken. */
+	uint64_t consumed;
 	uint64_t loops, busy_loops;
 };
 
@@ -156,6 +165,8 @@ struct sg_dp {
 	struct sg_worker *ctl;	/* the control lcore's context (its own NIC TX queue) */
 	unsigned burst;		/* packets per RX burst, 1..SG_BURST_MAX */
 	unsigned idle_sleep_us; /* 0: pure polling */
+	/* Stopping: handshakes are refused (SG_DROP_STOPPING) while the rest drains. */
+	SG_ATOMIC(bool) stopping;
 	SG_ATOMIC(bool) quit;
 };
 

@@ -64,7 +64,8 @@ extern "C" {
 	X(CRYPTO, "crypto engine error")                                              \
 	X(LOCAL_OTHER, "addressed to the gateway, not handled")                       \
 	X(MARTIAN, "local request from a broadcast, multicast or unspecified source") \
-	X(LOCAL_RATELIMIT, "local replies (ARP, ND, echo) over their rate")
+	X(LOCAL_RATELIMIT, "local replies (ARP, ND, echo) over their rate")           \
+	X(STOPPING, "handshake refused: the gateway is stopping")
 
 enum sg_drop_reason {
 #define SG_DROP_ENUM(name, desc) SG_DROP_##name,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,29 @@ void sg_dpcrypto_destroy(struct sg_dpcrypto *ctx)
 const char *sg_dpcrypto_arch_name(const struct sg_dpcrypto *ctx)
 {
 	return arch_name(ctx->arch);
+}
+
+char *sg_dpcrypto_describe(const struct sg_dpcrypto *ctx, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} features[] = {
+		{ IMB_FEATURE_AESNI, "aesni" },	    { IMB_FEATURE_PCLMULQDQ, "pclmulqdq" },
+		{ IMB_FEATURE_SSE4_2, "sse4_2" },   { IMB_FEATURE_AVX, "avx" },
+		{ IMB_FEATURE_AVX2, "avx2" },	    { IMB_FEATURE_BMI2, "bmi2" },
+		{ IMB_FEATURE_AVX512F, "avx512f" }, { IMB_FEATURE_AVX512_IFMA, "avx512ifma" },
+		{ IMB_FEATURE_VAES, "vaes" },	    { IMB_FEATURE_VPCLMULQDQ, "vpclmulqdq" },
+		{ IMB_FEATURE_GFNI, "gfni" },	    { IMB_FEATURE_SHANI, "shani" },
+	};
+	size_t at;
+	unsigned i;
+
+	at = (size_t)snprintf(buf, len, "%s, %s:", imb_get_version_str(), arch_name(ctx->arch));
+	for (i = 0; i < sizeof(features) / sizeof(features[0]) && at < len; i++)
+		if (ctx->mgr->features & features[i].bit)
+			at += (size_t)snprintf(buf + at, len - at, " %s", features[i].name);
+	return buf;
 }
 
 int sg_dpcrypto_set_api(struct sg_dpcrypto *ctx, enum sg_dpcrypto_api api)

@@ -13,6 +13,7 @@
 #ifndef SG_DPCRYPTO_H
 #define SG_DPCRYPTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -76,6 +77,13 @@ void sg_dpcrypto_destroy(struct sg_dpcrypto *ctx);
 
 /* Name of the ipsec-mb architecture create picked: "sse", "avx", "avx2", "avx512". */
 const char *sg_dpcrypto_arch_name(const struct sg_dpcrypto *ctx);
+
+/*
+ * One line for --version: ipsec-mb's version, the code path it picked for
+ * this CPU and the CPU features it detected ("1.3.0, avx512: aesni pclmulqdq
+ * ... vaes").  Returns buf.
+ */
+char *sg_dpcrypto_describe(const struct sg_dpcrypto *ctx, char *buf, size_t len);
 
 /*
  * Chooses the ipsec-mb interface (default: the job API, which bench_crypto

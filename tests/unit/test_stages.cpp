@@ -48,6 +48,8 @@ const std::pair<const char *, uint64_t sg_worker_stats::*> kStats[] = {
 	{ "staged", &sg_worker_stats::staged },
 	{ "local_replies", &sg_worker_stats::local_replies },
 	{ "roams", &sg_worker_stats::roams },
+	{ "made", &sg_worker_stats::made },
+	{ "consumed", &sg_worker_stats::consumed },
 	{ "loops", &sg_worker_stats::loops },
 	{ "busy_loops", &sg_worker_stats::busy_loops },
 };
@@ -103,6 +105,23 @@ std::pair<std::string, std::string> moved(const sg_fx &f, const Counters &b)
 				    a.vm[c][v].*s.second - b.vm[c][v].*s.second);
 	}
 	return { drops, stats };
+}
+
+// What the gateway accounts for: made + sent + dropped + consumed + in flight
+// - received over worker 0 and the control lcore (the fixture's lcores).  A
+// burst of n frames the test hands a stage moves it by exactly n: every frame
+// is sent, dropped, consumed or still held, and each frame the gateway makes
+// is counted as made.
+int64_t balance(const sg_fx &f)
+{
+	int64_t b = (int64_t)sg_gateway_in_flight(f.gw);
+	for (const sg_worker *w : { f.w, f.gw->dp.ctl }) {
+		for (unsigned r = 1; r < SG_DROP_MAX; r++)
+			b += (int64_t)w->drops.n[r];
+		b += (int64_t)(w->st.nic_tx + w->st.vm_tx + w->st.consumed);
+		b -= (int64_t)(w->st.nic_rx + w->st.vm_rx + w->st.made);
+	}
+	return b;
 }
 
 // Frame i of a case, built into out; returns its length.
@@ -240,6 +259,7 @@ class Stages : public ::testing::Test
 			ms.push_back(m);
 		}
 		Counters before(f);
+		int64_t balance_before = balance(f);
 		if (from_vm)
 			sg_egress_vm(f.w, 0, ms.data(), c.n);
 		else
@@ -248,6 +268,8 @@ class Stages : public ::testing::Test
 		std::pair<std::string, std::string> m = moved(f, before);
 		EXPECT_EQ(m.first, c.drops) << "drops";
 		EXPECT_EQ(m.second, c.stats) << "statistics";
+		EXPECT_EQ(balance(f) - balance_before, c.n)
+			<< "every frame sent in is accounted for";
 		if (c.check)
 			c.check();
 		drain();
@@ -492,7 +514,7 @@ TEST_F(Stages, NicInputRefusesEachBadDataMessageUnderItsReason)
 			  return sg_fx_data(&f, 0, 50 + i / 2, nullptr, 0, o);
 		  },
 		  "wg_replay=3",
-		  "decrypted=3 keepalive_rx=3",
+		  "decrypted=3 keepalive_rx=3 consumed=3",
 		  {},
 		  2 * N },
 		{ "wg_bad_tag",
@@ -668,7 +690,7 @@ TEST_F(Stages, IngressRefusesEachBadInnerPacketUnderItsReason)
 		{ "no_route", data(inner6(f.cl[0].addr, no_vm)), "no_route=3", "decrypted=3" },
 		// Out of hops: a Time Exceeded goes back through the tunnel, from the VM.
 		{ "hop_limit", data(inner6(f.cl[0].addr, vm, 100, 1)), "hop_limit=3",
-		  "nic_tx=3 decrypted=3 encrypted=3",
+		  "nic_tx=3 decrypted=3 encrypted=3 made=3",
 		  [&] {
 			  each(f.nic_tx, [&](const Frame &fr) {
 				  Frame p = open(fr, 0);
@@ -683,7 +705,7 @@ TEST_F(Stages, IngressRefusesEachBadInnerPacketUnderItsReason)
 TEST_F(Stages, IngressDeliversToTheVmAndCountsKeepalives)
 {
 	Frame p = inner6(f.cl[0].addr, vm);
-	run({ "keepalive", data({}), "", "decrypted=3 keepalive_rx=3" });
+	run({ "keepalive", data({}), "", "decrypted=3 keepalive_rx=3 consumed=3" });
 	run({ "to VM 0", data(p), "", "vm_tx=3 decrypted=3 vm0.tx=3", [&] {
 		     each(f.vm_tx[0], [&](const Frame &fr) {
 			     ASSERT_EQ(fr.size(), RTE_ETHER_HDR_LEN + p.size());
@@ -801,10 +823,10 @@ TEST_F(Stages, EgressRefusesEachBadVmFrameUnderItsReason)
 		// Client 1 never made a handshake: no session, no endpoint to start one.
 		{ "no_session", from_vm(inner6(vm, f.cl[1].addr)), "no_session=3", "" },
 		{ "too_big", from_vm(inner6(vm, f.cl[0].addr, SG_DEFAULT_MTU + 1)), "too_big=3",
-		  "vm_tx=3 local_replies=3 vm0.rx_refused=3 vm0.tx=3",
+		  "vm_tx=3 local_replies=3 made=3 vm0.rx_refused=3 vm0.tx=3",
 		  error_back(SG_ICMP6_PACKET_TOO_BIG) },
 		{ "hop_limit", from_vm(inner6(vm, f.cl[0].addr, 100, 1)), "hop_limit=3",
-		  "vm_tx=3 local_replies=3 vm0.rx_refused=3 vm0.tx=3",
+		  "vm_tx=3 local_replies=3 made=3 vm0.rx_refused=3 vm0.tx=3",
 		  error_back(SG_ICMP6_TIME_EXCEEDED) },
 		{ "local_other (to all nodes)", from_vm(inner6(vm, all_nodes)), "local_other=3",
 		  "vm0.rx_refused=3" },
@@ -857,7 +879,7 @@ TEST_F(Stages, EgressStagesForAPeerWithoutKeypairsUpToItsLimit)
 	sg_peers_clear_keypairs(f.gw->dp.peers, f.cl[0].peer);
 	uint64_t init_tx = f.gw->ctl.core.stats.init_tx;
 	run({ "staged", from_vm(inner6(vm, f.cl[0].addr)), "staged_full=3",
-	      "staged=" + std::to_string(SG_MAX_STAGED_PACKETS) + " ctl.nic_tx=1",
+	      "staged=" + std::to_string(SG_MAX_STAGED_PACKETS) + " ctl.nic_tx=1 ctl.made=1",
 	      [&] {
 		      EXPECT_EQ(sg_peer_staged_count(f.cl[0].peer),
 				(unsigned)SG_MAX_STAGED_PACKETS);

@@ -558,7 +558,7 @@ uint64_t sg_gateway_in_flight(const struct sg_gateway *gw)
 		n += rte_ring_count(dp->vms[i].txr) +
 		     __atomic_load_n(&dp->vms[i].n_pend, __ATOMIC_RELAXED);
 	for (i = 0; i < sg_peers_count(dp->peers); i++)
-		n += rte_ring_count(sg_peers_at(dp->peers, i)->staged);
+		n += sg_peer_staged_count(sg_peers_at(dp->peers, i));
 	return n;
 }
 

@@ -35,6 +35,7 @@
 #include "lib/config/sg_config.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/policy/sg_policy.h"
 #include "pipelines/sg_gateway.h"
 
 /* Beyond the drain, how long freeing ports and memory may take before the alarm ends it. */
@@ -48,6 +49,11 @@ static void on_signal(int sig)
 {
 	static const char now[] = "sixgate: second signal: exiting now\n";
 
+	if (sig == SIGHUP) {
+		/* The control loop reloads the policy file (off the workers' path). */
+		atomic_store(&gw->policy_reload, true);
+		return;
+	}
 	if (stop_signals++ > 0) {
 		ssize_t rc = write(STDERR_FILENO, now, sizeof(now) - 1);
 
@@ -98,6 +104,22 @@ static void remove_runtime_dir(const char *dir)
 	closedir(d);
 	if (rmdir(dir) != 0)
 		sg_log(SG_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* The policy file the configuration names, parsed (--check; the gateway compiles it). */
+static int check_policy(const struct sg_config *cfg)
+{
+	char err[SG_POLICY_ERR_LEN];
+	struct sg_policy p = { 0 };
+	int rc;
+
+	if (cfg->interface.policy_file == NULL)
+		return 0;
+	rc = sg_policy_load(&p, cfg->interface.policy_file, cfg, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err);
+	sg_policy_free(&p);
+	return rc;
 }
 
 static void usage(const char *prog)
@@ -271,6 +293,8 @@ static int check_only(int argc, char **argv)
 		return 1;
 	}
 	rc = load_config(&c, a.config);
+	if (rc == 0)
+		rc = check_policy(&c);
 	sg_config_free(&c);
 	if (rc == 0)
 		printf("%s: ok\n", a.config);
@@ -325,6 +349,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	for (i = 0; i < gw->dp.n_workers; i++)
 		rte_eal_remote_launch(sg_worker_main, gw->dp.workers[i], gw->dp.workers[i]->lcore);
 	sg_log(SG_LOG_INFO,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Egress, VM to NIC: neighbor discovery answered for the VM (the gateway is its
- * router), the source checked against the VM's /112, the destination looked up
- * among the peers' allowed IPs, org isolation, the tunnel MTU (ICMPv6 Packet
+ * router), the source checked against the VM's /112, one policy classify for
+ * the burst (rte_acl: the org rule and the policy file's rules), the
+ * destination looked up among the peers' allowed IPs, the tunnel MTU (ICMPv6 Packet
  * Too Big), then a usable session or the peer's staged queue, one batch
  * encrypt for the whole burst across all its peers, outer headers toward each
  * peer's latest endpoint, and one NIC send.
@@ -18,6 +19,7 @@
 
 #include "lib/allowedips/sg_allowedips.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/policy/sg_policy.h"
 #include "lib/wire/sg_wire.h"
 #include "lib/common/sg_prefix.h"
 #include "pipelines/sg_stages.h"
@@ -344,12 +346,16 @@ static enum vm_verdict vm_error(struct sg_worker *w, const struct sg_vm *vm, str
 	return VV_REPLY;
 }
 
-static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf *m,
-				   struct sg_peer **peerp, enum sg_drop_reason *why)
+/*
+ * The frame's own checks: Ethernet, IPv6 and its length, ND and link-local
+ * traffic for the gateway, the source in the VM's /112.  VV_PEER: it goes on
+ * to the policy with *ipp and its key filled.
+ */
+static enum vm_verdict vm_parse(struct sg_vm *vm, struct rte_mbuf *m, struct rte_ipv6_hdr **ipp,
+				struct sg_policy_key *key, enum sg_drop_reason *why)
 {
 	struct rte_ether_hdr *eth;
 	struct rte_ipv6_hdr *ip;
-	struct sg_peer *peer;
 	uint32_t avail, plen;
 
 	*why = SG_DROP_VM_TRUNCATED;
@@ -378,16 +384,29 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 		*why = SG_DROP_VM_SPOOF;
 		return VV_DROP;
 	}
-	if (!sg_prefix_contains(vm->org, vm->org_len, ip->dst_addr)) {
-		*why = SG_DROP_ORG_ISOLATION;
-		return VV_DROP;
-	}
-	peer = sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->dst_addr);
+	sg_policy_key_set(key, (const uint8_t *)ip, plen + (uint32_t)sizeof(*ip), SG_POLICY_DIR_OUT,
+			  sg_prefix_contains(vm->org, vm->org_len, ip->dst_addr));
+	*ipp = ip;
+	return VV_PEER;
+}
+
+/*
+ * After the policy allowed it (rule r): the destination's peer, the hop
+ * limit and the tunnel MTU.  A packet that only the base rule allowed must
+ * also go to a peer of the VM's own org.
+ */
+static enum vm_verdict vm_forward(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf *m,
+				  struct rte_ipv6_hdr *ip, bool base_rule, struct sg_peer **peerp,
+				  enum sg_drop_reason *why)
+{
+	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+	struct sg_peer *peer = sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->dst_addr);
+
 	if (peer == NULL) {
 		*why = SG_DROP_NO_PEER;
 		return VV_DROP;
 	}
-	if (peer->org_len != vm->org_len || memcmp(peer->org, vm->org, 16) != 0) {
+	if (base_rule && (peer->org_len != vm->org_len || memcmp(peer->org, vm->org, 16) != 0)) {
 		*why = SG_DROP_ORG_ISOLATION;
 		return VV_DROP;
 	}
@@ -402,31 +421,43 @@ static enum vm_verdict vm_classify(struct sg_worker *w, struct sg_vm *vm, struct
 		return vm_error(w, vm, m, ip, SG_ICMP6_PACKET_TOO_BIG, w->dp->gw.mtu, *why);
 	}
 	ip->hop_limits--;
-	rte_pktmbuf_adj(m, sizeof(*eth));
+	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
 	*peerp = peer;
 	return VV_PEER;
 }
 
+/* What one VM burst leaves for the policy: the packets and their keys. */
+struct vm_batch {
+	struct sg_policy_key keys[SG_BURST_MAX];
+	const uint8_t *kptr[SG_BURST_MAX];
+	uint32_t res[SG_BURST_MAX];
+	struct rte_ipv6_hdr *ip[SG_BURST_MAX];
+	struct rte_mbuf *ms[SG_BURST_MAX];
+	unsigned n;
+};
+
 void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
 {
 	struct sg_vm *vm = &w->dp->vms[vmi];
+	const struct sg_dp_policy *pol = sg_policy_get(w);
 	struct rte_mbuf *out[SG_BURST_MAX], *rep[SG_BURST_MAX];
 	struct sg_peer *peers[SG_BURST_MAX];
+	struct vm_batch c;
 	struct tx_batch b;
 	unsigned no = 0, nr = 0, i;
 
+	c.n = 0;
 	for (i = 0; i < n && i < 4; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (i = 0; i < n; i++) {
 		enum sg_drop_reason why = SG_DROP_NONE;
-		struct sg_peer *peer = NULL;
 
 		if (i + 4 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 4], void *));
-		switch (vm_classify(w, vm, pkts[i], &peer, &why)) {
+		switch (vm_parse(vm, pkts[i], &c.ip[c.n], &c.keys[c.n], &why)) {
 		case VV_PEER:
-			peers[no] = peer;
-			out[no++] = pkts[i];
+			c.kptr[c.n] = (const uint8_t *)&c.keys[c.n];
+			c.ms[c.n++] = pkts[i];
 			break;
 		case VV_REPLY:
 			rep[nr++] = pkts[i];
@@ -434,6 +465,31 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 		default:
 			w->vm_st[vmi].rx_refused++;
 			sg_drop(w, pkts[i], why);
+		}
+	}
+	if (c.n > 0)
+		sg_policy_acl_classify(pol->acl, c.kptr, c.res, c.n);
+	for (i = 0; i < c.n; i++) {
+		enum sg_drop_reason why = sg_policy_verdict(w, pol, c.res[i]);
+		struct sg_peer *peer = NULL;
+
+		if (why != SG_DROP_NONE) {
+			w->vm_st[vmi].rx_refused++;
+			sg_drop(w, c.ms[i], why);
+			continue;
+		}
+		switch (vm_forward(w, vm, c.ms[i], c.ip[i], c.res[i] == pol->base_rule, &peer,
+				   &why)) {
+		case VV_PEER:
+			peers[no] = peer;
+			out[no++] = c.ms[i];
+			break;
+		case VV_REPLY:
+			rep[nr++] = c.ms[i];
+			break;
+		default:
+			w->vm_st[vmi].rx_refused++;
+			sg_drop(w, c.ms[i], why);
 		}
 	}
 	if (nr > 0) {

@@ -438,6 +438,8 @@ static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 	setup_gw(dp, cfg, o);
 	rc = setup_tables(gw, cfg);
 	if (rc == 0)
+		rc = sg_gateway_policy_init(gw, cfg);
+	if (rc == 0)
 		rc = sg_ctl_init(&gw->ctl, dp, cfg, o, gw->max_peers);
 	for (i = 0; rc == 0 && i < cfg->n_vms; i++)
 		rc = sg_gateway_vm_add(gw, &cfg->vms[i]);
@@ -487,6 +489,7 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 		rte_ring_free(dp->vms[i].txr);
 	}
 	sg_ctl_fini(&gw->ctl);
+	sg_gateway_policy_fini(gw);
 	sg_allowedips_destroy(dp->aips);
 	sg_peers_destroy(dp->peers);
 	sg_routing_free(dp->routes);

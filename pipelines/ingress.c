@@ -3,8 +3,9 @@
  * Ingress of transport data, NIC to VM: receiver index -> keypair (O(1), no
  * lock), replay pre-check before any crypto, one batch decrypt, replay commit,
  * key confirmation, roaming, keepalives, then the inner packet: IPv6 header
- * and length, source against the peer's allowed IPs, org isolation, and the
- * 6PN route to the VM that owns the destination's /112.
+ * and length, source against the peer's allowed IPs, then for the whole burst
+ * one policy classify (rte_acl: the org rule and the policy file's rules),
+ * and the 6PN route to the VM that owns the destination's /112.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "lib/allowedips/sg_allowedips.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/policy/sg_policy.h"
 #include "lib/replay/sg_replay.h"
 #include "lib/routing/sg_routing.h"
 #include "lib/wire/sg_wire.h"
@@ -86,36 +88,39 @@ static void authenticated(struct sg_worker *w, struct sg_keypair *kp, struct rte
 	}
 }
 
-/* Checks the decrypted inner packet and routes it; returns the VM or -1 with *why. */
-static int inner(struct sg_worker *w, struct sg_keypair *kp, uint8_t *pkt, uint32_t len,
-		 uint32_t *ip_len, enum sg_drop_reason *why)
+/*
+ * Checks the decrypted inner packet (IPv6, its length, its source among the
+ * peer's allowed IPs) and fills its policy key.  Returns a drop reason.
+ */
+static enum sg_drop_reason inner(struct sg_worker *w, struct sg_keypair *kp, const uint8_t *pkt,
+				 uint32_t len, uint32_t *ip_len, struct sg_policy_key *key)
 {
-	struct sg_dp *dp = w->dp;
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)pkt;
+	const struct rte_ipv6_hdr *ip = (const struct rte_ipv6_hdr *)pkt;
+	const struct sg_peer *peer = kp->peer;
 	uint32_t plen;
-	int vm;
 
-	if (len < sizeof(*ip) || (pkt[0] >> 4) != 6) {
-		*why = len >= 1 && (pkt[0] >> 4) == 4 ? SG_DROP_INNER_NOT_IPV6
-		       : len < sizeof(*ip)	      ? SG_DROP_INNER_TRUNCATED
-						      : SG_DROP_INNER_NOT_IPV6;
-		return -1;
-	}
+	if (len < sizeof(*ip))
+		return len >= 1 && (pkt[0] >> 4) == 4 ? SG_DROP_INNER_NOT_IPV6
+						      : SG_DROP_INNER_TRUNCATED;
+	if ((pkt[0] >> 4) != 6)
+		return SG_DROP_INNER_NOT_IPV6;
 	plen = rte_be_to_cpu_16(ip->payload_len);
-	if (plen + sizeof(*ip) > len) {
-		*why = SG_DROP_INNER_TRUNCATED;
-		return -1;
-	}
+	if (plen + sizeof(*ip) > len)
+		return SG_DROP_INNER_TRUNCATED;
 	*ip_len = plen + (uint32_t)sizeof(*ip);
-	if (sg_allowedips_lookup(dp->aips, AF_INET6, ip->src_addr) != kp->peer) {
-		*why = SG_DROP_INNER_SRC;
-		return -1;
-	}
-	if (!sg_prefix_contains(kp->peer->org, kp->peer->org_len, ip->dst_addr)) {
-		*why = SG_DROP_ORG_ISOLATION;
-		return -1;
-	}
-	vm = (int)sg_routing_lookup(dp->routes, ip->dst_addr);
+	if (sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->src_addr) != peer)
+		return SG_DROP_INNER_SRC;
+	sg_policy_key_set(key, pkt, *ip_len, SG_POLICY_DIR_IN,
+			  sg_prefix_contains(peer->org, peer->org_len, ip->dst_addr));
+	return SG_DROP_NONE;
+}
+
+/* The VM that owns the destination, or -1 with *why; the hop limit spent. */
+static int route(struct sg_dp *dp, uint8_t *pkt, enum sg_drop_reason *why)
+{
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)pkt;
+	int vm = (int)sg_routing_lookup(dp->routes, ip->dst_addr);
+
 	if (vm == SG_ROUTING_NO_ROUTE || (unsigned)vm >= dp->n_vms) {
 		*why = SG_DROP_NO_ROUTE;
 		return -1;
@@ -192,14 +197,61 @@ static void deliver_runs(struct sg_worker *w, struct rte_mbuf **out, const int *
 	}
 }
 
+/* The packets of a burst that passed decryption and the inner checks. */
+struct inner_batch {
+	struct sg_policy_key keys[SG_BURST_MAX];
+	const uint8_t *kptr[SG_BURST_MAX];
+	uint32_t res[SG_BURST_MAX];
+	struct rte_mbuf *ms[SG_BURST_MAX];
+	struct sg_keypair *kps[SG_BURST_MAX];
+	uint8_t *pkt[SG_BURST_MAX];
+	uint32_t ip_len[SG_BURST_MAX];
+	unsigned n;
+};
+
+/* Decides the batch with one classify, then routes and delivers what passed. */
+static void to_vms(struct sg_worker *w, struct inner_batch *b)
+{
+	const struct sg_dp_policy *pol = sg_policy_get(w);
+	struct rte_mbuf *out[SG_BURST_MAX];
+	int vms[SG_BURST_MAX];
+	unsigned no = 0, i;
+
+	if (b->n == 0)
+		return;
+	sg_policy_acl_classify(pol->acl, b->kptr, b->res, b->n);
+	for (i = 0; i < b->n; i++) {
+		struct rte_mbuf *m = b->ms[i];
+		enum sg_drop_reason why = sg_policy_verdict(w, pol, b->res[i]);
+		int vm = -1;
+
+		if (why == SG_DROP_NONE)
+			vm = route(w->dp, b->pkt[i], &why);
+		if (vm < 0 && why == SG_DROP_HOP_LIMIT) {
+			time_exceeded(w, b->kps[i]->peer, m, b->ip_len[i]);
+			continue;
+		}
+		if (vm < 0) {
+			sg_drop(w, m, why);
+			continue;
+		}
+		atomic_store_explicit(&b->kps[i]->peer->st.last_data_rx_ns, w->now_ns,
+				      memory_order_relaxed);
+		to_vm_frame(w->dp, m, (unsigned)vm, b->ip_len[i]);
+		out[no] = m;
+		vms[no++] = vm;
+	}
+	deliver_runs(w, out, vms, no);
+}
+
 void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
 	const struct sg_peers_index *ix = sg_peers_index_table(w->dp->peers);
 	struct sg_dpcrypto_op ops[SG_BURST_MAX];
 	struct sg_keypair *kps[SG_BURST_MAX];
-	struct rte_mbuf *ms[SG_BURST_MAX], *out[SG_BURST_MAX];
-	int vms[SG_BURST_MAX];
-	unsigned k = 0, no = 0, i;
+	struct rte_mbuf *ms[SG_BURST_MAX];
+	struct inner_batch b;
+	unsigned k = 0, i;
 
 	for (i = 0; i < n; i++) {
 		enum sg_drop_reason why = prepare(w, ix, pkts[i], &kps[k], &ops[k]);
@@ -213,11 +265,10 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 	if (k == 0)
 		return;
 	sg_dpcrypto_decrypt_burst(w->crypto, ops, k);
+	b.n = 0;
 	for (i = 0; i < k; i++) {
 		struct rte_mbuf *m = ms[i];
-		enum sg_drop_reason why = SG_DROP_NONE;
-		uint32_t ip_len = 0;
-		int vm;
+		enum sg_drop_reason why;
 
 		if (i + 1 < k)
 			rte_prefetch0(ops[i + 1].src);
@@ -239,20 +290,15 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 			rte_pktmbuf_free(m);
 			continue;
 		}
-		vm = inner(w, kps[i], ops[i].dst, ops[i].len, &ip_len, &why);
-		if (vm < 0 && why == SG_DROP_HOP_LIMIT) {
-			time_exceeded(w, kps[i]->peer, m, ip_len);
-			continue;
-		}
-		if (vm < 0) {
+		why = inner(w, kps[i], ops[i].dst, ops[i].len, &b.ip_len[b.n], &b.keys[b.n]);
+		if (why != SG_DROP_NONE) {
 			sg_drop(w, m, why);
 			continue;
 		}
-		atomic_store_explicit(&kps[i]->peer->st.last_data_rx_ns, w->now_ns,
-				      memory_order_relaxed);
-		to_vm_frame(w->dp, m, (unsigned)vm, ip_len);
-		out[no] = m;
-		vms[no++] = vm;
+		b.kptr[b.n] = (const uint8_t *)&b.keys[b.n];
+		b.ms[b.n] = m;
+		b.kps[b.n] = kps[i];
+		b.pkt[b.n++] = ops[i].dst;
 	}
-	deliver_runs(w, out, vms, no);
+	to_vms(w, &b);
 }

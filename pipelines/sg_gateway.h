@@ -79,6 +79,13 @@ struct sg_gateway {
 	struct sg_ctl ctl;
 	unsigned max_peers; /* the size of the peer table */
 	bool nic_open;
+	/* The policy (policy.c): its file, what its names mean, reloads. */
+	char *policy_path;	       /* NULL: the base rule alone (org isolation) */
+	struct sg_config policy_names; /* peers' names and IPs, VMs' names and prefixes */
+	pthread_mutex_t policy_lock;   /* one reload at a time; telemetry reads under it */
+	bool policy_lock_init;
+	SG_ATOMIC(bool) policy_reload; /* set by SIGHUP, served by sg_ctl_run */
+	uint64_t policy_reloads, policy_reload_failures;
 };
 
 /*
@@ -127,6 +134,29 @@ int64_t sg_gateway_summary(const struct sg_gateway *gw);
 
 /* Sums VM vmi's row of every worker and of the control lcore. */
 void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_stats *out);
+/* --- the policy (policy.c) --- */
+
+/*
+ * Parses and compiles the policy of cfg (its policy_file, or the base rule
+ * alone) and publishes it.  Returns 0, or -EINVAL / -ENOMEM after logging
+ * "FILE:LINE: reason".  Called by sg_gateway_create.
+ */
+int sg_gateway_policy_init(struct sg_gateway *gw, const struct sg_config *cfg);
+
+/*
+ * Reads the policy file again, compiles it off the fast path and swaps it in
+ * under RCU (returns after the old one is freed).  Returns 0 with "FILE: N
+ * rules compiled in T ms" in msg, or a negative errno with the reason
+ * ("FILE:LINE: reason") in msg and the running policy unchanged.  Any thread
+ * that is not a worker and not an RCU reader at the time.
+ */
+int sg_gateway_policy_reload(struct sg_gateway *gw, char *msg, size_t len);
+
+/* Frees the policy; workers must have stopped. */
+void sg_gateway_policy_fini(struct sg_gateway *gw);
+
+/* Packets that result r (a rule index, or n_rules) decided, over every worker. */
+uint64_t sg_dp_policy_hits(const struct sg_dp_policy *p, unsigned n_workers, uint32_t r);
 
 /* --- the control lcore (control.c) --- */
 

@@ -51,7 +51,28 @@ extern "C" {
 
 struct sg_allowedips;
 struct sg_dpcrypto;
+struct sg_policy_acl;
 struct sg_routing;
+
+/*
+ * The policy the workers apply (lib/policy compiled to rte_acl), published
+ * in sg_dp.policy and replaced as a whole under RCU (pipelines/policy.c):
+ * a worker loads the pointer once per burst and classifies the burst with
+ * one rte_acl_classify.  Result r < n_rules is the rule that decided;
+ * r == n_rules: no rule matched (default deny).  hits[w][r] counts the
+ * packets of worker w per result, on lines of its own.
+ */
+struct sg_dp_policy {
+	struct sg_policy_acl *acl;
+	uint32_t n_rules;
+	uint8_t *allow;			    /* per rule: 1 allow, 0 deny */
+	uint32_t base_rule;		    /* index of the base rule (within the source's org) */
+	uint64_t *hits[SG_MAX_WORKERS + 1]; /* the control lcore's context last */
+	unsigned *lines;		    /* per rule: its line in the file (0: the base rule) */
+	char *file;
+	uint64_t compile_ns;
+	uint64_t loaded_unix;
+};
 
 /* The gateway's own addresses on the NIC. */
 struct sg_gw {
@@ -155,7 +176,8 @@ struct sg_dp {
 	unsigned n_vms;
 	struct sg_peers *peers;
 	struct sg_allowedips *aips;
-	struct sg_routing *routes; /* 6PN /112 -> VM index */
+	struct sg_routing *routes;		 /* 6PN /112 -> VM index */
+	SG_ATOMIC(struct sg_dp_policy *) policy; /* never NULL while workers run */
 	struct rte_rcu_qsbr *qsbr;
 	struct rte_ring *hs_ring; /* workers -> control: handshake frames */
 	struct rte_ring *ev_ring; /* workers -> control: peers needing attention */

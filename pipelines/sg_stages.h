@@ -46,6 +46,26 @@ static inline void sg_drop(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop
  * Never blocks: when the ring is full the flags stay raised and the control
  * lcore sweeps flagged peers on its timer tick.
  */
+/* The policy for this burst: loaded once, valid until the worker's next quiescent state. */
+static inline const struct sg_dp_policy *sg_policy_get(const struct sg_worker *w)
+{
+	return atomic_load_explicit(&w->dp->policy, memory_order_acquire);
+}
+
+/*
+ * The verdict of classify result r, counted in the worker's own hit
+ * counters: SG_DROP_NONE, SG_DROP_POLICY_DENY (a deny rule decided) or
+ * SG_DROP_ORG_ISOLATION (no rule matched: the packet crosses orgs).
+ */
+static inline enum sg_drop_reason sg_policy_verdict(const struct sg_worker *w,
+						    const struct sg_dp_policy *p, uint32_t r)
+{
+	p->hits[w->id][r]++;
+	if (sg_unlikely(r >= p->n_rules))
+		return SG_DROP_ORG_ISOLATION;
+	return p->allow[r] ? SG_DROP_NONE : SG_DROP_POLICY_DENY;
+}
+
 static inline void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
 {
 	if (sg_peer_flag(peer, ev))

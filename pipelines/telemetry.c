@@ -8,6 +8,8 @@
  *   /sixgate/sessions           keypairs: indices, age, nonces used
  *   /sixgate/routes             the VMs' /112 routes and ports
  *   /sixgate/ports              per port (the NIC, each VM): packets, drops, queues
+ *   /sixgate/policy             the policy: file, rules, compile time, hits
+ *   /sixgate/policy_reload      reads the policy file again (as SIGHUP does)
  *
  * Handlers run in DPDK's telemetry thread.  They read keypairs as an RCU
  * reader (a qsbr slot of their own, online only while a handler runs), so the
@@ -26,6 +28,7 @@
 
 #include "pipelines/sg_gateway.h"
 #include "lib/crypto/sg_crypto.h"
+#include "lib/policy/sg_policy.h"
 #include "lib/routing/sg_routing.h"
 
 static struct sg_gateway *tel_gw;
@@ -437,6 +440,78 @@ static int cmd_ports(const char *cmd, const char *params, struct rte_tel_data *d
 	return 0;
 }
 
+#define POLICY_HITS_MAX 100
+
+/* Per verdict and per rule (the first POLICY_HITS_MAX rules that were hit). */
+static void policy_hits(struct rte_tel_data *d, const struct sg_dp_policy *p, unsigned nw)
+{
+	struct rte_tel_data *h = rte_tel_data_alloc();
+	uint64_t allowed = 0, denied = 0, listed = 0;
+	char name[64];
+
+	if (h != NULL)
+		rte_tel_data_start_dict(h);
+	for (uint32_t r = 0; r < p->n_rules; r++) {
+		uint64_t n = sg_dp_policy_hits(p, nw, r);
+
+		if (p->allow[r])
+			allowed += n;
+		else
+			denied += n;
+		if (n == 0 || h == NULL || listed == POLICY_HITS_MAX)
+			continue;
+		if (p->lines[r] != 0)
+			snprintf(name, sizeof(name), "rule_%u_line_%u", r, p->lines[r]);
+		else
+			snprintf(name, sizeof(name), "rule_%u_org", r);
+		rte_tel_data_add_dict_u64(h, name, n);
+		listed++;
+	}
+	rte_tel_data_add_dict_u64(d, "allowed", allowed);
+	rte_tel_data_add_dict_u64(d, "policy_deny", denied);
+	rte_tel_data_add_dict_u64(d, "org_isolation", sg_dp_policy_hits(p, nw, p->n_rules));
+	if (h != NULL)
+		add_container(d, "hits", h);
+}
+
+static int cmd_policy(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_dp_policy *p;
+
+	(void)cmd;
+	(void)params;
+	pthread_mutex_lock(&tel_gw->policy_lock);
+	p = atomic_load(&tel_gw->dp.policy);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "file", p->file);
+	rte_tel_data_add_dict_u64(d, "rules", p->n_rules);
+	rte_tel_data_add_dict_u64(d, "compile_us", p->compile_ns / 1000);
+	rte_tel_data_add_dict_string(d, "classify", sg_policy_acl_alg(p->acl));
+	rte_tel_data_add_dict_u64(d, "loaded_unix", p->loaded_unix);
+	rte_tel_data_add_dict_u64(d, "reloads", tel_gw->policy_reloads);
+	rte_tel_data_add_dict_u64(d, "reload_failures", tel_gw->policy_reload_failures);
+	policy_hits(d, p, tel_gw->dp.n_workers);
+	pthread_mutex_unlock(&tel_gw->policy_lock);
+	return 0;
+}
+
+static int cmd_policy_reload(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char msg[SG_POLICY_ERR_LEN];
+	int rc;
+
+	(void)cmd;
+	(void)params;
+	rc = sg_gateway_policy_reload(tel_gw, msg, sizeof(msg));
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "ok", rc == 0);
+	rte_tel_data_add_dict_string(d, rc == 0 ? "loaded" : "error", msg);
+	if (rc == 0)
+		rte_tel_data_add_dict_u64(d, "compile_us",
+					  atomic_load(&tel_gw->dp.policy)->compile_ns / 1000);
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -459,5 +534,13 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"/sixgate/ports", cmd_ports,
 		"Per port (\"/nic\", then each VM): packets, tx_full drops, queues, ethdev "
 		"counters. No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/policy", cmd_policy,
+		"The policy: file, rules, compile time, hits per verdict and per rule (the first "
+		"100 rules hit). No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/policy_reload", cmd_policy_reload,
+		"Reads the policy file again and swaps it in (a bad file is refused, the running "
+		"policy stays). No parameters");
 	return rc != 0 ? -EINVAL : 0;
 }

@@ -396,8 +396,27 @@ static int if_mtu(struct parser *p, char *v)
 	return rc;
 }
 
+/* The policy file: kept with the config's directory in front, and readable. */
+static int if_policy_file(struct parser *p, char *v)
+{
+	char full[PATH_MAX];
+	int fd;
+
+	if (v[0] != '/' && p->basedir)
+		snprintf(full, sizeof(full), "%s/%s", p->basedir, v);
+	else
+		snprintf(full, sizeof(full), "%s", v);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(p, "policy_file: cannot read '%s': %s", full, strerror(errno));
+	close(fd);
+	p->cfg.interface.policy_line = p->line;
+	return set_path(p, "policy_file", full, &p->cfg.interface.policy_file);
+}
+
 static const struct key_def interface_keys[] = {
 	{ "private_key_file", if_private_key_file },
+	{ "policy_file", if_policy_file },
 	{ "listen_port", if_listen_port },
 	{ "address4", if_address4 },
 	{ "address6", if_address6 },
@@ -1309,6 +1328,7 @@ void sg_config_free(struct sg_config *cfg)
 		return;
 	sg_wipe(cfg->interface.private_key, sizeof(cfg->interface.private_key));
 	free(cfg->interface.private_key_file);
+	free(cfg->interface.policy_file);
 	free(cfg->file);
 	free(cfg->nic.device);
 	for (size_t i = 0; i < cfg->n_vms; i++) {

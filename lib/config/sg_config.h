@@ -78,6 +78,9 @@ struct sg_config {
 		int has_address6;
 		uint8_t address6[16];
 		uint16_t mtu; /* inner (tunnel) MTU */
+		/* The policy file (lib/policy), the config's directory in front; NULL: none. */
+		char *policy_file;
+		unsigned int policy_line; /* the line that names it */
 	} interface;
 	struct {
 		char *device; /* a PCI address or a DPDK vdev string */

@@ -81,6 +81,7 @@ for src in "$DP_ROOT"/config/*.conf; do
 	d=$CF_DIR/ok-${name%.conf}
 	mkdir -p "$d"
 	cp "$src" "$d/$name"
+	cp "$DP_ROOT"/config/*.policy "$d/"
 	cf_keys "$d" "$d/$name"
 	cf_expect_ok "config/$name" "$d/$name"
 	n_examples=$((n_examples + 1))

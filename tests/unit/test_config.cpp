@@ -303,7 +303,12 @@ TEST_F(Config, DemoConfigParsesWithTwoOrgs)
 	text << in.rdbuf();
 	ASSERT_EQ(mkdir((dir + "/keys").c_str(), 0700), 0);
 	write("keys/gateway.key", gw.b64 + "\n");
+	std::ifstream pol(SG_SOURCE_ROOT "/config/demo.policy");
+	std::stringstream ptext;
+	ptext << pol.rdbuf();
+	write("demo.policy", ptext.str());
 	ASSERT_EQ(parse_file("demo.conf", text.str()), 0) << err;
+	EXPECT_EQ(std::string(cfg.interface.policy_file), dir + "/demo.policy");
 	EXPECT_EQ(strncmp(cfg.nic.device, "net_af_packet0,", 15), 0) << cfg.nic.device;
 	ASSERT_EQ(cfg.n_vms, 2u);
 	ASSERT_EQ(cfg.n_peers, 2u);
@@ -799,6 +804,28 @@ TEST_F(Config, TwentyThousandPeersLoadAndDuplicatesAtTheEndAreFound)
 		  "t.conf:" + std::to_string(end + 2) +
 			  ": allowed IP fdaa:0:18:ff00::5/128 is already peer n5's "
 			  "(line 42)");
+}
+
+} // namespace
+
+namespace
+{
+
+// [interface] policy_file: relative to the config's directory, and readable.
+TEST_F(Config, PolicyFileIsFoundNextToTheConfig)
+{
+	auto l = base();
+	l.insert(l.begin() + 5, "policy_file = t.policy"); // line 6
+	ASSERT_EQ(parse(join(l)), -EINVAL);
+	EXPECT_EQ(std::string(err), "t.conf:6: policy_file: cannot read '" + dir +
+					    "/t.policy': No such file or directory");
+	write("t.policy", "allow from any to any\n");
+	ASSERT_EQ(parse(join(l)), 0) << err;
+	EXPECT_EQ(std::string(cfg.interface.policy_file), dir + "/t.policy");
+	EXPECT_EQ(cfg.interface.policy_line, 6u);
+	sg_config_free(&cfg);
+	ASSERT_EQ(parse(join(base())), 0) << err;
+	EXPECT_EQ(cfg.interface.policy_file, nullptr);
 }
 
 } // namespace

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Interop proof of sixgate's protocol core against wireguard-go, the real
-# peer.  sg-wgpeer (tests/tools, built only on lib/noise, lib/cookie,
-# lib/replay, lib/timers, lib/ratelimit, lib/wire and lib/crypto, on a kernel
-# UDP socket) is the WireGuard peer of a wireguard-go interface in another
-# namespace:
+# peer.  sg-wgpeer (tests/tools: the gateway's own handshake core lib/control,
+# over lib/noise, lib/cookie, lib/replay, lib/timers, lib/ratelimit, lib/wire
+# and lib/crypto, on a kernel UDP socket, no DPDK) is the WireGuard peer of a
+# wireguard-go interface in another namespace:
 #
 #   ns ${LAB}c: wireguard-go, TUN ${LAB}c0, fdaa:0:18:a7b:1::2, UDP [fd00:18:a7b::2]:51821
 #                 | veth, fd00:18:a7b::/64

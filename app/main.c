@@ -306,8 +306,11 @@ int main(int argc, char **argv)
 	struct sg_gateway_opts o = { 0 };
 	struct app_args a = { 0 };
 	struct sg_config c = { 0 };
+	struct sg_config_endpoint metrics_at;
+	struct sg_metrics *metrics = NULL;
 	char rundir[PATH_MAX];
-	unsigned i, lcore;
+	unsigned i, lcore, peers_top;
+	bool metrics_on;
 	int64_t balance;
 	int n, rc;
 
@@ -337,12 +340,20 @@ int main(int argc, char **argv)
 	o.status_interval_s = a.status_interval_s;
 	o.under_load = a.under_load;
 	o.drain_ms = a.drain_ms;
+	metrics_on = c.metrics.enabled != 0;
+	metrics_at = c.metrics.listen;
+	peers_top = c.metrics.peers_top;
 	if (a.drain_ms > 0)
 		stop_bound_s = a.drain_ms / 1000 + 1 + STOP_SLACK_S;
 	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	gw = sg_gateway_create(&c, &o, &rc);
 	sg_config_free(&c);
 	if (gw == NULL || sg_telemetry_register(gw) != 0) {
+		sg_gateway_destroy(gw);
+		rte_eal_cleanup();
+		rte_exit(EXIT_FAILURE, "setup failed: %s\n", strerror(-rc));
+	}
+	if (metrics_on && (metrics = sg_metrics_start(gw, &metrics_at, peers_top, &rc)) == NULL) {
 		sg_gateway_destroy(gw);
 		rte_eal_cleanup();
 		rte_exit(EXIT_FAILURE, "setup failed: %s\n", strerror(-rc));
@@ -360,6 +371,7 @@ int main(int argc, char **argv)
 	RTE_LCORE_FOREACH_WORKER (lcore)
 		rte_eal_wait_lcore(lcore);
 	balance = sg_gateway_summary(gw);
+	sg_metrics_stop(metrics);
 	sg_gateway_destroy(gw);
 	rte_eal_cleanup();
 	remove_runtime_dir(rundir);

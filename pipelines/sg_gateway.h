@@ -180,6 +180,25 @@ void sg_ctl_run(struct sg_ctl *c);
 /* Registers the /sixgate/ telemetry commands for gw (once per process). */
 int sg_telemetry_register(struct sg_gateway *gw);
 
+/* --- Prometheus metrics (metrics.c) --- */
+
+struct sg_metrics;
+
+/*
+ * Serves GET /metrics at the address ([metrics] listen) from a thread of its
+ * own that only reads what telemetry reads; per-peer series for the
+ * peers_top peers with the most traffic (0: none).  Returns NULL with a
+ * negative errno in *err when it cannot listen (logged).
+ */
+struct sg_metrics *sg_metrics_start(struct sg_gateway *gw, const struct sg_config_endpoint *at,
+				    unsigned peers_top, int *err);
+
+/* Stops serving (before sg_gateway_destroy).  NULL is a no-op. */
+void sg_metrics_stop(struct sg_metrics *m);
+
+/* The metrics text /metrics serves, malloc'ed (length in *len); NULL when out of memory. */
+char *sg_metrics_render(struct sg_gateway *gw, unsigned peers_top, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,7 @@ enum section {
 	S_VM,
 	S_PEER,
 	S_TIMERS,
+	S_METRICS,
 	S_COUNT,
 };
 
@@ -896,6 +897,32 @@ static int timers_close(struct parser *p)
 	return 0;
 }
 
+/* ---- [metrics] ------------------------------------------------------------- */
+
+static int metrics_listen(struct parser *p, char *v)
+{
+	if (strcmp(v, "off") == 0) {
+		p->cfg.metrics.enabled = 0;
+		return 0;
+	}
+	p->cfg.metrics.enabled = 1;
+	return parse_endpoint(p, v, &p->cfg.metrics.listen);
+}
+
+static int metrics_peers_top(struct parser *p, char *v)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, "peers_top", v, 0, SG_METRICS_PEERS_MAX, &n);
+
+	p->cfg.metrics.peers_top = (unsigned int)n;
+	return rc;
+}
+
+static const struct key_def metrics_keys[] = {
+	{ "listen", metrics_listen },
+	{ "peers_top", metrics_peers_top },
+};
+
 static const struct section_def sections[S_COUNT] = {
 	[S_INTERFACE] = { "interface", false, interface_keys, SG_ARRAY_SIZE(interface_keys),
 			  interface_close },
@@ -905,6 +932,7 @@ static const struct section_def sections[S_COUNT] = {
 	[S_VM] = { "vm", true, vm_keys, SG_ARRAY_SIZE(vm_keys), vm_close },
 	[S_PEER] = { "peer", true, peer_keys, SG_ARRAY_SIZE(peer_keys), peer_close },
 	[S_TIMERS] = { "timers", false, timers_keys, SG_ARRAY_SIZE(timers_keys), timers_close },
+	[S_METRICS] = { "metrics", false, metrics_keys, SG_ARRAY_SIZE(metrics_keys), NULL },
 };
 
 _Static_assert(SG_ARRAY_SIZE(peer_keys) <= MAX_KEYS, "key_line too small");
@@ -1096,7 +1124,8 @@ static int open_named(struct parser *p, enum section s, const char *name)
 
 static int close_section(struct parser *p)
 {
-	return p->sect == S_NONE ? 0 : sections[p->sect].close(p);
+	return p->sect == S_NONE || sections[p->sect].close == NULL ? 0
+								    : sections[p->sect].close(p);
 }
 
 static int parse_header(struct parser *p, char *s)
@@ -1256,6 +1285,12 @@ static void set_defaults(struct sg_config *c)
 	c->timers.reject_after_time = SG_REJECT_AFTER_TIME_S;
 	c->timers.keepalive_timeout = SG_KEEPALIVE_TIMEOUT_S;
 	c->timers.rekey_timeout = SG_REKEY_TIMEOUT_S;
+	c->metrics.enabled = 1;
+	c->metrics.listen.family = AF_INET;
+	c->metrics.listen.addr[0] = 127;
+	c->metrics.listen.addr[3] = 1;
+	c->metrics.listen.port = SG_METRICS_PORT;
+	c->metrics.peers_top = SG_METRICS_PEERS_TOP;
 }
 
 int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, size_t len,

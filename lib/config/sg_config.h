@@ -105,7 +105,17 @@ struct sg_config {
 		uint32_t keepalive_timeout;
 		uint32_t rekey_timeout;
 	} timers;
+	struct {
+		/* Prometheus /metrics over HTTP; enabled unless "listen = off". */
+		int enabled;
+		struct sg_config_endpoint listen; /* default 127.0.0.1:SG_METRICS_PORT */
+		unsigned int peers_top;		  /* per-peer series for this many peers; 0: none */
+	} metrics;
 };
+
+#define SG_METRICS_PORT	     9586
+#define SG_METRICS_PEERS_TOP 10
+#define SG_METRICS_PEERS_MAX 100
 
 /*
  * Reads and checks the file at path.  Relative key file paths are taken

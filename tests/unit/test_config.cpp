@@ -283,6 +283,31 @@ TEST_F(Config, OptionalKeysAndDefaults)
 	EXPECT_EQ(cfg.timers.rekey_timeout, 1u);
 }
 
+// [metrics]: on at 127.0.0.1:9586 with the top 10 peers unless the file says
+// otherwise; "listen = off" turns it off.
+TEST_F(Config, MetricsDefaultsAndKeys)
+{
+	ASSERT_EQ(parse(join(base())), 0) << err;
+	EXPECT_TRUE(cfg.metrics.enabled);
+	EXPECT_EQ(cfg.metrics.listen.family, AF_INET);
+	EXPECT_TRUE(same_addr(cfg.metrics.listen.addr, AF_INET, "127.0.0.1"));
+	EXPECT_EQ(cfg.metrics.listen.port, SG_METRICS_PORT);
+	EXPECT_EQ(cfg.metrics.peers_top, (unsigned)SG_METRICS_PEERS_TOP);
+	auto l = base();
+	l.push_back("[metrics]\nlisten = [::1]:9100\npeers_top = 0");
+	sg_config_free(&cfg);
+	ASSERT_EQ(parse(join(l)), 0) << err;
+	EXPECT_EQ(cfg.metrics.listen.family, AF_INET6);
+	EXPECT_TRUE(same_addr(cfg.metrics.listen.addr, AF_INET6, "::1"));
+	EXPECT_EQ(cfg.metrics.listen.port, 9100);
+	EXPECT_EQ(cfg.metrics.peers_top, 0u);
+	l = base();
+	l.push_back("[metrics]\nlisten = off");
+	sg_config_free(&cfg);
+	ASSERT_EQ(parse(join(l)), 0) << err;
+	EXPECT_FALSE(cfg.metrics.enabled);
+}
+
 TEST_F(Config, BurstFromOneToTheMaximum)
 {
 	for (unsigned b : { 1u, 64u, (unsigned)SG_BURST_MAX }) {
@@ -579,6 +604,12 @@ class ConfigBroken : public Config
 			{ "zero timer",
 			  { { 0, "[timers]\nrekey_timeout = 0" } },
 			  "t.conf:23: rekey_timeout must be a whole number from 1" },
+			{ "metrics address without a port",
+			  { { 0, "[metrics]\nlisten = 127.0.0.1" } },
+			  "t.conf:23: endpoint: '127.0.0.1' is not ADDRESS:PORT or [IPV6]:PORT" },
+			{ "metrics peers_top past the bound",
+			  { { 0, "[metrics]\npeers_top = 101" } },
+			  "t.conf:23: peers_top must be a whole number from 0 to 100" },
 		};
 	}
 };

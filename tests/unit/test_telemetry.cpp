@@ -145,6 +145,53 @@ TEST_F(Telemetry, PortsShowEachPortsCountersAndQueues)
 	f.w->drops.n[SG_DROP_NIC_TX_FULL] -= 4;
 }
 
+// The value of one series in a metrics text, or -1.
+long long series(const std::string &text, const std::string &name)
+{
+	size_t at = text.find("\n" + name + " ");
+	return at == std::string::npos ? -1
+				       : strtoll(text.c_str() + at + name.size() + 2, nullptr, 10);
+}
+
+// /metrics: the sums telemetry reads, every drop reason by name, per-VM rows,
+// and per-peer series only for the peers_top peers with the most traffic.
+TEST_F(Telemetry, MetricsHoldTheCountersAndAtMostPeersTopPeers)
+{
+	f.w->drops.n[SG_DROP_WG_REPLAY] += 11;
+	f.w->vm_st[0].tx_full += 3;
+	for (unsigned i = 0; i < 5; i++)
+		atomic_fetch_add(&f.cl[10 + i].peer->st.rx_bytes, 1000 * (i + 1));
+	size_t len = 0;
+	char *text = sg_metrics_render(f.gw, 3, &len);
+	ASSERT_NE(text, nullptr);
+	std::string m(text, len);
+	free(text);
+	EXPECT_EQ(series(m, "sixgate_drops_total{reason=\"wg_replay\"}"), 11) << m;
+	EXPECT_EQ(series(m, "sixgate_drops_total{reason=\"vm_tx_full\"}"), 0);
+	EXPECT_EQ(series(m, "sixgate_vm_tx_full_total{vm=\"vm0\"}"), 3);
+	EXPECT_EQ(series(m, "sixgate_peers"), (long long)kClients);
+	EXPECT_EQ(
+		series(m,
+		       "sixgate_handshake_messages_total{message=\"initiation\",direction=\"rx\"}"),
+		(long long)f.gw->ctl.core.stats.init_rx);
+	EXPECT_EQ(count(m, "sixgate_drops_total{reason="), (unsigned)SG_DROP_MAX - 1);
+	EXPECT_EQ(count(m, "sixgate_peer_last_handshake_seconds{"), 3u) << "the top 3 only";
+	EXPECT_EQ(series(m, "sixgate_peer_transfer_total{peer=\"client14\",kind=\"rx_bytes\"}"),
+		  5000);
+	EXPECT_EQ(series(m, "sixgate_peer_transfer_total{peer=\"client12\",kind=\"rx_bytes\"}"),
+		  3000);
+	EXPECT_EQ(m.find("peer=\"client11\""), std::string::npos) << "fourth: not listed";
+	EXPECT_LT(m.find("peer=\"client14\""), m.find("peer=\"client13\"")) << "most first";
+	text = sg_metrics_render(f.gw, 0, &len);
+	ASSERT_NE(text, nullptr);
+	EXPECT_EQ(std::string(text, len).find("peer="), std::string::npos) << "peers_top = 0: none";
+	free(text);
+	f.w->drops.n[SG_DROP_WG_REPLAY] -= 11;
+	f.w->vm_st[0].tx_full -= 3;
+	for (unsigned i = 0; i < 5; i++)
+		atomic_fetch_sub(&f.cl[10 + i].peer->st.rx_bytes, 1000 * (i + 1));
+}
+
 TEST_F(Telemetry, BadPageParameterIsRefused)
 {
 	std::string reply = command("/sixgate/sessions,from=x");

@@ -31,6 +31,7 @@
 #include <rte_lcore.h>
 #include <rte_version.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 #include "lib/config/sg_config.h"
 #include "lib/crypto/sg_crypto.h"
@@ -367,7 +368,11 @@ int main(int argc, char **argv)
 	       "sixgate running: %u workers, %u VMs, %u peers, listen port %u, burst %u",
 	       gw->dp.n_workers, gw->dp.n_vms, sg_peers_count(gw->dp.peers),
 	       rte_be_to_cpu_16(gw->dp.gw.port_be), gw->dp.burst);
+	/* systemd (Type=notify): the ports are started and the workers polling. */
+	sd_notifyf(0, "READY=1\nSTATUS=running: %u workers, %u VMs, %u peers", gw->dp.n_workers,
+		   gw->dp.n_vms, sg_peers_count(gw->dp.peers));
 	sg_ctl_run(&gw->ctl);
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: drained, freeing the ports");
 	RTE_LCORE_FOREACH_WORKER (lcore)
 		rte_eal_wait_lcore(lcore);
 	balance = sg_gateway_summary(gw);

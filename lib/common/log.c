@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "sg_log.h"
 
 static enum sg_log_level min_level = SG_LOG_INFO;
 static void (*log_sink)(enum sg_log_level, const char *);
+static int journal = -1; /* stderr is the journal: not known yet */
 
 void sg_log_set_level(enum sg_log_level level)
 {
@@ -29,6 +31,14 @@ static void vlog(enum sg_log_level level, const char *fmt, va_list ap)
 		log_sink(level, line);
 		return;
 	}
+	/*
+	 * Under systemd (stderr is a journal stream), a "<N>" syslog priority
+	 * prefix gives journald the line's level (journalctl -p warning).
+	 */
+	if (journal < 0)
+		journal = getenv("JOURNAL_STREAM") != NULL;
+	if (journal)
+		fprintf(stderr, "<%d>", (int)level);
 	fprintf(stderr, "sixgate: %s: %s\n", tag[level & 7], line);
 }
 

@@ -29,6 +29,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_pdump.h>
 #include <rte_version.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
@@ -107,6 +108,36 @@ static void remove_runtime_dir(const char *dir)
 		sg_log(SG_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
 }
 
+/*
+ * With --allow-secondary/--capture EAL keeps its hugepage files (PREFIXmap_N)
+ * so that secondaries can map them, and leaves them at exit: remove ours from
+ * every hugetlbfs mount once EAL has let go of them.
+ */
+static void remove_hugepage_files(const char *prefix)
+{
+	char dir[PATH_MAX], type[64], path[PATH_MAX];
+	size_t plen = strlen(prefix);
+	FILE *mounts = fopen("/proc/mounts", "r");
+
+	if (mounts == NULL)
+		return;
+	while (fscanf(mounts, "%*s %4095s %63s %*[^\n]", dir, type) == 2) {
+		struct dirent *e;
+		DIR *d;
+
+		if (strcmp(type, "hugetlbfs") != 0 || (d = opendir(dir)) == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL)
+			if (strncmp(e->d_name, prefix, plen) == 0 &&
+			    strncmp(e->d_name + plen, "map_", 4) == 0 &&
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+				    sizeof(path))
+				unlink(path);
+		closedir(d);
+	}
+	fclose(mounts);
+}
+
 /* The policy file the configuration names, parsed (--check; the gateway compiles it). */
 static int check_policy(const struct sg_config *cfg)
 {
@@ -137,6 +168,8 @@ static void usage(const char *prog)
 		"  --version              print the versions of sixgate and its libraries\n"
 		"  --under-load           answer every handshake without a valid cookie with a\n"
 		"                         cookie reply, as when flooded (tests, or under attack)\n"
+		"  --capture              serve packet capture (rte_pdump) to dpdk-dumpcap;\n"
+		"                         implies --allow-secondary\n"
 		"  --allow-secondary      let other DPDK processes attach (packet capture); by\n"
 		"                         default sixgate runs with --no-shconf and --huge-unlink "
 		"so\n"
@@ -154,6 +187,7 @@ struct app_args {
 	unsigned drain_ms;
 	bool under_load;
 	bool allow_secondary;
+	bool capture;
 };
 
 static int parse_args(int argc, char **argv, struct app_args *a)
@@ -166,6 +200,7 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 		{ "status-interval", required_argument, NULL, 's' },
 		{ "under-load", no_argument, NULL, 'u' },
 		{ "allow-secondary", no_argument, NULL, 'a' },
+		{ "capture", no_argument, NULL, 'p' },
 		{ "drain-ms", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -197,6 +232,9 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 			break;
 		case 'a':
 			a->allow_secondary = true;
+			break;
+		case 'p':
+			a->capture = a->allow_secondary = true;
 			break;
 		case 'd':
 			a->drain_ms = (unsigned)strtoul(optarg, NULL, 10);
@@ -232,7 +270,8 @@ static char **eal_args(int argc, char **argv, int *out_argc)
 		return NULL;
 	while (eal < argc && strcmp(argv[eal], "--") != 0)
 		eal++;
-	secondary = has_arg(argv + eal, argc - eal, "--allow-secondary");
+	secondary = has_arg(argv + eal, argc - eal, "--allow-secondary") ||
+		    has_arg(argv + eal, argc - eal, "--capture");
 	for (i = 0; i < eal; i++)
 		av[k++] = argv[i];
 	if (!secondary && !has_arg(argv, eal, "--no-shconf") && !has_arg(argv, eal, "--in-memory"))
@@ -347,6 +386,14 @@ int main(int argc, char **argv)
 	if (a.drain_ms > 0)
 		stop_bound_s = a.drain_ms / 1000 + 1 + STOP_SLACK_S;
 	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	/*
+	 * Capture: rte_pdump answers dpdk-dumpcap over the multi-process channel
+	 * and only then adds RX/TX callbacks to the ports it captures, so the data
+	 * path costs nothing while nobody captures.
+	 */
+	if (a.capture && rte_pdump_init() != 0)
+		rte_exit(EXIT_FAILURE, "packet capture: rte_pdump_init failed: %s\n",
+			 rte_strerror(rte_errno));
 	gw = sg_gateway_create(&c, &o, &rc);
 	sg_config_free(&c);
 	if (gw == NULL || sg_telemetry_register(gw) != 0) {
@@ -377,9 +424,14 @@ int main(int argc, char **argv)
 		rte_eal_wait_lcore(lcore);
 	balance = sg_gateway_summary(gw);
 	sg_metrics_stop(metrics);
+	if (a.capture)
+		rte_pdump_uninit();
 	sg_gateway_destroy(gw);
 	rte_eal_cleanup();
 	remove_runtime_dir(rundir);
+	if (a.allow_secondary)
+		remove_hugepage_files(strrchr(rundir, '/') != NULL ? strrchr(rundir, '/') + 1
+								   : rundir);
 	free(argv);
 	sg_log(SG_LOG_INFO, "sixgate stopped");
 	return balance == 0 ? 0 : 2;

@@ -129,7 +129,8 @@ dp_gw_start() {
 	[ -x "$DP_SIXGATE" ] || lab_die "no sixgate binary at $DP_SIXGATE (build with meson/ninja)"
 	DP_PREFIX=$(lab_dpdk_prefix gw)
 	LAB_PREFIXES+=("$DP_PREFIX")
-	mem=$(lab_eal_mem 64 256)
+	# DP_EAL_MEM: other EAL memory options (the capture test needs hugepage files).
+	mem=${DP_EAL_MEM:-$(lab_eal_mem 64 256)}
 	# shellcheck disable=SC2086
 	lab_spawn sixgate gw "$DP_SIXGATE" --file-prefix "$DP_PREFIX" --no-pci $mem \
 		--lcores "0@($(lab_cpus)),1@($(lab_cpus)),2@($(lab_cpus))" \

@@ -60,7 +60,7 @@ static int probe_port(const char *devargs, uint16_t *port)
 }
 
 static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_mempool *pool,
-		      uint64_t tx_offloads)
+		      uint64_t tx_offloads, uint64_t rss_hf)
 {
 	struct rte_eth_conf conf;
 	uint16_t nrxd = NB_DESC, ntxd = NB_DESC, q;
@@ -68,6 +68,11 @@ static int setup_port(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, struct rte_
 
 	memset(&conf, 0, sizeof(conf));
 	conf.txmode.offloads = tx_offloads;
+	/* Several RX queues on a NIC that hashes: spread peers by their outer UDP 4-tuple. */
+	if (nb_rx > 1 && rss_hf != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+	}
 	if (rte_eth_dev_configure(port, nb_rx, nb_tx, &conf) != 0)
 		return -EINVAL;
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
@@ -102,6 +107,7 @@ static int setup_nic(struct sg_gateway *gw, const struct sg_config *cfg)
 	struct rte_eth_dev_info info;
 	char devargs[DEVARGS_MAX];
 	unsigned n_rx = cfg->nic.rx_queues, n_tx = cfg->nic.tx_queues, i;
+	uint64_t rss_hf;
 	int rc;
 
 	if (n_tx < dp->n_workers + 1) {
@@ -129,8 +135,13 @@ static int setup_nic(struct sg_gateway *gw, const struct sg_config *cfg)
 	}
 	/* Outer checksums on TX by the NIC when it has both; in software otherwise. */
 	dp->gw.tx_csum_offload = (info.tx_offload_capa & TX_CSUM_OFFLOADS) == TX_CSUM_OFFLOADS;
+	/*
+	 * A real NIC delivers everything to queue 0 unless told to hash; the
+	 * lab's af_packet spreads by its fanout instead (and reports no RSS).
+	 */
+	rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
 	rc = setup_port(dp->nic_port, (uint16_t)n_rx, (uint16_t)n_tx, dp->pool,
-			dp->gw.tx_csum_offload ? TX_CSUM_OFFLOADS : 0);
+			dp->gw.tx_csum_offload ? TX_CSUM_OFFLOADS : 0, rss_hf);
 	if (rc != 0) {
 		sg_log(SG_LOG_ERR, "NIC %s: cannot configure/start", cfg->nic.device);
 		return rc;
@@ -143,8 +154,10 @@ static int setup_nic(struct sg_gateway *gw, const struct sg_config *cfg)
 	}
 	dp->ctl->nic_txq = (uint16_t)dp->n_workers;
 	rte_eth_macaddr_get(dp->nic_port, &dp->gw.mac);
-	sg_log(SG_LOG_INFO, "NIC %s: port %u driver %s, %u RX / %u TX queues, TX checksums %s",
-	       devargs, dp->nic_port, info.driver_name, n_rx, n_tx,
+	sg_log(SG_LOG_INFO,
+	       "NIC %s: port %u driver %s, %u RX / %u TX queues (RSS %s), TX checksums %s", devargs,
+	       dp->nic_port, info.driver_name, n_rx, n_tx,
+	       n_rx > 1 && rss_hf != 0 ? "on IP/UDP" : "off",
 	       dp->gw.tx_csum_offload ? "by the NIC" : "in software");
 	return 0;
 }
@@ -185,7 +198,7 @@ static int vm_open(struct sg_vm *vm, unsigned i, const struct sg_config_vm *cv, 
 	if (rc != 0)
 		return rc;
 	*port_open = true;
-	rc = setup_port(vm->port_id, 1, 1, vm->pool, 0);
+	rc = setup_port(vm->port_id, 1, 1, vm->pool, 0, 0);
 	if (rc != 0)
 		sg_log(SG_LOG_ERR, "VM %s: cannot configure/start its port", cv->name);
 	return rc;

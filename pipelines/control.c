@@ -464,6 +464,51 @@ static void tick(struct sg_ctl *c, uint64_t now)
 	}
 }
 
+void sg_ctl_capture_drops(struct sg_ctl *c, struct sg_dropcap *dc)
+{
+	if (dc == NULL) {
+		atomic_store(&c->dropcap_stop, true);
+		return;
+	}
+	sg_dropcap_close(atomic_exchange(&c->dropcap_new, dc));
+}
+
+static void dropcap_end(struct sg_ctl *c)
+{
+	atomic_store(&c->dp->drop_capture, false);
+	sg_log(SG_LOG_INFO, "drop capture: %lu frames in %s",
+	       (unsigned long)sg_dropcap_written(c->dropcap), sg_dropcap_path(c->dropcap));
+	sg_dropcap_close(c->dropcap);
+	c->dropcap = NULL;
+}
+
+/* Takes over a new drop capture, writes what the workers dropped, ends it when done. */
+static unsigned dropcap_poll(struct sg_ctl *c)
+{
+	struct sg_dropcap *nw = atomic_exchange(&c->dropcap_new, NULL);
+	struct rte_mbuf *ms[SG_BURST_MAX];
+	unsigned n;
+
+	if (nw != NULL) {
+		if (c->dropcap != NULL)
+			dropcap_end(c);
+		c->dropcap = nw;
+		atomic_store(&c->dropcap_stop, false);
+		atomic_store(&c->dp->drop_capture, true);
+		sg_log(SG_LOG_INFO, "drop capture: writing dropped frames to %s",
+		       sg_dropcap_path(nw));
+	}
+	n = rte_ring_dequeue_burst(c->dp->drop_ring, (void **)ms, SG_BURST_MAX, NULL);
+	if (c->dropcap == NULL) {
+		/* Frames dropped just before the capture ended. */
+		rte_pktmbuf_free_bulk(ms, n);
+		return n;
+	}
+	if (!sg_dropcap_write(c->dropcap, ms, n) || atomic_load(&c->dropcap_stop))
+		dropcap_end(c);
+	return n;
+}
+
 unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 {
 	struct sg_dp *dp = c->dp;
@@ -472,6 +517,7 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 	unsigned n, i, work = 0;
 
 	dp->ctl->now_ns = now_ns;
+	work += dropcap_poll(c);
 	n = rte_ring_dequeue_burst(dp->hs_ring, (void **)hs, dp->burst, NULL);
 	for (i = 0; i < n; i++)
 		handle_handshake(c, hs[i]);

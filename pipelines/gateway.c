@@ -29,6 +29,7 @@
 #include "pipelines/sg_stages.h"
 
 #define RING_HS_LEN	 1024
+#define RING_DROP_LEN	 1024 /* dropped frames waiting to be written to a drop capture */
 #define NB_DESC		 1024
 #define INDEX_BITS_MIN	 16
 #define INDEX_BITS_MAX	 24
@@ -394,7 +395,8 @@ static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
 	dp->hs_ring = rte_ring_create("sg_hs", RING_HS_LEN, socket, RING_F_SC_DEQ);
 	dp->ev_ring = rte_ring_create("sg_ev", rte_align32pow2(2 * gw->max_peers + 64), socket,
 				      RING_F_SC_DEQ);
-	if (dp->hs_ring == NULL || dp->ev_ring == NULL)
+	dp->drop_ring = rte_ring_create("sg_drops", RING_DROP_LEN, socket, RING_F_SC_DEQ);
+	if (dp->hs_ring == NULL || dp->ev_ring == NULL || dp->drop_ring == NULL)
 		return -ENOMEM;
 	return sg_routing_create(&dp->routes, &rc);
 }
@@ -500,6 +502,15 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	for (i = 0; i < dp->n_vms; i++) {
 		close_port(dp->vms[i].port_id);
 		rte_ring_free(dp->vms[i].txr);
+	}
+	sg_dropcap_close(gw->ctl.dropcap);
+	sg_dropcap_close(atomic_exchange(&gw->ctl.dropcap_new, NULL));
+	if (dp->drop_ring != NULL) {
+		struct rte_mbuf *m;
+
+		while (rte_ring_dequeue(dp->drop_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(dp->drop_ring);
 	}
 	sg_ctl_fini(&gw->ctl);
 	sg_gateway_policy_fini(gw);

@@ -69,6 +69,13 @@ struct sg_ctl {
 	uint64_t drain_ns;     /* how long a stop may drain */
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	uint64_t next_tick_ns, next_status_ns, next_gc_ns;
+	/*
+	 * Drop capture: telemetry hands a new file over in dropcap_new (and asks
+	 * to stop with dropcap_stop); the control lcore owns dropcap then.
+	 */
+	SG_ATOMIC(struct sg_dropcap *) dropcap_new;
+	SG_ATOMIC(bool) dropcap_stop;
+	struct sg_dropcap *dropcap;
 	/* Telemetry runs in DPDK's own thread: it takes this lock and the qsbr slot below. */
 	pthread_mutex_t tel_lock;
 	unsigned tel_thread_id;
@@ -179,6 +186,29 @@ void sg_ctl_run(struct sg_ctl *c);
 
 /* Registers the /sixgate/ telemetry commands for gw (once per process). */
 int sg_telemetry_register(struct sg_gateway *gw);
+
+/* --- capture of dropped packets (dropcap.c) --- */
+
+struct sg_dropcap;
+
+/*
+ * A new pcapng file at path (it must not exist) for at most max dropped
+ * frames, each with its drop reason as a comment.  NULL with -errno in *err.
+ */
+struct sg_dropcap *sg_dropcap_open(const char *path, uint64_t max, int *err);
+
+/* Writes and frees n frames from the drop ring; false once max are written. */
+bool sg_dropcap_write(struct sg_dropcap *dc, struct rte_mbuf **ms, unsigned n);
+
+uint64_t sg_dropcap_written(const struct sg_dropcap *dc);
+const char *sg_dropcap_path(const struct sg_dropcap *dc);
+void sg_dropcap_close(struct sg_dropcap *dc);
+
+/*
+ * Starts capturing dropped frames into dc (any thread: the control lcore
+ * takes it over on its next round), or asks to stop (dc NULL).
+ */
+void sg_ctl_capture_drops(struct sg_ctl *c, struct sg_dropcap *dc);
 
 /* --- Prometheus metrics (metrics.c) --- */
 

@@ -165,6 +165,7 @@ struct sg_worker {
 	uint64_t now_ns;
 	struct sg_log_rl_state icmp_rl;	 /* the ICMPv6 errors it sends (sg_icmp_allowed) */
 	struct sg_log_rl_state local_rl; /* its replies to ARP, ND and echo requests */
+	uint64_t dropcap_lost;		 /* dropped frames the full drop ring did not take */
 };
 
 /* The whole data plane; built by sg_gateway_create, read by every stage. */
@@ -187,6 +188,12 @@ struct sg_dp {
 	struct sg_worker *ctl;	/* the control lcore's context (its own NIC TX queue) */
 	unsigned burst;		/* packets per RX burst, 1..SG_BURST_MAX */
 	unsigned idle_sleep_us; /* 0: pure polling */
+	/*
+	 * Drop capture (pipelines/dropcap.c): while set, sg_drop puts refused
+	 * frames on drop_ring for the control lcore to write, instead of freeing them.
+	 */
+	SG_ATOMIC(bool) drop_capture;
+	struct rte_ring *drop_ring;
 	/* Stopping: handshakes are refused (SG_DROP_STOPPING) while the rest drains. */
 	SG_ATOMIC(bool) stopping;
 	SG_ATOMIC(bool) quit;
@@ -197,6 +204,8 @@ struct sg_pkt_meta {
 	struct sg_endpoint src; /* outer source, for roaming and replies */
 	uint16_t wg_off;	/* offset of the WireGuard message in the frame */
 	uint16_t wg_len;
+	uint8_t drop_reason; /* set when a dropped frame goes to the drop capture */
+	uint8_t drop_worker;
 };
 
 static inline struct sg_pkt_meta *sg_meta(struct rte_mbuf *m)

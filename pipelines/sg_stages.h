@@ -34,10 +34,19 @@ static inline void sg_u64_to_mac(uint64_t v, struct rte_ether_addr *a)
 		memcpy(a->addr_bytes, &v, 6);
 }
 
-/* The one place a stage frees a packet it refuses: counted under r. */
+/* Hands a dropped frame to the drop capture; false when its ring is full. */
+bool sg_drop_keep(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop_reason r);
+
+/*
+ * The one place a stage frees a packet it refuses: counted under r, and
+ * captured with its reason while someone captures drops.
+ */
 static inline void sg_drop(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop_reason r)
 {
 	sg_drop_count(&w->drops, r, 1);
+	if (unlikely(atomic_load_explicit(&w->dp->drop_capture, memory_order_relaxed)) &&
+	    sg_drop_keep(w, m, r))
+		return;
 	rte_pktmbuf_free(m);
 }
 

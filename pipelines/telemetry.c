@@ -8,6 +8,7 @@
  *   /sixgate/sessions           keypairs: indices, age, nonces used
  *   /sixgate/routes             the VMs' /112 routes and ports
  *   /sixgate/ports              per port (the NIC, each VM): packets, drops, queues
+ *   /sixgate/capture_drops[,FILE[,N] | ,off]   dropped frames with their reasons to pcapng
  *   /sixgate/policy             the policy: file, rules, compile time, hits
  *   /sixgate/policy_reload      reads the policy file again (as SIGHUP does)
  *
@@ -512,6 +513,53 @@ static int cmd_policy_reload(const char *cmd, const char *params, struct rte_tel
 	return 0;
 }
 
+#define DROPCAP_DEFAULT 1000
+#define DROPCAP_MAX	10000000
+
+/*
+ * No parameter: the state.  "off": stop.  "FILE[,N]": write the next N
+ * (default 1000) dropped frames to FILE, a new absolute path, as pcapng.
+ */
+static int cmd_capture_drops(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_ctl *c = &tel_gw->ctl;
+	char path[256], *comma, *end;
+	unsigned long long max = DROPCAP_DEFAULT;
+	struct sg_dropcap *dc;
+	uint64_t lost = 0;
+	unsigned i;
+	int err;
+
+	(void)cmd;
+	if (params != NULL && strcmp(params, "off") == 0) {
+		sg_ctl_capture_drops(&tel_gw->ctl, NULL);
+	} else if (params != NULL && params[0] != '\0') {
+		if (params[0] != '/' || strlen(params) >= sizeof(path))
+			return -EINVAL;
+		snprintf(path, sizeof(path), "%s", params);
+		comma = strrchr(path, ',');
+		if (comma != NULL) {
+			max = strtoull(comma + 1, &end, 10);
+			if (end == comma + 1 || *end != '\0' || max == 0 || max > DROPCAP_MAX)
+				return -EINVAL;
+			*comma = '\0';
+		}
+		dc = sg_dropcap_open(path, max, &err);
+		if (dc == NULL)
+			return err;
+		sg_ctl_capture_drops(&tel_gw->ctl, dc);
+	}
+	for (i = 0; i <= tel_gw->dp.n_workers; i++)
+		lost += (i < tel_gw->dp.n_workers ? tel_gw->dp.workers[i] : tel_gw->dp.ctl)
+				->dropcap_lost;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "capturing",
+				  atomic_load(&tel_gw->dp.drop_capture) ||
+					  atomic_load(&c->dropcap_new) != NULL);
+	rte_tel_data_add_dict_u64(d, "lost", lost);
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -530,6 +578,10 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"Parameters: optional from=N");
 	rc |= rte_telemetry_register_cmd("/sixgate/routes", cmd_routes,
 					 "6PN routes to the VM ports. No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/capture_drops", cmd_capture_drops,
+		"Dropped frames and reasons to pcapng. Parameters: FILE[,N] (a new absolute path, "
+		"N drops, default 1000), off, or none");
 	rc |= rte_telemetry_register_cmd(
 		"/sixgate/ports", cmd_ports,
 		"Per port (\"/nic\", then each VM): packets, tx_full drops, queues, ethdev "

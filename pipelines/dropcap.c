@@ -53,7 +53,8 @@ static size_t option(uint8_t *p, uint16_t code, const void *v, uint16_t len)
 
 	memcpy(p, &code, 2);
 	memcpy(p + 2, &len, 2);
-	memcpy(p + 4, v, len);
+	if (len > 0)
+		memcpy(p + 4, v, len);
 	memset(p + 4 + len, 0, padded - len);
 	return 4 + padded;
 }

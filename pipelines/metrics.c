@@ -222,6 +222,44 @@ static void per_vm(struct buf *b, const struct sg_gateway *gw)
 	}
 }
 
+/* One port's ethdev counters (what its PMD counts: the NIC's own misses and errors). */
+static void ethdev_port(struct buf *b, const char *name, uint16_t port)
+{
+	struct rte_eth_stats es;
+	const struct {
+		const char *counter;
+		uint64_t v;
+	} * c, cs[] = {
+		{ "ipackets", 0 }, { "opackets", 0 }, { "imissed", 0 },
+		{ "ierrors", 0 },  { "oerrors", 0 },  { "rx_nombuf", 0 },
+	};
+	uint64_t v[RTE_DIM(cs)];
+	unsigned i;
+
+	memset(&es, 0, sizeof(es));
+	rte_eth_stats_get(port, &es);
+	v[0] = es.ipackets, v[1] = es.opackets, v[2] = es.imissed;
+	v[3] = es.ierrors, v[4] = es.oerrors, v[5] = es.rx_nombuf;
+	for (i = 0, c = cs; i < RTE_DIM(cs); i++, c++)
+		put(b, "sixgate_ethdev_packets_total{port=\"%s\",counter=\"%s\"} %lu\n", name,
+		    c->counter, (unsigned long)v[i]);
+}
+
+static void ethdev(struct buf *b, const struct sg_gateway *gw)
+{
+	char name[80];
+	unsigned i;
+
+	head(b, "ethdev_packets_total", "counter",
+	     "The ports' own counters (nic, and each VM by name): ipackets, opackets, imissed, "
+	     "ierrors, oerrors, rx_nombuf.");
+	ethdev_port(b, "nic", gw->dp.nic_port);
+	for (i = 0; i < gw->dp.n_vms; i++) {
+		label(name, sizeof(name), gw->dp.vms[i].name);
+		ethdev_port(b, name, gw->dp.vms[i].port_id);
+	}
+}
+
 static void control(struct buf *b, const struct sg_gateway *gw)
 {
 	const struct sg_control_stats *cs = &gw->ctl.core.stats;
@@ -333,6 +371,7 @@ char *sg_metrics_render(struct sg_gateway *gw, unsigned peers_top, size_t *len)
 	totals(&b, gw);
 	per_worker(&b, gw);
 	per_vm(&b, gw);
+	ethdev(&b, gw);
 	control(&b, gw);
 	per_peer(&b, gw, peers_top);
 	if (b.oom) {

@@ -170,6 +170,10 @@ TEST_F(Telemetry, MetricsHoldTheCountersAndAtMostPeersTopPeers)
 	EXPECT_EQ(series(m, "sixgate_drops_total{reason=\"vm_tx_full\"}"), 0);
 	EXPECT_EQ(series(m, "sixgate_vm_tx_full_total{vm=\"vm0\"}"), 3);
 	EXPECT_EQ(series(m, "sixgate_peers"), (long long)kClients);
+	EXPECT_EQ(series(m, "sixgate_ethdev_packets_total{port=\"nic\",counter=\"opackets\"}"),
+		  (long long)f.w->st.nic_tx + (long long)f.gw->dp.ctl->st.nic_tx)
+		<< "the ring port counts what the gateway sent";
+	EXPECT_EQ(series(m, "sixgate_ethdev_packets_total{port=\"vm0\",counter=\"imissed\"}"), 0);
 	EXPECT_EQ(
 		series(m,
 		       "sixgate_handshake_messages_total{message=\"initiation\",direction=\"rx\"}"),

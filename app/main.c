@@ -66,6 +66,12 @@ static void on_signal(int sig)
 	alarm(stop_bound_s);
 }
 
+/* systemd's watchdog (WatchdogSec=): the control loop is alive. */
+static void watchdog_ping(void)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
 /* --version: this build and the libraries it runs on. */
 static int print_version(void)
 {
@@ -351,6 +357,7 @@ int main(int argc, char **argv)
 	char rundir[PATH_MAX];
 	unsigned i, lcore, peers_top;
 	bool metrics_on;
+	uint64_t watchdog_us = 0;
 	int64_t balance;
 	int n, rc;
 
@@ -415,6 +422,11 @@ int main(int argc, char **argv)
 	       "sixgate running: %u workers, %u VMs, %u peers, listen port %u, burst %u",
 	       gw->dp.n_workers, gw->dp.n_vms, sg_peers_count(gw->dp.peers),
 	       rte_be_to_cpu_16(gw->dp.gw.port_be), gw->dp.burst);
+	/* Under WatchdogSec=, the control loop's tick pings twice per period. */
+	if (sd_watchdog_enabled(0, &watchdog_us) > 0) {
+		gw->ctl.heartbeat = watchdog_ping;
+		gw->ctl.heartbeat_ns = watchdog_us * 1000 / 2;
+	}
 	/* systemd (Type=notify): the ports are started and the workers polling. */
 	sd_notifyf(0, "READY=1\nSTATUS=running: %u workers, %u VMs, %u peers", gw->dp.n_workers,
 		   gw->dp.n_vms, sg_peers_count(gw->dp.peers));

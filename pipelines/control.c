@@ -457,6 +457,10 @@ static void tick(struct sg_ctl *c, uint64_t now)
 		sg_ratelimit_gc(c->core.rl, now);
 		c->next_gc_ns = now + CTL_NS_PER_S;
 	}
+	if (c->heartbeat != NULL && now >= c->next_heartbeat_ns) {
+		c->heartbeat();
+		c->next_heartbeat_ns = now + c->heartbeat_ns;
+	}
 	if (c->status_interval_s > 0 && now >= c->next_status_ns) {
 		if (c->next_status_ns != 0)
 			print_status(c);

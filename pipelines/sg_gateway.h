@@ -66,6 +66,9 @@ struct sg_ctl {
 	 */
 	unsigned rekey_after_time_s;
 	unsigned status_interval_s;
+	/* Called every heartbeat_ns from the timer tick (systemd's watchdog); NULL: none. */
+	void (*heartbeat)(void);
+	uint64_t heartbeat_ns, next_heartbeat_ns;
 	uint64_t drain_ns;     /* how long a stop may drain */
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	uint64_t next_tick_ns, next_status_ns, next_gc_ns;

@@ -42,11 +42,13 @@ lab_wait_for 10 test -S "$LAB_DIR/notify.sock" || lab_die "no notify socket"
 dp_lab_net
 dp_conf_begin
 dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
-export NOTIFY_SOCKET=$LAB_DIR/notify.sock JOURNAL_STREAM=8:12345
+export NOTIFY_SOCKET=$LAB_DIR/notify.sock JOURNAL_STREAM=8:12345 WATCHDOG_USEC=1000000
 dp_gw_start vm1
-unset NOTIFY_SOCKET JOURNAL_STREAM
+unset NOTIFY_SOCKET JOURNAL_STREAM WATCHDOG_USEC
 lab_check "READY=1 with a STATUS once the ports are up" \
 	lab_wait_for 10 grep -q "READY=1 | STATUS=running: 2 workers, 1 VMs" "$LAB_DIR/notify.log"
+lab_check "WatchdogSec: WATCHDOG=1 pings from the control loop (3 within 10 s)" \
+	lab_wait_for 10 sh -c "[ \$(grep -c '^WATCHDOG=1' '$LAB_DIR/notify.log') -ge 3 ]"
 lab_check "log lines carry journald priorities (<6> info)" grep -q "^<6>sixgate: info: sixgate running" "$LAB_DIR/sixgate.log"
 if [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; then
 	lab_log "systemd is PID 1: a start through systemd-run would go here"

@@ -73,7 +73,13 @@ static struct sg_control_peer *up_peer_by_key(void *ctx, const uint8_t key[32])
 	struct sg_ctl *c = ctx;
 	struct sg_peer *p = sg_peers_lookup_key(c->dp->peers, key);
 
-	return p != NULL ? &cp_of(p)->cp : NULL;
+	if (p == NULL) {
+		/* The peer store may know it: handshake() asks the loader. */
+		memcpy(c->miss_key, key, sizeof(c->miss_key));
+		c->miss = true;
+		return NULL;
+	}
+	return &cp_of(p)->cp;
 }
 
 static struct sg_control_peer *up_peer_by_index(void *ctx, uint32_t index)
@@ -164,8 +170,24 @@ int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p)
 	if (rc != 0)
 		return rc;
 	cp->peer = p;
+	cp->from_store = false;
+	cp->active_ns = sg_now_ns();
 	p->ctl = cp;
 	return 0;
+}
+
+void sg_ctl_peer_fini(struct sg_ctl *c, struct sg_peer *p)
+{
+	struct sg_ctl_peer *cp = cp_of(p);
+	struct rte_mbuf *m;
+
+	while (sg_peer_unstage(p, &m, 1) == 1) {
+		sg_drop(c->dp->ctl, m, SG_DROP_NO_SESSION);
+		cp->staged_dropped++;
+	}
+	atomic_store_explicit(&p->staged_at, 0, memory_order_relaxed);
+	sg_control_peer_clear(&c->core, &cp->cp);
+	sg_wipe(&cp->cp, sizeof(cp->cp));
 }
 
 void sg_ctl_fini(struct sg_ctl *c)
@@ -174,9 +196,10 @@ void sg_ctl_fini(struct sg_ctl *c)
 
 	if (c->dp == NULL)
 		return;
-	n = c->dp->peers != NULL ? sg_peers_count(c->dp->peers) : 0;
+	n = c->dp->peers != NULL ? sg_peers_slots(c->dp->peers) : 0;
 	for (i = 0; c->cps != NULL && i < n; i++)
-		sg_control_peer_clear(&c->core, &c->cps[i].cp);
+		if (sg_peers_at(c->dp->peers, i) != NULL)
+			sg_control_peer_clear(&c->core, &c->cps[i].cp);
 	rte_free(c->cps);
 	c->cps = NULL;
 	sg_control_fini(&c->core);
@@ -217,7 +240,8 @@ static void session_up(struct sg_ctl *c, struct sg_peer *peer)
 		c->st.keepalive_tx++;
 }
 
-static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
+/* Returns SG_DROP_NONE with *kept when the loader took m to ask the store. */
+static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m, bool *kept)
 {
 	const struct sg_endpoint *src = &sg_meta(m)->src;
 	const uint8_t *msg = rte_pktmbuf_mtod_offset(m, const uint8_t *, sg_meta(m)->wg_off);
@@ -235,6 +259,7 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
 	if (msg[0] != SG_MSG_INITIATION && msg[0] != SG_MSG_RESPONSE)
 		return SG_DROP_WG_TYPE;
 	control_src(&cs, src);
+	c->miss = false;
 	under = sg_control_under_load(&c->core, rte_ring_count(c->dp->hs_ring),
 				      rte_ring_get_capacity(c->dp->hs_ring), now);
 	if (msg[0] == SG_MSG_INITIATION)
@@ -244,9 +269,16 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
 	if (reply.len > 0)
 		send_msg(c, src, &reply.msg, reply.len);
 	sg_wipe(&reply, sizeof(reply));
+	/* mac1, the cookie and the rate limit passed: the store may know the key. */
+	if (why == SG_DROP_WG_UNKNOWN_PEER && c->miss && c->loader != NULL && kept != NULL) {
+		why = sg_loader_defer(c, c->miss_key, m);
+		*kept = why == SG_DROP_NONE;
+		return why;
+	}
 	if (why != SG_DROP_NONE)
 		return why;
 	sg_peer_endpoint_set(ctl_peer(p)->peer, src);
+	ctl_peer(p)->active_ns = now;
 	if (msg[0] == SG_MSG_RESPONSE)
 		session_up(c, ctl_peer(p)->peer);
 	return SG_DROP_NONE;
@@ -254,7 +286,21 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m)
 
 static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
 {
-	enum sg_drop_reason why = handshake(c, m);
+	bool kept = false;
+	enum sg_drop_reason why = handshake(c, m, &kept);
+
+	if (why != SG_DROP_NONE)
+		sg_drop_count(&c->dp->ctl->drops, why, 1);
+	if (!kept)
+		rte_pktmbuf_free(m);
+}
+
+void sg_ctl_handshake_again(struct sg_ctl *c, struct rte_mbuf *m)
+{
+	enum sg_drop_reason why = handshake(c, m, NULL);
+
+	/* One initiation received, whatever it took to answer it. */
+	c->core.stats.init_rx--;
 
 	if (why != SG_DROP_NONE)
 		sg_drop_count(&c->dp->ctl->drops, why, 1);
@@ -392,7 +438,11 @@ static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 {
 	struct sg_ctl_peer *cp = cp_of(p);
 	uint64_t old_tx = cp->seen_data_tx, old_rx = cp->seen_data_rx;
+	uint64_t rx = atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed);
 	unsigned d, flags = 0;
+
+	if (rx > cp->active_ns)
+		cp->active_ns = rx;
 
 	if (atomic_load_explicit(&p->events, memory_order_relaxed) != 0)
 		flags = sg_peer_take_flags(p);
@@ -434,8 +484,11 @@ static void print_status(struct sg_ctl *c)
 	sg_gateway_sum(gw, &drops, &st);
 	for (i = 1; i < SG_DROP_MAX; i++)
 		total += drops.n[i];
-	for (i = 0; i < sg_peers_count(c->dp->peers); i++)
-		sessions += sg_peers_at(c->dp->peers, i)->ks.current != NULL;
+	for (i = 0; i < sg_peers_slots(c->dp->peers); i++) {
+		struct sg_peer *p = sg_peers_at(c->dp->peers, i);
+
+		sessions += p != NULL && p->ks.current != NULL;
+	}
 	sg_log(SG_LOG_INFO,
 	       "status: peers %u sessions %u nic rx %lu tx %lu vm rx %lu tx %lu decrypted %lu "
 	       "encrypted %lu handshakes in %lu out %lu drops %lu",
@@ -448,10 +501,14 @@ static void print_status(struct sg_ctl *c)
 
 static void tick(struct sg_ctl *c, uint64_t now)
 {
-	unsigned i, n = sg_peers_count(c->dp->peers);
+	unsigned i, n = sg_peers_slots(c->dp->peers);
 
-	for (i = 0; i < n; i++)
-		tick_peer(c, sg_peers_at(c->dp->peers, i), now);
+	for (i = 0; i < n; i++) {
+		struct sg_peer *p = sg_peers_at(c->dp->peers, i);
+
+		if (p != NULL)
+			tick_peer(c, p, now);
+	}
 	sg_peers_reclaim(c->dp->peers);
 	if (now >= c->next_gc_ns) {
 		sg_ratelimit_gc(c->core.rl, now);
@@ -528,8 +585,10 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 	work += n;
 	n = rte_ring_dequeue_burst(dp->ev_ring, (void **)ev, dp->burst, NULL);
 	for (i = 0; i < n; i++)
-		handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
+		if (!sg_peers_event_done(dp->peers, ev[i]))
+			handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
 	work += n;
+	work += sg_loader_poll(c, now_ns);
 	if (now_ns >= c->next_tick_ns) {
 		tick(c, now_ns);
 		c->next_tick_ns = now_ns + CTL_TICK_NS;

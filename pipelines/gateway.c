@@ -288,13 +288,29 @@ int sg_gateway_peer_add(struct sg_gateway *gw, const struct sg_config_peer *cp)
 	if (p == NULL)
 		return err;
 	err = sg_ctl_peer_init(&gw->ctl, p);
+	if (err != 0) {
+		sg_peers_remove(dp->peers, p);
+		return err;
+	}
 	for (j = 0; err == 0 && j < cp->n_allowed_ips; j++) {
 		const struct sg_config_prefix *a = &cp->allowed_ips[j];
 
 		if (sg_allowedips_insert(dp->aips, a->family, a->addr, a->len, p) != 0)
 			err = -ENOMEM;
 	}
+	if (err != 0)
+		sg_gateway_peer_remove(gw, p);
 	return err;
+}
+
+void sg_gateway_peer_remove(struct sg_gateway *gw, struct sg_peer *p)
+{
+	struct sg_dp *dp = &gw->dp;
+
+	/* No new packet finds it; then no session, handshake or staged packet is left. */
+	sg_allowedips_remove_by_peer(dp->aips, p);
+	sg_ctl_peer_fini(&gw->ctl, p);
+	sg_peers_remove(dp->peers, p);
 }
 
 static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcore)
@@ -382,7 +398,7 @@ static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
 		.sync_ctx = dp->qsbr,
 	};
 
-	gw->max_peers = (unsigned)cfg->n_peers + 1;
+	gw->max_peers = (unsigned)cfg->n_peers + 1 + (cfg->store.path ? cfg->store.max_loaded : 0);
 	dp->peers =
 		sg_peers_create("main", gw->max_peers, index_bits(gw->max_peers), dp->qsbr, socket);
 	if (dp->peers == NULL)
@@ -464,6 +480,8 @@ static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 			sg_log(SG_LOG_ERR, "%s:%u: [peer %s] cannot be added: %s", cfg->file,
 			       cfg->peers[i].line, cfg->peers[i].name, strerror(-rc));
 	}
+	if (rc == 0 && cfg->store.path != NULL)
+		rc = sg_loader_start(gw, cfg);
 	return rc;
 }
 
@@ -497,6 +515,8 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	if (gw == NULL)
 		return;
 	dp = &gw->dp;
+	/* First: the initiations it holds came from the NIC's pool. */
+	sg_loader_stop(gw);
 	if (gw->nic_open)
 		close_port(dp->nic_port);
 	for (i = 0; i < dp->n_vms; i++) {
@@ -584,8 +604,10 @@ uint64_t sg_gateway_in_flight(const struct sg_gateway *gw)
 	for (i = 0; i < dp->n_vms; i++)
 		n += rte_ring_count(dp->vms[i].txr) +
 		     __atomic_load_n(&dp->vms[i].n_pend, __ATOMIC_RELAXED);
-	for (i = 0; i < sg_peers_count(dp->peers); i++)
-		n += sg_peer_staged_count(sg_peers_at(dp->peers, i));
+	n += sg_loader_held(gw->ctl.loader);
+	for (i = 0; i < sg_peers_slots(dp->peers); i++)
+		if (sg_peers_at(dp->peers, i) != NULL)
+			n += sg_peer_staged_count(sg_peers_at(dp->peers, i));
 	return n;
 }
 

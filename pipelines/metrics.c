@@ -307,11 +307,11 @@ static uint64_t traffic(const struct sg_peer *p)
 /* The n peers with the most traffic (none without any), most first. */
 static unsigned top_peers(const struct sg_peers *t, struct sg_peer **top, unsigned n)
 {
-	unsigned i, k, have = 0, count = sg_peers_count(t);
+	unsigned i, k, have = 0, count = sg_peers_slots(t);
 
 	for (i = 0; i < count && n > 0; i++) {
 		struct sg_peer *p = sg_peers_at(t, i);
-		uint64_t v = traffic(p);
+		uint64_t v = p != NULL ? traffic(p) : 0;
 
 		if (v == 0 || (have == n && v <= traffic(top[n - 1])))
 			continue;

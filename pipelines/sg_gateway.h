@@ -46,7 +46,28 @@ struct sg_ctl_peer {
 	uint64_t seen_rx, seen_data_rx, seen_tx, seen_data_tx;
 	uint64_t last_handshake_ns; /* wall-clock ns of the last completed handshake */
 	uint64_t staged_dropped;
+	bool from_store;    /* loaded from the peer store (else the file's) */
+	uint64_t loaded_ns; /* when it was loaded */
+	uint64_t active_ns; /* its last handshake or packet, for eviction */
 };
+
+/* What the peer store's loader counted (control lcore writes, telemetry reads). */
+struct sg_loader_stats {
+	uint64_t lookups;	/* store lookups of unknown keys asked for */
+	uint64_t loaded;	/* peers found, usable and installed */
+	uint64_t answered;	/* first initiations answered after the load */
+	uint64_t unknown;	/* keys the store does not have */
+	uint64_t refused;	/* revoked or expired peers */
+	uint64_t negative_hits; /* initiations of negative-cached keys */
+	uint64_t limited;	/* lookups refused by the rate or in-flight limit */
+	uint64_t faults;	/* lookups the store could not answer */
+	uint64_t checks;	/* loaded peers checked again (notify, backstop) */
+	uint64_t unloaded;	/* peers unloaded: revoked, expired or deleted */
+	uint64_t changed;	/* loaded peers whose allowed IPs changed */
+	uint64_t evicted_idle, evicted_lru;
+};
+
+struct sg_loader;
 
 /* Counters of the control lcore besides lib/control's (written by control only). */
 struct sg_ctl_stats {
@@ -71,6 +92,11 @@ struct sg_ctl {
 	uint64_t heartbeat_ns, next_heartbeat_ns;
 	uint64_t drain_ns;     /* how long a stop may drain */
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
+	/* The peer store's loader (loader.c); NULL without a [store]. */
+	struct sg_loader *loader;
+	/* The key of the last initiation whose static key is no loaded peer's. */
+	uint8_t miss_key[32];
+	bool miss;
 	uint64_t next_tick_ns, next_status_ns, next_gc_ns;
 	/*
 	 * Drop capture: telemetry hands a new file over in dropcap_new (and asks
@@ -120,6 +146,13 @@ void sg_gateway_destroy(struct sg_gateway *gw);
  * -ENOMEM.
  */
 int sg_gateway_peer_add(struct sg_gateway *gw, const struct sg_config_peer *cp);
+
+/*
+ * Removes a peer at once: its sessions and handshake end, its keys are
+ * wiped, its allowed IPs and staged packets go; the memory returns after a
+ * grace period.  Control lcore only.
+ */
+void sg_gateway_peer_remove(struct sg_gateway *gw, struct sg_peer *p);
 
 /* Adds VM number dp.n_vms from its configuration: its port, route and ring. */
 int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv);
@@ -184,6 +217,44 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns);
  * raises dp->quit itself.
  */
 void sg_ctl_run(struct sg_ctl *c);
+
+/* --- the peer store's loader (loader.c) --- */
+
+/*
+ * Opens the store of cfg ([store] path) for the loader thread and starts it.
+ * Returns 0, or a negative errno after logging the store's one-line error.
+ */
+int sg_loader_start(struct sg_gateway *gw, const struct sg_config *cfg);
+
+/* Stops the thread and frees the loader (waiting initiations are dropped). */
+void sg_loader_stop(struct sg_gateway *gw);
+
+/*
+ * An initiation m from key, which is no loaded peer's: takes m and asks the
+ * store (returns SG_DROP_NONE), or returns why not (negative-cached, over
+ * the rate or the in-flight limit).  Control lcore.
+ */
+enum sg_drop_reason sg_loader_defer(struct sg_ctl *c, const uint8_t key[32], struct rte_mbuf *m);
+
+/* Handles what the loader thread answered, and the periodic checks.  Control lcore. */
+unsigned sg_loader_poll(struct sg_ctl *c, uint64_t now_ns);
+
+/*
+ * Asks the control lcore to check key against the store again (NULL: every
+ * loaded peer): a revoked, expired or deleted peer is unloaded, a changed one
+ * updated, and a negative-cache entry of key forgotten.  Any thread
+ * (telemetry).  Returns 0 or -ENOSPC when too many checks wait.
+ */
+int sg_loader_notify(struct sg_loader *l, const uint8_t *key);
+
+/* Initiations that wait for the store (in flight for the stop's accounting). */
+unsigned sg_loader_held(const struct sg_loader *l);
+
+/* Lookups in flight (tests wait for them). */
+unsigned sg_loader_in_flight(const struct sg_loader *l);
+
+/* The counters, and the store's last fault ("" when none).  Any thread. */
+void sg_loader_stats_get(struct sg_loader *l, struct sg_loader_stats *st, char *fault, size_t len);
 
 /* --- telemetry (telemetry.c) --- */
 

@@ -131,6 +131,12 @@ int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
 /* The control state of p, the peer just added to dp->peers. */
 int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p);
 
+/* Ends p's handshake, wipes its control state and drops its staged packets (removal). */
+void sg_ctl_peer_fini(struct sg_ctl *c, struct sg_peer *p);
+
+/* Handles initiation m again, now that the loader installed its peer; frees m. */
+void sg_ctl_handshake_again(struct sg_ctl *c, struct rte_mbuf *m);
+
 /* Wipes and frees the control state. */
 void sg_ctl_fini(struct sg_ctl *c);
 

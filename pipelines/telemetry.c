@@ -31,6 +31,7 @@
 #include "lib/crypto/sg_crypto.h"
 #include "lib/policy/sg_policy.h"
 #include "lib/routing/sg_routing.h"
+#include "lib/store/sg_store.h"
 
 static struct sg_gateway *tel_gw;
 
@@ -231,11 +232,13 @@ static void peer_dict(struct rte_tel_data *d, struct sg_peer *p)
 
 static int peer_by_name(struct sg_peers *t, const char *name, struct rte_tel_data *d)
 {
-	unsigned i, n = sg_peers_count(t);
+	unsigned i, n = sg_peers_slots(t);
 
 	for (i = 0; i < n; i++) {
-		if (strcmp(sg_peers_at(t, i)->name, name) == 0) {
-			peer_dict(d, sg_peers_at(t, i));
+		struct sg_peer *p = sg_peers_at(t, i);
+
+		if (p != NULL && strcmp(p->name, name) == 0) {
+			peer_dict(d, p);
 			return 0;
 		}
 	}
@@ -245,7 +248,7 @@ static int peer_by_name(struct sg_peers *t, const char *name, struct rte_tel_dat
 static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sg_peers *t = tel_gw->dp.peers;
-	unsigned i, from, n = sg_peers_count(t);
+	unsigned i, from, n = sg_peers_slots(t), listed = 0;
 	char name[64];
 	int rc = page_start(params, &from);
 
@@ -259,15 +262,20 @@ static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d
 		return rc;
 	}
 	rte_tel_data_start_dict(d);
-	for (i = from; i < n && i < from + PEERS_PER_PAGE; i++) {
-		struct rte_tel_data *pd = rte_tel_data_alloc();
+	for (i = from; i < n && listed < PEERS_PER_PAGE; i++) {
+		struct sg_peer *p = sg_peers_at(t, i);
+		struct rte_tel_data *pd;
 
+		if (p == NULL)
+			continue;
+		pd = rte_tel_data_alloc();
 		if (pd == NULL)
 			break;
-		peer_dict(pd, sg_peers_at(t, i));
-		tel_name(name, sizeof(name), sg_peers_at(t, i)->name);
+		peer_dict(pd, p);
+		tel_name(name, sizeof(name), p->name);
 		if (add_container(d, name, pd) != 0)
 			break;
+		listed++;
 	}
 	if (i < n)
 		rte_tel_data_add_dict_u64(d, "/next", i);
@@ -323,7 +331,7 @@ static int peer_sessions(struct rte_tel_data *d, struct sg_peer *p, uint64_t now
 static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sg_peers *t = tel_gw->dp.peers;
-	unsigned i, from, listed = 0, n = sg_peers_count(t);
+	unsigned i, from, listed = 0, n = sg_peers_slots(t);
 	uint64_t now = sg_now_ns();
 
 	(void)cmd;
@@ -332,7 +340,8 @@ static int cmd_sessions(const char *cmd, const char *params, struct rte_tel_data
 	reader_enter();
 	rte_tel_data_start_dict(d);
 	for (i = from; i < n; i++)
-		if (peer_sessions(d, sg_peers_at(t, i), now, &listed) != 0)
+		if (sg_peers_at(t, i) != NULL &&
+		    peer_sessions(d, sg_peers_at(t, i), now, &listed) != 0)
 			break;
 	if (i < n)
 		rte_tel_data_add_dict_u64(d, "/next", i);
@@ -560,6 +569,62 @@ static int cmd_capture_drops(const char *cmd, const char *params, struct rte_tel
 	return 0;
 }
 
+static int cmd_store(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sg_loader *l = tel_gw->ctl.loader;
+	struct sg_loader_stats st;
+	char fault[SG_STORE_ERR_LEN];
+	unsigned i, loaded = 0;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "enabled", l != NULL);
+	if (l == NULL)
+		return 0;
+	sg_loader_stats_get(l, &st, fault, sizeof(fault));
+	reader_enter();
+	for (i = 0; i < sg_peers_slots(tel_gw->dp.peers); i++) {
+		struct sg_peer *p = sg_peers_at(tel_gw->dp.peers, i);
+
+		loaded += p != NULL && p->ctl != NULL && ((struct sg_ctl_peer *)p->ctl)->from_store;
+	}
+	reader_leave();
+	rte_tel_data_add_dict_u64(d, "loaded", loaded);
+	rte_tel_data_add_dict_u64(d, "lookups", st.lookups);
+	rte_tel_data_add_dict_u64(d, "loaded_total", st.loaded);
+	rte_tel_data_add_dict_u64(d, "answered", st.answered);
+	rte_tel_data_add_dict_u64(d, "unknown", st.unknown);
+	rte_tel_data_add_dict_u64(d, "refused", st.refused);
+	rte_tel_data_add_dict_u64(d, "negative_hits", st.negative_hits);
+	rte_tel_data_add_dict_u64(d, "limited", st.limited);
+	rte_tel_data_add_dict_u64(d, "faults", st.faults);
+	rte_tel_data_add_dict_u64(d, "checks", st.checks);
+	rte_tel_data_add_dict_u64(d, "unloaded", st.unloaded);
+	rte_tel_data_add_dict_u64(d, "changed", st.changed);
+	rte_tel_data_add_dict_u64(d, "evicted_idle", st.evicted_idle);
+	rte_tel_data_add_dict_u64(d, "evicted_lru", st.evicted_lru);
+	rte_tel_data_add_dict_string(d, "fault", fault);
+	return 0;
+}
+
+static int cmd_store_check(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sg_loader *l = tel_gw->ctl.loader;
+	uint8_t key[32];
+	int rc;
+
+	(void)cmd;
+	if (l == NULL)
+		return -ENOTSUP;
+	if (params != NULL && params[0] != '\0' && sg_key_from_base64(key, params) != 0)
+		return -EINVAL;
+	rc = sg_loader_notify(l, params != NULL && params[0] != '\0' ? key : NULL);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "queued", rc == 0);
+	return rc;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -594,5 +659,13 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"/sixgate/policy_reload", cmd_policy_reload,
 		"Reads the policy file again and swaps it in (a bad file is refused, the running "
 		"policy stays). No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/store", cmd_store,
+		"Peer store: loaded peers, lookups, unknown, refused, limited, faults, "
+		"checks, evictions. No parameters");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/store/check", cmd_store_check,
+		"Recheck a peer in the store now (unload if revoked or gone). Parameters: "
+		"a public key (base64), or none for all");
 	return rc != 0 ? -EINVAL : 0;
 }

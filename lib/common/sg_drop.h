@@ -40,7 +40,10 @@ extern "C" {
 	X(WG_HS_FLOOD, "initiation sooner than 1/50 s after the peer's last")         \
 	X(WG_HS_RING_FULL, "handshake ring to the control lcore full")                \
 	X(WG_HS_RATELIMIT, "handshake rate limit for the source")                     \
-	X(WG_UNKNOWN_PEER, "static key of no configured peer")                        \
+	X(WG_UNKNOWN_PEER, "static key of no configured or stored peer")              \
+	X(WG_PEER_REFUSED, "static key of a revoked or expired stored peer")          \
+	X(STORE_LIMIT, "store lookup over its rate or lookups in flight")             \
+	X(STORE_FAULT, "the peer store could not be read, or the peer not loaded")    \
 	X(WG_TIMESTAMP, "initiation timestamp replayed or older")                     \
 	X(WG_COOKIE, "cookie reply invalid")                                          \
 	X(INNER_TRUNCATED, "inner packet truncated or bad length")                    \

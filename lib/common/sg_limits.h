@@ -19,6 +19,14 @@
 #define SG_MAX_VMS	       64
 #define SG_MAX_PEERS	       262144 /* [peer] sections of one file (the store holds more) */
 #define SG_MAX_ALLOWED_IPS     16     /* per peer */
+/* The peer store ([store]): what is loaded of it, and how fast it is read. */
+#define SG_MAX_LOADED_PEERS	  (1u << 20)
+#define SG_DEFAULT_LOADED_PEERS	  10000
+#define SG_DEFAULT_STORE_LOOKUPS  200 /* per second */
+#define SG_DEFAULT_STORE_INFLIGHT 64
+#define SG_MAX_STORE_INFLIGHT	  1024
+#define SG_DEFAULT_NEGATIVE_S	  30
+#define SG_DEFAULT_STORE_CHECK_S  5
 /*
  * Buffers are per tenant: each VM's port draws from a pool of its own, so
  * that what one VM sends (and the gateway stages for it) can never take the

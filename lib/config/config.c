@@ -43,6 +43,7 @@ enum section {
 	S_PEER,
 	S_TIMERS,
 	S_METRICS,
+	S_STORE,
 	S_COUNT,
 };
 
@@ -923,6 +924,79 @@ static const struct key_def metrics_keys[] = {
 	{ "peers_top", metrics_peers_top },
 };
 
+/* ---- [store] -------------------------------------------------------------- */
+
+static int st_path(struct parser *p, char *v)
+{
+	char full[PATH_MAX];
+
+	if (v[0] != '/' && p->basedir)
+		snprintf(full, sizeof(full), "%s/%s", p->basedir, v);
+	else
+		snprintf(full, sizeof(full), "%s", v);
+	p->cfg.store.path = strdup(full);
+	return p->cfg.store.path ? 0 : -ENOMEM;
+}
+
+static int st_uint(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
+		   uint32_t *out)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, key, v, lo, hi, &n);
+
+	*out = (uint32_t)n;
+	return rc;
+}
+
+static int st_max_loaded(struct parser *p, char *v)
+{
+	return st_uint(p, "max_loaded", v, 1, SG_MAX_LOADED_PEERS, &p->cfg.store.max_loaded);
+}
+
+static int st_lookups(struct parser *p, char *v)
+{
+	return st_uint(p, "lookups_per_second", v, 1, 1000000, &p->cfg.store.lookups_per_second);
+}
+
+static int st_inflight(struct parser *p, char *v)
+{
+	return st_uint(p, "lookups_in_flight", v, 1, SG_MAX_STORE_INFLIGHT,
+		       &p->cfg.store.lookups_in_flight);
+}
+
+static int st_negative(struct parser *p, char *v)
+{
+	return st_uint(p, "negative_cache_s", v, 0, 86400, &p->cfg.store.negative_cache_s);
+}
+
+static int st_check(struct parser *p, char *v)
+{
+	return st_uint(p, "check_interval_s", v, 1, 3600, &p->cfg.store.check_interval_s);
+}
+
+static int st_idle(struct parser *p, char *v)
+{
+	return st_uint(p, "idle_timeout_s", v, 0, 86400 * 365, &p->cfg.store.idle_timeout_s);
+}
+
+static const struct key_def store_keys[] = {
+	{ "path", st_path },
+	{ "max_loaded", st_max_loaded },
+	{ "lookups_per_second", st_lookups },
+	{ "lookups_in_flight", st_inflight },
+	{ "negative_cache_s", st_negative },
+	{ "check_interval_s", st_check },
+	{ "idle_timeout_s", st_idle },
+};
+
+static int store_close(struct parser *p)
+{
+	p->cfg.store.line = p->sect_line;
+	if (!p->cfg.store.path)
+		return fail_at(p, p->sect_line, "[store] needs path");
+	return 0;
+}
+
 static const struct section_def sections[S_COUNT] = {
 	[S_INTERFACE] = { "interface", false, interface_keys, SG_ARRAY_SIZE(interface_keys),
 			  interface_close },
@@ -933,6 +1007,7 @@ static const struct section_def sections[S_COUNT] = {
 	[S_PEER] = { "peer", true, peer_keys, SG_ARRAY_SIZE(peer_keys), peer_close },
 	[S_TIMERS] = { "timers", false, timers_keys, SG_ARRAY_SIZE(timers_keys), timers_close },
 	[S_METRICS] = { "metrics", false, metrics_keys, SG_ARRAY_SIZE(metrics_keys), NULL },
+	[S_STORE] = { "store", false, store_keys, SG_ARRAY_SIZE(store_keys), store_close },
 };
 
 _Static_assert(SG_ARRAY_SIZE(peer_keys) <= MAX_KEYS, "key_line too small");
@@ -1291,6 +1366,11 @@ static void set_defaults(struct sg_config *c)
 	c->metrics.listen.addr[3] = 1;
 	c->metrics.listen.port = SG_METRICS_PORT;
 	c->metrics.peers_top = SG_METRICS_PEERS_TOP;
+	c->store.max_loaded = SG_DEFAULT_LOADED_PEERS;
+	c->store.lookups_per_second = SG_DEFAULT_STORE_LOOKUPS;
+	c->store.lookups_in_flight = SG_DEFAULT_STORE_INFLIGHT;
+	c->store.negative_cache_s = SG_DEFAULT_NEGATIVE_S;
+	c->store.check_interval_s = SG_DEFAULT_STORE_CHECK_S;
 }
 
 int sg_config_parse(struct sg_config *cfg, const char *name, const char *text, size_t len,
@@ -1364,6 +1444,7 @@ void sg_config_free(struct sg_config *cfg)
 	sg_wipe(cfg->interface.private_key, sizeof(cfg->interface.private_key));
 	free(cfg->interface.private_key_file);
 	free(cfg->interface.policy_file);
+	free(cfg->store.path);
 	free(cfg->file);
 	free(cfg->nic.device);
 	for (size_t i = 0; i < cfg->n_vms; i++) {

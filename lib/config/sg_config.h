@@ -111,6 +111,16 @@ struct sg_config {
 		struct sg_config_endpoint listen; /* default 127.0.0.1:SG_METRICS_PORT */
 		unsigned int peers_top;		  /* per-peer series for this many peers; 0: none */
 	} metrics;
+	struct {
+		char *path;		     /* the peer store; NULL: none */
+		uint32_t max_loaded;	     /* peers loaded from it at once */
+		uint32_t lookups_per_second; /* store lookups of unknown keys */
+		uint32_t lookups_in_flight;
+		uint32_t negative_cache_s; /* an unknown key is not looked up again this long */
+		uint32_t check_interval_s; /* loaded peers checked against the store */
+		uint32_t idle_timeout_s;   /* a loaded peer idle this long is unloaded; 0: never */
+		unsigned int line;	   /* of the [store] header */
+	} store;
 };
 
 #define SG_METRICS_PORT	     9586

@@ -49,7 +49,10 @@ struct sg_peers {
 	struct rte_rcu_qsbr *qsbr;
 	int socket;
 	unsigned max_peers;
-	unsigned n_peers;
+	unsigned n_peers; /* live peers */
+	unsigned n_slots; /* slots ever used: walks go this far */
+	uint32_t *free_ids;
+	unsigned n_free;
 	struct sg_peer **peers;
 	struct rte_hash *by_key;
 
@@ -86,10 +89,12 @@ struct sg_peers *sg_peers_create(const char *name, unsigned max_peers, unsigned 
 	t->reject_after_ns = (uint64_t)SG_REJECT_AFTER_TIME_S * 1000000000ull;
 	t->max_peers = max_peers;
 	t->peers = rte_zmalloc_socket("sg_peers_arr", max_peers * sizeof(*t->peers), 64, socket);
+	t->free_ids = rte_zmalloc_socket("sg_peers_free", max_peers * sizeof(uint32_t), 64, socket);
 	t->ix.slot = rte_zmalloc_socket("sg_peers_ix", nslots * sizeof(*t->ix.slot), 64, socket);
 	t->owner = rte_zmalloc_socket("sg_peers_own", nslots * sizeof(*t->owner), 64, socket);
 	t->owner_index = rte_zmalloc_socket("sg_peers_oix", nslots * sizeof(uint32_t), 64, socket);
-	if (t->peers == NULL || t->ix.slot == NULL || t->owner == NULL || t->owner_index == NULL)
+	if (t->peers == NULL || t->free_ids == NULL || t->ix.slot == NULL || t->owner == NULL ||
+	    t->owner_index == NULL)
 		goto nomem;
 	t->ix.mask = (uint32_t)nslots - 1;
 	snprintf(hname, sizeof(hname), "pk_%s", name);
@@ -111,6 +116,7 @@ nomem:
 }
 
 static void run_deferred(struct sg_peers *t, struct deferred *d);
+static void peer_reclaim(void *ptr);
 
 void sg_peers_set_reject_after(struct sg_peers *t, uint64_t ns)
 {
@@ -133,7 +139,7 @@ static void peer_free(struct sg_peer *p)
 
 	while (sg_peer_unstage(p, &m, 1) == 1)
 		rte_pktmbuf_free(m);
-	sg_wipe(p->psk, sizeof(p->psk));
+	sg_wipe(p, sizeof(*p));
 	rte_free(p);
 }
 
@@ -144,7 +150,13 @@ void sg_peers_destroy(struct sg_peers *t)
 	if (t == NULL)
 		return;
 	while (t->defer_len > 0) {
-		run_deferred(t, &t->defer[t->defer_head]);
+		struct deferred *d = &t->defer[t->defer_head];
+
+		/* Nothing consumes the event ring any more. */
+		if (d->fn == peer_reclaim)
+			atomic_store_explicit(&((struct sg_peer *)d->ptr)->events, 0,
+					      memory_order_relaxed);
+		run_deferred(t, d);
 		t->defer_head = (t->defer_head + 1) % DEFER_SLOTS;
 		t->defer_len--;
 	}
@@ -153,10 +165,11 @@ void sg_peers_destroy(struct sg_peers *t)
 			if (t->ix.slot[i] != NULL)
 				keypair_free(t->ix.slot[i]);
 	}
-	for (i = 0; i < t->n_peers; i++)
+	for (i = 0; i < t->n_slots; i++)
 		peer_free(t->peers[i]);
 	rte_hash_free(t->by_key);
 	rte_free(t->peers);
+	rte_free(t->free_ids);
 	rte_free(t->ix.slot);
 	rte_free(t->owner);
 	rte_free(t->owner_index);
@@ -180,7 +193,7 @@ struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, i
 		*err = -ENOMEM;
 		return NULL;
 	}
-	p->id = t->n_peers;
+	p->id = t->n_free > 0 ? t->free_ids[t->n_free - 1] : t->n_slots;
 	snprintf(p->name, sizeof(p->name), "%s", c->name ? c->name : "");
 	memcpy(p->public_key, c->public_key, sizeof(p->public_key));
 	memcpy(p->psk, c->psk, sizeof(p->psk));
@@ -198,7 +211,13 @@ struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, i
 		*err = -ENOMEM;
 		return NULL;
 	}
-	t->peers[t->n_peers++] = p;
+	if (p->id == t->n_slots)
+		t->n_slots++;
+	else
+		t->n_free--;
+	t->n_peers++;
+	atomic_store_explicit((SG_ATOMIC(struct sg_peer *) *)&t->peers[p->id], p,
+			      memory_order_release);
 	*err = 0;
 	return p;
 }
@@ -217,9 +236,51 @@ unsigned sg_peers_count(const struct sg_peers *t)
 	return t->n_peers;
 }
 
+unsigned sg_peers_slots(const struct sg_peers *t)
+{
+	return t->n_slots;
+}
+
 struct sg_peer *sg_peers_at(const struct sg_peers *t, unsigned i)
 {
-	return i < t->n_peers ? t->peers[i] : NULL;
+	return i < t->n_slots ? t->peers[i] : NULL;
+}
+
+/* The peer's grace period is over: free it unless it waits on the event ring. */
+static void peer_reclaim(void *ptr)
+{
+	struct sg_peer *p = ptr;
+
+	if (atomic_load_explicit(&p->events, memory_order_acquire) & SG_PEER_EV_QUEUED) {
+		/* The event ring's consumer frees it (sg_peers_event_done). */
+		p->id = UINT32_MAX;
+		return;
+	}
+	peer_free(p);
+}
+
+void sg_peers_remove(struct sg_peers *t, struct sg_peer *p)
+{
+	sg_peers_clear_keypairs(t, p);
+	rte_hash_del_key(t->by_key, p->public_key);
+	p->removed = true;
+	atomic_store_explicit((SG_ATOMIC(struct sg_peer *) *)&t->peers[p->id], NULL,
+			      memory_order_release);
+	t->free_ids[t->n_free++] = p->id;
+	t->n_peers--;
+	sg_peers_defer(t, p, peer_reclaim);
+}
+
+bool sg_peers_event_done(struct sg_peers *t, struct sg_peer *p)
+{
+	(void)t;
+	if (!p->removed)
+		return false;
+	atomic_fetch_and_explicit(&p->events, ~(unsigned)SG_PEER_EV_QUEUED, memory_order_acq_rel);
+	/* Past its grace period (peer_reclaim ran and left it to us): free it now. */
+	if (p->id == UINT32_MAX)
+		peer_free(p);
+	return true;
 }
 
 int sg_peers_index_alloc(struct sg_peers *t, struct sg_peer *peer, uint32_t *index)

@@ -115,13 +115,15 @@ struct sg_peer_stats {
 };
 
 struct sg_peer {
-	uint32_t id;
+	uint32_t id; /* its slot: reused after the peer is removed */
 	char name[SG_PEER_NAME_MAX];
 	uint8_t public_key[SG_PUBLIC_KEY_LEN];
 	uint8_t psk[SG_SYMMETRIC_KEY_LEN]; /* all zero when none is configured */
 	uint8_t org[16];		   /* the peer's org network */
 	uint8_t org_len;		   /* its prefix length (48) */
 	uint16_t keepalive_s;		   /* persistent keepalive, 0 = off */
+	/* Set by sg_peers_remove: the event ring's consumer skips it. */
+	bool removed;
 
 	/*
 	 * Keypair slots, as the kernel: next (unconfirmed), current, previous.
@@ -192,9 +194,30 @@ struct sg_peer *sg_peers_add(struct sg_peers *t, const struct sg_peer_conf *c, i
 /* The peer with this static public key, or NULL.  Control lcore only. */
 struct sg_peer *sg_peers_lookup_key(const struct sg_peers *t, const uint8_t key[32]);
 
-/* Number of peers, and peer number i (0..count-1) for walks. */
+/*
+ * Number of peers; the number of slots a walk visits; and the peer in slot i
+ * (0..slots-1), NULL for a slot whose peer was removed.  Readers under RCU
+ * (telemetry) may walk too: a removed peer stays readable until their grace
+ * period is over.
+ */
 unsigned sg_peers_count(const struct sg_peers *t);
+unsigned sg_peers_slots(const struct sg_peers *t);
 struct sg_peer *sg_peers_at(const struct sg_peers *t, unsigned i);
+
+/*
+ * Removes a peer: no key lookup finds it from now on, its keypairs are
+ * retired, and the struct is wiped and freed after a grace period (or, if a
+ * worker queued it on the event ring meanwhile, when sg_peers_event_done
+ * sees it).  The caller has released its indices, allowed IPs and staged
+ * packets first.  Control lcore only.
+ */
+void sg_peers_remove(struct sg_peers *t, struct sg_peer *p);
+
+/*
+ * For the consumer of the event ring: whether p (just dequeued) is a removed
+ * peer, to be skipped; frees it when its grace period is already over.
+ */
+bool sg_peers_event_done(struct sg_peers *t, struct sg_peer *p);
 
 /*
  * Reserves a fresh random receiver index for a handshake of peer.  Returns 0

@@ -205,14 +205,15 @@ bad:
 }
 
 /* Runs a prepared lookup of one row. */
-static int get_one(struct sg_store *s, sqlite3_stmt *st, struct sg_store_peer *out)
+static int get_one(struct sg_store *s, sqlite3_stmt *st, struct sg_store_peer *out,
+		   const char *what)
 {
 	int rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
 		rc = read_row(s, st, out, true);
 	else if (rc == SQLITE_DONE)
-		rc = sg_store_fail(s, -ENOENT, "no such peer");
+		rc = sg_store_fail(s, -ENOENT, "no peer %s", what);
 	else
 		rc = fail_sql(s, rc, "lookup");
 	sqlite3_reset(st);
@@ -225,14 +226,20 @@ static int sq_get_by_key(struct sg_store *s, const uint8_t key[32], struct sg_st
 	char b64[45];
 
 	sg_key_to_base64(b64, key);
+	char what[64];
+
+	snprintf(what, sizeof(what), "with public key %s", b64);
 	sqlite3_bind_text(db_of(s)->by_key, 1, b64, -1, SQLITE_TRANSIENT);
-	return get_one(s, db_of(s)->by_key, out);
+	return get_one(s, db_of(s)->by_key, out, what);
 }
 
 static int sq_get_by_name(struct sg_store *s, const char *name, struct sg_store_peer *out)
 {
+	char what[SG_STORE_NAME_MAX + 16];
+
+	snprintf(what, sizeof(what), "named '%s'", name);
 	sqlite3_bind_text(db_of(s)->by_name, 1, name, -1, SQLITE_TRANSIENT);
-	return get_one(s, db_of(s)->by_name, out);
+	return get_one(s, db_of(s)->by_name, out, what);
 }
 
 static int sq_put(struct sg_store *s, struct sg_store_peer *p)

@@ -26,11 +26,16 @@ int sg_store_fail(struct sg_store *s, int rc, const char *fmt, ...)
 int sg_store_open(struct sg_store **out, const char *uri, unsigned flags, unsigned busy_ms,
 		  char *err, size_t errlen)
 {
-	struct sg_store *s = calloc(1, sizeof(*s));
+	struct sg_store *s;
 	const char *path = uri;
 	int rc;
 
 	*out = NULL;
+	if (uri == NULL) {
+		snprintf(err, errlen, "no store named");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		snprintf(err, errlen, "%s: out of memory", uri);
 		return -ENOMEM;
@@ -171,7 +176,8 @@ int sg_store_next_addr(struct sg_store *s, const struct sg_store_prefix *org, ui
 	if (rc == 0)
 		rc = u.rc;
 	if (rc == 0) {
-		qsort(u.host, u.n, sizeof(*u.host), cmp_u32);
+		if (u.n > 0)
+			qsort(u.host, u.n, sizeof(*u.host), cmp_u32);
 		for (size_t i = 0; i < u.n && u.host[i] <= next; i++)
 			if (u.host[i] == next)
 				next++;

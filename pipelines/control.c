@@ -291,6 +291,9 @@ static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
 
 	if (why != SG_DROP_NONE)
 		sg_drop_count(&c->dp->ctl->drops, why, 1);
+	else if (!kept)
+		c->dp->ctl->st.consumed++;
+	/* A kept initiation is in flight (sg_loader_held) until the store answers. */
 	if (!kept)
 		rte_pktmbuf_free(m);
 }
@@ -301,7 +304,6 @@ void sg_ctl_handshake_again(struct sg_ctl *c, struct rte_mbuf *m)
 
 	/* One initiation received, whatever it took to answer it. */
 	c->core.stats.init_rx--;
-
 	if (why != SG_DROP_NONE)
 		sg_drop_count(&c->dp->ctl->drops, why, 1);
 	else

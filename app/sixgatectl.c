@@ -4,6 +4,7 @@
  *
  *   sixgatectl [-c CONFIG] [-p PREFIX] [--json] peer add NAME --org PREFIX/48
  *              [--public-key KEY] [--psk] [--keepalive S] [--expires UNIX]
+ *   sixgatectl ... peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]
  *   sixgatectl ... peer list | peer show NAME | peer revoke NAME | peer rm NAME
  *   sixgatectl ... show | stats
  *
@@ -465,6 +466,84 @@ static int peer_change(struct ctl *c, const char *name, bool remove)
 	return EX_OK;
 }
 
+/* A comma list of IPv6 or IPv4 CIDRs into p's allowed IPs. */
+static int parse_allowed(const char *list, struct sg_store_peer *p)
+{
+	char buf[SG_STORE_MAX_ALLOWED_IPS * 64], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	p->n_allowed_ips = 0;
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		struct sg_store_prefix *a = &p->allowed_ips[p->n_allowed_ips];
+		char *slash = strchr(tok, '/'), *end;
+		long len;
+
+		if (p->n_allowed_ips == SG_STORE_MAX_ALLOWED_IPS || slash == NULL)
+			return -1;
+		*slash = '\0';
+		memset(a, 0, sizeof(*a));
+		a->family = strchr(tok, ':') != NULL ? AF_INET6 : AF_INET;
+		len = strtol(slash + 1, &end, 10);
+		if (inet_pton(a->family, tok, a->addr) != 1 || *end != '\0' || len < 0 ||
+		    len > (a->family == AF_INET6 ? 128 : 32))
+			return -1;
+		a->len = (uint8_t)len;
+		p->n_allowed_ips++;
+	}
+	return p->n_allowed_ips > 0 ? 0 : -1;
+}
+
+static int peer_set(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "allowed-ips", required_argument, NULL, 'i' },
+		{ "keepalive", required_argument, NULL, 'a' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ips = NULL, *keepalive = NULL, *expires = NULL;
+	struct sg_store_peer p;
+	int o, rc;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'i')
+			ips = optarg;
+		else if (o == 'a')
+			keepalive = optarg;
+		else if (o == 'e')
+			expires = optarg;
+		else
+			return EX_USAGE_;
+	}
+	if (optind != argc - 1)
+		return die(EX_USAGE_, "usage: peer set NAME [--allowed-ips LIST] [--keepalive S] "
+				      "[--expires UNIX]");
+	rc = load(c, true);
+	if (rc != 0)
+		return rc;
+	rc = sg_store_get_by_name(c->store, argv[optind], &p);
+	if (rc != 0)
+		return die(store_code(rc), "%s", sg_store_error(c->store));
+	if (ips != NULL && parse_allowed(ips, &p) != 0) {
+		sg_store_peer_clear(&p);
+		return die(EX_USAGE_, "--allowed-ips %s: not a list of up to %d CIDRs", ips,
+			   SG_STORE_MAX_ALLOWED_IPS);
+	}
+	if (keepalive != NULL)
+		p.keepalive_s = (uint16_t)strtoul(keepalive, NULL, 10);
+	if (expires != NULL)
+		p.expires = strtoll(expires, NULL, 10);
+	rc = sg_store_put(c->store, &p);
+	if (rc != 0) {
+		sg_store_peer_clear(&p);
+		return die(store_code(rc), "%s", sg_store_error(c->store));
+	}
+	notify(c, p.public_key);
+	sg_store_peer_clear(&p);
+	return EX_OK;
+}
+
 /* --- show, stats: the running gateway --- */
 
 static void show_peer(const char *name, json_t *d)
@@ -574,6 +653,7 @@ static int usage(void)
 		"usage: sixgatectl [-c CONFIG] [-p PREFIX | -S SOCKET] [--json] COMMAND\n"
 		"  peer add NAME --org PREFIX/48 [--public-key KEY] [--psk] [--keepalive S] "
 		"[--expires UNIX]\n"
+		"  peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]\n"
 		"  peer list | peer show NAME | peer revoke NAME | peer rm NAME\n"
 		"  show | stats\n"
 		"exit codes: 0 ok, 1 usage, 2 no such peer, 3 exists, 4 store or config, "
@@ -628,6 +708,8 @@ int main(int argc, char **argv)
 		}
 	if (n >= 2 && !strcmp(v[0], "peer") && !strcmp(v[1], "add"))
 		rc = peer_add(&c, n - 1, v + 1);
+	else if (n >= 3 && !strcmp(v[0], "peer") && !strcmp(v[1], "set"))
+		rc = peer_set(&c, n - 1, v + 1);
 	else if (n == 2 && !strcmp(v[0], "peer") && !strcmp(v[1], "list"))
 		rc = peer_list(&c);
 	else if (n == 3 && !strcmp(v[0], "peer") && !strcmp(v[1], "show"))

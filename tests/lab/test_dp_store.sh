@@ -4,7 +4,8 @@
 # (its wg-quick keys stripped for `wg setconf`) connects to a gateway that
 # never loaded it: its first initiation is answered (the gateway received one
 # initiation and sent one response, and the store lookup counts one
-# answered), traffic passes both ways, and `sixgatectl peer revoke` during a
+# answered), traffic passes both ways, a changed allowed IP (`peer set`)
+# applies at once, and `sixgatectl peer revoke` during a
 # ping stream stops it within a second (the gateway unloads the peer and
 # wipes its keys).  Then an unknown key is negative-cached, and the CLI's
 # errors and exit codes are what the README says.
@@ -66,6 +67,15 @@ lab_check "traffic VM -> client" lab_exec vm1 ping -6 -c 5 -i 0.2 -W 2 "${addr%/
 lab_check "sixgatectl show lists the live peer" sh -c "'$CTL' -c '$DP_CONF' -p '$DP_PREFIX' show | grep -q 'name: c1'"
 lab_check "peer show hides the preshared key state only" sh -c \
 	"'$CTL' -c '$DP_CONF' -p '$DP_PREFIX' --json peer show c1 | grep -q '\"loaded\": true'"
+
+# A changed allowed IP takes effect at once: a second address of the client.
+lab_addr c1 "$ifc" fdaa:0:18:ff00::99/128
+lab_check "an address outside its allowed IPs is refused" sh -c \
+	"! ip netns exec '${LAB}c1' ping -6 -c 1 -W 2 -I fdaa:0:18:ff00::99 '$DP_VM1' >/dev/null"
+lab_check "sixgatectl peer set --allowed-ips" ctl peer set c1 \
+	--allowed-ips "${addr},fdaa:0:18:ff00::99/128"
+lab_check "the new allowed IP passes at once" lab_exec c1 ping -6 -c 3 -i 0.2 -W 2 \
+	-I fdaa:0:18:ff00::99 "$DP_VM1"
 
 # Revoke while pings flow every 50 ms: none is answered a second after.
 lab_exec c1 ping -6 -D -i 0.05 -w 6 -W 1 "$DP_VM1" >"$LAB_DIR/ping.log" 2>&1 &

@@ -221,6 +221,39 @@ TEST_F(Loader, RevokedPeerIsUnloadedOnNotifyAndByTheBackstop)
 	EXPECT_EQ(sg_peers_count(f.gw->dp.peers), 0u);
 }
 
+// A changed allowed-IPs set applies to the next packet once the gateway is
+// told: the new source is accepted, the old one refused (inner_src).
+TEST_F(Loader, ChangedAllowedIpsApplyToTheNextPacket)
+{
+	start(1, 1);
+	ASSERT_EQ(sg_fx_handshake(&f, 0, true, now), 0);
+	uint8_t inner[128], frame[SG_FX_FRAME_MAX], dst[16], moved[16];
+	sg_fx_vm_addr(&f, 0, dst);
+	memcpy(moved, f.cl[0].addr, 16);
+	moved[13] = 0x77;
+	edit([&](sg_store *s) {
+		sg_store_peer p;
+		int rc = sg_store_get_by_name(s, "client0", &p);
+		p.allowed_ips[0].addr[13] = 0x77;
+		return rc != 0 ? rc : sg_store_put(s, &p);
+	});
+	notify(0);
+	EXPECT_EQ(stats().changed, 1u);
+	EXPECT_TRUE(loaded(0)) << "still loaded, its session kept";
+	auto send_from = [&](const uint8_t *src, uint64_t counter) {
+		sg_fx_inner(inner, sizeof(inner), src, dst, counter);
+		rte_mbuf *m = sg_fx_mbuf(&f, frame,
+					 sg_fx_data(&f, 0, counter, inner, sizeof(inner), frame));
+		EXPECT_NE(m, nullptr);
+		sg_nic_input(f.w, &m, 1);
+		return sg_fx_drain(f.vm_tx[0]);
+	};
+	uint64_t refused = sg_fx_drops(&f, SG_DROP_INNER_SRC);
+	EXPECT_EQ(send_from(moved, 1), 1u) << "the new allowed IP";
+	EXPECT_EQ(send_from(f.cl[0].addr, 2), 0u) << "the old one";
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_INNER_SRC), refused + 1);
+}
+
 // With room for two loaded peers, a third evicts the least recently active;
 // the evicted one comes back on its next handshake (evicting the next).
 TEST_F(Loader, MaxLoadedEvictsTheLeastRecentlyActive)

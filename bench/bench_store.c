@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peers at scale: a store of many peers, and emulated clients (the protocol
+ * core plays them, tests/fixture) that each handshake once against an
+ * in-process gateway that has loaded none of them, then once more now that
+ * they are loaded.
+ *
+ *   bench_store [--stored N] [--clients K] [--db PATH]
+ *
+ * Defaults: 100,000 stored peers, 2,000 clients (the issue's scale is
+ * --stored 1000000 --clients 10000).  Reports: how many first initiations
+ * were answered, handshake latency (median, 99th percentile) for a
+ * stored-but-not-loaded peer and for a loaded one, handshakes per second,
+ * the peak of loaded peers, bytes per loaded peer (DPDK and C heaps, its
+ * session included) and the process's RSS.  A latency here is one whole
+ * handshake as the client sees it in process: its initiation made, the
+ * gateway's work (and for a stored peer the store lookup on the sg-store
+ * thread), its response consumed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_malloc.h>
+#include <sqlite3.h>
+
+#include "lib/crypto/sg_crypto.h"
+#include "lib/store/sg_store.h"
+#include "tests/fixture/sg_fixture.h"
+
+static double dpdk_heap(void)
+{
+	struct rte_malloc_socket_stats s;
+
+	rte_malloc_get_socket_stats((int)rte_socket_id(), &s);
+	return (double)s.heap_allocsz_bytes;
+}
+
+static double heap_bytes(void)
+{
+	return dpdk_heap() + (double)mallinfo2().uordblks;
+}
+
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kib;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Filler peers written in one transaction, straight into the store's schema. */
+static int fill(const char *path, unsigned n)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_open(path, &h) != SQLITE_OK)
+		return -EIO;
+	sqlite3_exec(h, "PRAGMA synchronous = OFF; BEGIN", NULL, NULL, NULL);
+	rc = sqlite3_prepare_v2(h,
+				"INSERT INTO peers (name, public_key, org, address, allowed_ips, "
+				"created) VALUES (?1, ?2, 'fdaa:0:99::/48', ?3, ?4, ?5)",
+				-1, &st, NULL);
+	for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
+		char name[32], b64[45], addr[64], ips[80];
+		uint8_t key[32];
+
+		sg_random(key, sizeof(key));
+		sg_key_to_base64(b64, key);
+		snprintf(name, sizeof(name), "filler%u", i);
+		snprintf(addr, sizeof(addr), "fdaa:0:99:ff00::%x:%x", i >> 16, i & 0xffff);
+		snprintf(ips, sizeof(ips), "%s/128", addr);
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, b64, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, addr, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, ips, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(h, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "bench_store: filling the store: %s\n", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/*
+ * Each client's handshake, client i at now + i ms on the gateway's clock (so
+ * that the lookup rate's tokens come back); its latency into lat[]; returns
+ * how many were answered.
+ */
+static unsigned round_of(struct sg_fx *f, unsigned k, uint64_t now, uint64_t *lat, double *secs)
+{
+	unsigned answered = 0;
+	uint64_t t0 = sg_now_ns();
+
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t a = sg_now_ns();
+
+		answered += sg_fx_initiate(f, i, now + (uint64_t)i * 1000000ull);
+		lat[i] = sg_now_ns() - a;
+	}
+	*secs = (double)(sg_now_ns() - t0) / 1e9;
+	qsort(lat, k, sizeof(*lat), cmp_u64);
+	return answered;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "stored", required_argument, NULL, 's' },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned stored = 100000, k = 2000;
+	const char *db = "/tmp/sg-bench-store.db";
+	char fp[64];
+	struct sg_fx f;
+	struct sg_fx_conf c;
+	uint64_t *lat;
+	double before, secs_cold, secs_warm, t_fill;
+	unsigned cold, warm;
+	int o, rc;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 's')
+			stored = (unsigned)strtoul(optarg, NULL, 10);
+		else if (o == 'c')
+			k = (unsigned)strtoul(optarg, NULL, 10);
+		else if (o == 'd')
+			db = optarg;
+		else
+			return 1;
+	}
+	if (k == 0 || k > 20000 || stored < k) {
+		fprintf(stderr, "bench_store: 1 <= clients <= 20000 and clients <= stored\n");
+		return 1;
+	}
+	snprintf(fp, sizeof(fp), "--file-prefix=sg-bench-store-%d", getpid());
+	char *av[] = { argv[0],	   "-l",
+		       "0",	   "--no-huge",
+		       "-m",	   "1024",
+		       "--no-pci", "--no-telemetry",
+		       fp,	   "--log-level=lib.eal:warning",
+		       NULL };
+	if (sg_crypto_init() != 0 || rte_eal_init(10, av) < 0) {
+		fprintf(stderr, "bench_store: EAL init failed\n");
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	c.n_vms = 1;
+	c.n_clients = k;
+	c.n_stored = k;
+	c.store = db;
+	c.store_max_loaded = k;
+	c.store_lookups_per_second = 1000000;
+	lat = calloc(k, sizeof(*lat));
+	before = heap_bytes();
+	rc = sg_fx_start(&f, &c, "bst");
+	if (rc != 0 || lat == NULL) {
+		fprintf(stderr, "bench_store: gateway: %s\n", strerror(-rc));
+		return 1;
+	}
+	t_fill = (double)sg_now_ns();
+	if (fill(db, stored - k) != 0)
+		return 1;
+	t_fill = ((double)sg_now_ns() - t_fill) / 1e9;
+	printf("store %s: %u peers (%u filler written in %.1f s), %u emulated clients\n", db,
+	       stored, stored - k, t_fill, k);
+
+	uint64_t now = sg_now_ns();
+	double heap0 = heap_bytes(), dpdk0 = dpdk_heap();
+	cold = round_of(&f, k, now, lat, &secs_cold);
+	printf("stored, not loaded: %u of %u first initiations answered; handshake median %.0f "
+	       "us, p99 %.0f us; %.0f handshakes/s\n",
+	       cold, k, lat[k / 2] / 1e3, lat[k * 99 / 100] / 1e3, k / secs_cold);
+	double per_peer = (heap_bytes() - heap0) / k, per_peer_dpdk = (dpdk_heap() - dpdk0) / k;
+	unsigned loaded = sg_peers_count(f.gw->dp.peers);
+	warm = round_of(&f, k, now + (uint64_t)k * 1000000ull + 1000000000ull, lat, &secs_warm);
+	printf("loaded:             %u of %u answered; handshake median %.0f us, p99 %.0f us; "
+	       "%.0f handshakes/s\n",
+	       warm, k, lat[k / 2] / 1e3, lat[k * 99 / 100] / 1e3, k / secs_warm);
+	printf("peak loaded peers %u; per loaded peer with its session: %.0f bytes of DPDK heap, "
+	       "%.0f with the C heap (allowed-IPs nodes, and SQLite's page cache as it "
+	       "grows); the gateway's heaps %.1f MB; RSS %ld MB\n",
+	       loaded, per_peer_dpdk, per_peer, (heap_bytes() - before) / 1e6, rss_kib() / 1024);
+	sg_fx_stop(&f);
+	free(lat);
+	unlink(db);
+	char side[300];
+	snprintf(side, sizeof(side), "%s-wal", db);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", db);
+	unlink(side);
+	rte_eal_cleanup();
+	return cold == k && warm == k ? 0 : 2;
+}

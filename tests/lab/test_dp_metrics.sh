@@ -47,6 +47,8 @@ missing = need - names
 print(len(fams), "families;", "missing:", missing or "none")
 sys.exit(1 if missing or text.count("# TYPE ") != len(fams) else 0)
 PY
+lab_check "405 for a POST" sh -c "[ \"\$(ip netns exec '${LAB}gw' curl -s -o /dev/null -w '%{http_code}' -X POST -d x '$URL')\" = 405 ]"
+lab_check "text/plain; version=0.0.4" sh -c "ip netns exec '${LAB}gw' curl -sI '$URL' | grep -qi '^content-type: text/plain; version=0.0.4'"
 lab_check "404 for another path" sh -c "[ \"\$(ip netns exec '${LAB}gw' curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9586/other)\" = 404 ]"
 
 # Exact moves: N pings into the VM, M datagrams to UDP port 9999 of the gateway.

@@ -10,6 +10,8 @@
 
 #include <sys/stat.h>
 
+#include <sqlite3.h>
+
 extern "C" {
 #include "lib/store/sg_store.h"
 }
@@ -286,6 +288,41 @@ TEST_F(Loader, IdlePeerIsEvictedAndComesBack)
 	EXPECT_TRUE(loaded(1)) << "idle 3 s";
 	EXPECT_EQ(stats().evicted_idle, 1u);
 	ASSERT_EQ(sg_fx_handshake(&f, 0, true, now + 12 * kS), 0);
+	EXPECT_TRUE(loaded(0));
+}
+
+// A store that goes bad while the gateway runs: loaded peers keep working,
+// a stored peer's initiation is dropped as store_fault, and the fault is in
+// the loader's stats (telemetry, sixgatectl stats) as one line.
+TEST_F(Loader, StoreThatGoesBadLeavesLoadedPeersWorking)
+{
+	start(2, 2);
+	ASSERT_EQ(sg_fx_handshake(&f, 0, true, now), 0);
+	{
+		// Another process breaks the schema (as a damaged or foreign file would).
+		sqlite3 *h;
+		ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+		ASSERT_EQ(sqlite3_exec(h, "ALTER TABLE peers RENAME TO gone", nullptr, nullptr,
+				       nullptr),
+			  SQLITE_OK);
+		sqlite3_close(h);
+	}
+	EXPECT_EQ(sg_fx_initiate(&f, 1, now), 0u);
+	sg_loader_stats st;
+	char fault[SG_STORE_ERR_LEN];
+	sg_loader_stats_get(f.gw->ctl.loader, &st, fault, sizeof(fault));
+	EXPECT_GE(st.faults, 1u) << "the lookup (and maybe a backstop check of client 0)";
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STORE_FAULT), 1u);
+	EXPECT_EQ(std::string(fault), path + ": lookup: no such table: peers");
+	EXPECT_FALSE(loaded(1));
+	// Client 0's session still carries data.
+	uint8_t inner[128], frame[SG_FX_FRAME_MAX], dst[16];
+	sg_fx_vm_addr(&f, 0, dst);
+	sg_fx_inner(inner, sizeof(inner), f.cl[0].addr, dst, 1);
+	rte_mbuf *m = sg_fx_mbuf(&f, frame, sg_fx_data(&f, 0, 1, inner, sizeof(inner), frame));
+	ASSERT_NE(m, nullptr);
+	sg_nic_input(f.w, &m, 1);
+	EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), 1u);
 	EXPECT_TRUE(loaded(0));
 }
 

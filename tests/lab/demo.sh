@@ -71,8 +71,13 @@ for name, p in json.load(sys.stdin)["/sixgate/peers"].items():
     print("   %-4s %s endpoint %s  rx %d B  tx %d B  handshakes %d" % (
         name, p["public_key"][:12] + "...", p["endpoint"], p["rx_bytes"], p["tx_bytes"], p["handshakes"]))'
 
-say "Done: stopping sixgate and removing the lab"
+say "Prometheus metrics (curl http://127.0.0.1:9586/metrics in the gateway's namespace)"
+lab_exec gw curl -s --max-time 10 http://127.0.0.1:9586/metrics |
+	grep -E '^sixgate_(vm_packets_total|peer_transfer_total.*bytes|drops_total\{reason="org_isolation"\})' |
+	sed 's/^/   /'
+
+say "Done: stopping sixgate (SIGTERM: drain, final counters) and removing the lab"
 kill -TERM "$DP_GW_PID"
 wait "$DP_GW_PID" 2>/dev/null
-tail -n 2 "$LAB_DIR/sixgate.log" | sed 's/^/   /'
+grep -E "final (counters|drops)|sixgate stopped" "$LAB_DIR/sixgate.log" | sed 's/^/   /'
 exit 0

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,22 @@ static const char prologue[] =
 	"unsigned long long load_word(void *skb, unsigned long long off)\n"
 	"\tasm(\"llvm.bpf.load.word\");\n"
 	"\n"
+	"/*\n"
+	" * Each rule exits on its own: a shared return block would take jumps\n"
+	" * backwards, which librte_bpf refuses as loops.\n"
+	" */\n"
+	"#define DECIDE(v)                                                \\\n"
+	"\tdo {                                                     \\\n"
+	"\t\tasm volatile(\"r0 = %0\\n\\texit\" ::\"i\"(v));        \\\n"
+	"\t\t__builtin_unreachable();                          \\\n"
+	"\t} while (0)\n"
+	"\n"
 	"__attribute__((section(\"" SG_POLICY_BPF_SECTION "\"), used))\n"
 	"int sg_policy(struct __sk_buff *skb)\n"
 	"{\n"
-	"\t__u32 meta = skb->mark, out, same, proto, plen, sp = 0, dp = 0;\n"
-	"\t__u32 s0, s1, s2, s3, d0, d1, d2, d3;\n"
+	"\t__u64 meta = skb->mark, proto, plen, sp = 0, dp = 0;\n"
+	"\tvolatile __u64 k[13];\n"
+	"\t__u64 s0, s1, s2, s3, d0, d1, d2, d3;\n"
 	"\n"
 	"\tif (load_half(skb, 12) != 0x86dd || (load_byte(skb, 14) >> 4) != 6)\n"
 	"\t\treturn TC_ACT_SHOT;\n"
@@ -54,8 +66,23 @@ static const char prologue[] =
 	"\t\tsp = load_half(skb, 54);\n"
 	"\t\tdp = load_half(skb, 56);\n"
 	"\t}\n"
-	"\tout = meta & 1;\n"
-	"\tsame = meta & 2;\n";
+	"\t/*\n"
+	"\t * Every rule reads its fields from here anew: volatile keeps clang from\n"
+	"\t * sharing work between rules, which would spill past the 512-byte stack.\n"
+	"\t */\n"
+	"\tk[0] = meta & 1;\n"
+	"\tk[1] = meta & 2;\n"
+	"\tk[2] = proto;\n"
+	"\tk[3] = s0;\n"
+	"\tk[4] = s1;\n"
+	"\tk[5] = s2;\n"
+	"\tk[6] = s3;\n"
+	"\tk[7] = d0;\n"
+	"\tk[8] = d1;\n"
+	"\tk[9] = d2;\n"
+	"\tk[10] = d3;\n"
+	"\tk[11] = sp;\n"
+	"\tk[12] = dp;\n";
 
 static const char epilogue[] = "\treturn TC_ACT_SHOT; /* default deny */\n"
 			       "}\n"
@@ -63,14 +90,27 @@ static const char epilogue[] = "\treturn TC_ACT_SHOT; /* default deny */\n"
 			       "char _license[] __attribute__((section(\"license\"), used)) = "
 			       "\"Dual MIT/GPL\";\n";
 
-/* Appends " && " unless it is the first condition. */
-static void and (FILE * f, int *n)
+/*
+ * A rule is one test, "if ((t1 | t2 | ...) == 0) return VERDICT": each term
+ * is zero when its field matches, computed without branches (eBPF has no
+ * set-on-condition, so "a && b" would be a branch per field).  One branch
+ * per rule keeps the paths a verifier walks linear in the rule count: the
+ * kernel's prunes, DPDK's librte_bpf walks every path.
+ */
+static void term(FILE *f, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void term(FILE *f, int *n, const char *fmt, ...)
 {
+	va_list ap;
+
 	if ((*n)++ > 0)
-		fputs(" && ", f);
+		fputs(" | ", f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 }
 
-static void prefix_cond(FILE *f, int *n, const char *var, const uint8_t *addr, unsigned len)
+static void prefix_terms(FILE *f, int *n, unsigned base, const uint8_t *addr, unsigned len)
 {
 	for (unsigned w = 0; w < 4; w++) {
 		int bits = (int)len - 32 * (int)w;
@@ -79,30 +119,24 @@ static void prefix_cond(FILE *f, int *n, const char *var, const uint8_t *addr, u
 
 		if (bits <= 0)
 			break;
-		and(f, n);
 		if (bits >= 32)
-			fprintf(f, "%s%u == 0x%08xu", var, w, v);
+			term(f, n, "(k[%u] ^ 0x%08xu)", base + w, v);
 		else
-			fprintf(f, "(%s%u & 0x%08xu) == 0x%08xu", var, w,
-				(uint32_t)(0xffffffffu << (32 - bits)), v);
+			term(f, n, "((k[%u] & 0x%08xu) ^ 0x%08xu)", base + w,
+			     (uint32_t)(0xffffffffu << (32 - bits)), v);
 	}
 }
 
-static void range_cond(FILE *f, int *n, const char *var, uint16_t lo, uint16_t hi)
+/* Zero inside [lo, hi]: the sign bits of var - lo and hi - var. */
+static void range_term(FILE *f, int *n, const char *var, uint16_t lo, uint16_t hi)
 {
-	if (lo == hi) {
-		and(f, n);
-		fprintf(f, "%s == %u", var, lo);
+	if (lo == 0 && hi == 0xffff)
 		return;
-	}
-	if (lo > 0) {
-		and(f, n);
-		fprintf(f, "%s >= %u", var, lo);
-	}
-	if (hi < 0xffff) {
-		and(f, n);
-		fprintf(f, "%s <= %u", var, hi);
-	}
+	if (lo == hi)
+		term(f, n, "(%s ^ %u)", var, lo);
+	else
+		term(f, n, "(((__u64)((__s64)%s - %u) | (__u64)((__s64)%u - (__s64)%s)) >> 63)",
+		     var, lo, hi, var);
 }
 
 static void emit_rule(FILE *f, const struct sg_policy_rule *r)
@@ -110,31 +144,24 @@ static void emit_rule(FILE *f, const struct sg_policy_rule *r)
 	int n = 0;
 
 	if (r->line)
-		fprintf(f, "\t/* line %u */\n\tif (", r->line);
+		fprintf(f, "\t/* line %u */\n\tif ((", r->line);
 	else
-		fputs("\t/* the base rule: within the source's org */\n\tif (", f);
-	if (r->dirs == SG_POLICY_DIR_IN) {
-		and(f, &n);
-		fputs("!out", f);
-	} else if (r->dirs == SG_POLICY_DIR_OUT) {
-		and(f, &n);
-		fputs("out", f);
-	}
-	if (r->same_org) {
-		and(f, &n);
-		fputs("same", f);
-	}
-	if (r->proto) {
-		and(f, &n);
-		fprintf(f, "proto == %u", r->proto);
-	}
-	prefix_cond(f, &n, "s", r->src, r->src_len);
-	prefix_cond(f, &n, "d", r->dst, r->dst_len);
-	range_cond(f, &n, "sp", r->sport_lo, r->sport_hi);
-	range_cond(f, &n, "dp", r->dport_lo, r->dport_hi);
+		fputs("\t/* the base rule: within the source's org */\n\tif ((", f);
+	if (r->dirs == SG_POLICY_DIR_IN)
+		term(f, &n, "k[0]");
+	else if (r->dirs == SG_POLICY_DIR_OUT)
+		term(f, &n, "(k[0] ^ 1)");
+	if (r->same_org)
+		term(f, &n, "(k[1] ^ 2)");
+	if (r->proto)
+		term(f, &n, "(k[2] ^ %u)", r->proto);
+	prefix_terms(f, &n, 3, r->src, r->src_len);
+	prefix_terms(f, &n, 7, r->dst, r->dst_len);
+	range_term(f, &n, "k[11]", r->sport_lo, r->sport_hi);
+	range_term(f, &n, "k[12]", r->dport_lo, r->dport_hi);
 	if (n == 0)
-		fputs("1", f);
-	fprintf(f, ")\n\t\treturn %s;\n",
+		fputs("0", f);
+	fprintf(f, ") == 0)\n\t\tDECIDE(%s);\n",
 		r->action == SG_POLICY_ALLOW ? "TC_ACT_OK" : "TC_ACT_SHOT");
 }
 
@@ -151,11 +178,20 @@ int sg_policy_bpf_emit(const struct sg_policy *p, FILE *out)
 /* Runs clang on c_path; its messages go to err. */
 static int run_clang(const char *c_path, const char *obj_path, char *err, size_t errlen)
 {
-	const char *argv[] = {
-		"clang",  "-O2",     "-target", "bpf",	"-I/usr/include/x86_64-linux-gnu",
-		"-Wall",  "-Werror", "-c",	c_path, "-o",
-		obj_path, NULL
-	};
+	const char *argv[] = { "clang",
+			       "-O2",
+			       "-target",
+			       "bpf",
+			       "-I/usr/include/x86_64-linux-gnu",
+			       "-Wall",
+			       "-Werror",
+			       "-mllvm",
+			       "-enable-tail-merge=false",
+			       "-c",
+			       c_path,
+			       "-o",
+			       obj_path,
+			       NULL };
 	char buf[256];
 	int fds[2], status;
 	size_t got = 0;

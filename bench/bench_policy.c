@@ -160,8 +160,15 @@ static int write_policy(unsigned n, const char *path)
 int main(int argc, char **argv)
 {
 	static const unsigned sizes[] = { 10, 1000, 100000 };
-	char *eal_argv[] = { argv[0], "--no-huge", "-m", "2048", "--no-pci", "--in-memory",
-			     "--log-level=error", "--no-telemetry", NULL };
+	char *eal_argv[] = { argv[0],
+			     "--no-huge",
+			     "-m",
+			     "2048",
+			     "--no-pci",
+			     "--in-memory",
+			     "--log-level=error",
+			     "--no-telemetry",
+			     NULL };
 	static struct sg_policy_key keys[N_PKTS];
 	static const uint8_t *kp[N_PKTS];
 	double secs = 2;
@@ -191,7 +198,8 @@ int main(int argc, char **argv)
 
 		for (unsigned i = 0; i < 1000000; i++) {
 			ip[20] = (uint8_t)i;
-			sg_policy_key_set(&keys[i % N_PKTS], ip, sizeof(ip), SG_POLICY_DIR_IN, true);
+			sg_policy_key_set(&keys[i % N_PKTS], ip, sizeof(ip), SG_POLICY_DIR_IN,
+					  true);
 		}
 		printf("sg_policy_key_set: %.1f cycles/packet\n",
 		       (double)(rte_rdtsc_precise() - t0) / 1e6);
@@ -206,8 +214,8 @@ int main(int argc, char **argv)
 		uint64_t t0, allowed;
 		double cyc;
 
-		if (text == NULL || sg_policy_parse(&p, "gen", text, strlen(text), NULL, err,
-						    sizeof(err)) != 0) {
+		if (text == NULL ||
+		    sg_policy_parse(&p, "gen", text, strlen(text), NULL, err, sizeof(err)) != 0) {
 			fprintf(stderr, "bench_policy: %s\n", err);
 			return 1;
 		}
@@ -217,7 +225,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_policy: %s\n", err);
 			return 1;
 		}
-		double build_ms = (double)(rte_rdtsc_precise() - t0) * 1e3 / (double)rte_get_tsc_hz();
+		double build_ms =
+			(double)(rte_rdtsc_precise() - t0) * 1e3 / (double)rte_get_tsc_hz();
 		cyc = measure(acl, kp, secs, &allowed, &p);
 		printf("%8zu %10.1f %12s %14.1f %10.2f\n", p.n_rules, build_ms,
 		       sg_policy_acl_alg(acl), cyc, (double)rte_get_tsc_hz() / cyc / 1e6);

@@ -76,11 +76,11 @@ class Env : public ::testing::Environment
 	void SetUp() override
 	{
 		file_prefix = "sg-ut-policy-ebpf-" + std::to_string(getpid());
-		std::vector<std::string> args = { "test_policy_ebpf", "--no-huge",
-						  "-m",		      "256",
-						  "--no-pci",	      "--file-prefix",
-						  file_prefix,	      "--log-level=error",
-						  "--no-telemetry" };
+		std::vector<std::string> args = {
+			"test_policy_ebpf", "--no-huge",     "-m",	  "256",
+			"--no-pci",	    "--file-prefix", file_prefix, "--log-level=error",
+			"--no-telemetry"
+		};
 		std::vector<char *> argv;
 		for (auto &a : args)
 			argv.push_back(a.data());
@@ -206,7 +206,7 @@ std::string describe(const Pkt &p)
 	const uint8_t *ip = p.frame + 14;
 	inet_ntop(AF_INET6, ip + 8, s, sizeof(s));
 	inet_ntop(AF_INET6, ip + 24, d, sizeof(d));
-	snprintf(out, sizeof(out), "%s %s -> %s proto %u ports %u -> %u plen %u%s", 
+	snprintf(out, sizeof(out), "%s %s -> %s proto %u ports %u -> %u plen %u%s",
 		 (p.meta & SG_POLICY_META_OUT) ? "out" : "in", s, d, ip[6], ip[40] << 8 | ip[41],
 		 ip[42] << 8 | ip[43], ip[4] << 8 | ip[5],
 		 (p.meta & SG_POLICY_META_SAME_ORG) ? " same-org" : "");
@@ -364,7 +364,9 @@ std::string generate(unsigned n, uint32_t seed)
 		uint8_t m[16];
 		for (unsigned i = 0; i < 16; i++) {
 			int bits = (int)len - 8 * (int)i;
-			m[i] = bits >= 8 ? a[i] : bits <= 0 ? 0 : (uint8_t)(a[i] & (0xff00 >> bits));
+			m[i] = bits >= 8   ? a[i]
+			       : bits <= 0 ? 0
+					   : (uint8_t)(a[i] & (0xff00 >> bits));
 		}
 		char s[64];
 		inet_ntop(AF_INET6, m, s, sizeof(s));
@@ -381,11 +383,13 @@ std::string generate(unsigned n, uint32_t seed)
 		line += " to " + (rng() % 10 == 0 ? std::string("any") : prefix(rng() % 16));
 		if (p < 2 && rng() % 2) {
 			unsigned lo = rng() % 65536, hi = lo + rng() % 2000;
-			line += " port " + std::to_string(lo) + "-" + std::to_string(hi > 65535 ? 65535 : hi);
+			line += " port " + std::to_string(lo) + "-" +
+				std::to_string(hi > 65535 ? 65535 : hi);
 		}
 		if (p < 2 && rng() % 4 == 0) {
 			unsigned lo = rng() % 1024;
-			line += " sport " + std::to_string(lo) + "-" + std::to_string(lo + rng() % 64);
+			line += " sport " + std::to_string(lo) + "-" +
+				std::to_string(lo + rng() % 64);
 		}
 		text += line + "\n";
 	}
@@ -479,21 +483,23 @@ struct Counts {
 	uint64_t acl = 0, rte_bpf = 0, kernel = 0, allowed = 0;
 };
 
-void print_mismatch(const sg_policy &p, const Pkt &pkt, size_t ref, const char *acl,
-		    const char *rb, const char *kr)
+void print_mismatch(const sg_policy &p, const Pkt &pkt, size_t ref, const char *acl, const char *rb,
+		    const char *kr)
 {
 	unsigned line = ref < p.n_rules ? p.rules[ref].line : 0;
 	ADD_FAILURE() << "mismatch: " << describe(pkt) << "\n  should match: "
 		      << (ref == p.n_rules ? std::string("no rule (default deny)")
-		      : line ? p.file + std::string(":") + std::to_string(line)
-			     : std::string("the base rule (same org)"))
+			  : line	   ? p.file + std::string(":") + std::to_string(line)
+					   : std::string("the base rule (same org)"))
 		      << " -> " << (sg_policy_allows(&p, ref) ? "allow" : "deny")
 		      << "\n  rte_acl: " << acl << ", rte_bpf: " << rb << ", kernel: " << kr;
 }
 
 const char *verdict(uint64_t bpf_rc)
 {
-	return bpf_rc == SG_POLICY_BPF_ALLOW ? "allow" : bpf_rc == SG_POLICY_BPF_DENY ? "deny" : "?";
+	return bpf_rc == SG_POLICY_BPF_ALLOW  ? "allow"
+	       : bpf_rc == SG_POLICY_BPF_DENY ? "deny"
+					      : "?";
 }
 
 // Runs the policy through every backend; n_kernel of the n packets also
@@ -544,8 +550,9 @@ Counts differential(const sg_policy &p, const std::string &name, uint64_t n, uin
 			size_t ref = sg_policy_match(&p, &keys[i]);
 			bool allow = sg_policy_allows(&p, ref);
 			const char *want = allow ? "allow" : "deny";
-			std::string acl_v = res[i] == ref ? want
-					    : std::string("rule ") + std::to_string(res[i]);
+			std::string acl_v = res[i] == ref
+						    ? want
+						    : std::string("rule ") + std::to_string(res[i]);
 			std::string rb_v = "-", kr_v = "-";
 			bool bad = res[i] != ref;
 			c.acl++;
@@ -607,8 +614,8 @@ void generated(unsigned n_rules, uint64_t n, uint64_t n_rte_bpf, uint64_t n_kern
 	sg_policy p = {};
 	char err[SG_POLICY_ERR_LEN];
 	std::string name = "gen" + std::to_string(n_rules);
-	ASSERT_EQ(sg_policy_parse(&p, (name + ".policy").c_str(), text.data(), text.size(),
-				  nullptr, err, sizeof(err)),
+	ASSERT_EQ(sg_policy_parse(&p, (name + ".policy").c_str(), text.data(), text.size(), nullptr,
+				  err, sizeof(err)),
 		  0)
 		<< err;
 	EXPECT_EQ(p.n_rules, n_rules + 1u);

@@ -15,6 +15,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,14 @@
 #define BURST	32
 #define N_PKTS	4096
 #define SEED(i) (0x9e3779b97f4a7c15ull * ((i) + 1))
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
 
 static uint64_t rng_state = 88172645463325252ull;
 
@@ -160,18 +170,21 @@ static int write_policy(unsigned n, const char *path)
 int main(int argc, char **argv)
 {
 	static const unsigned sizes[] = { 10, 1000, 100000 };
-	char *eal_argv[] = { argv[0],
+	char *eal_argv[9];
+	char *eal_init[] = { argv[0],
 			     "--no-huge",
 			     "-m",
 			     "2048",
 			     "--no-pci",
-			     "--in-memory",
+			     "--file-prefix",
 			     "--log-level=error",
 			     "--no-telemetry",
 			     NULL };
 	static struct sg_policy_key keys[N_PKTS];
 	static const uint8_t *kp[N_PKTS];
 	double secs = 2;
+	char prefix_arg[64];
+	int rc;
 
 	if (argc == 4 && strcmp(argv[1], "--write") == 0)
 		return write_policy((unsigned)strtoul(argv[2], NULL, 10), argv[3]);
@@ -181,6 +194,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--seconds S] | --write N FILE\n", argv[0]);
 		return 2;
 	}
+	snprintf(prefix_arg, sizeof(prefix_arg), "--file-prefix=bench-policy-%d", (int)getpid());
+	memcpy(eal_argv, eal_init, sizeof(eal_argv));
+	eal_argv[5] = prefix_arg;
 	if (rte_eal_init(8, eal_argv) < 0) {
 		fprintf(stderr, "bench_policy: EAL init failed\n");
 		return 1;
@@ -234,5 +250,9 @@ int main(int argc, char **argv)
 		sg_policy_free(&p);
 	}
 	rte_eal_cleanup();
+	/* EAL leaves its runtime directory behind. */
+	snprintf(prefix_arg, sizeof(prefix_arg), "/var/run/dpdk/bench-policy-%d", (int)getpid());
+	rc = nftw(prefix_arg, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)rc;
 	return 0;
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The policy file in the lab: two orgs (c1 and vm1 in org 1, c2 and vm2 in
+# org 2) and a grant of ICMPv6 from c1 to vm2.  What the grant allows passes,
+# the rest does not, and the counters move by exactly what was sent: the
+# grant's two rules (requests and replies) in /sixgate/policy, org_isolation
+# for the refused pings.  A SIGHUP with the grant removed stops c1's pings to
+# vm2; a bad file on SIGHUP is refused with its line and traffic keeps
+# flowing; /sixgate/policy_reload brings the grant back.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vm.sh"
+. "$(dirname "$0")/dp.sh"
+lab_init dppol
+
+POLICY=$LAB_DIR/lab.policy
+grant_policy() {
+	cat >"$POLICY" <<EOF
+# c1 (org 1) may ping vm2 (org 2); the grant lets the echo replies back.
+grant icmpv6 from peer c1 to vm vm2
+EOF
+}
+
+# pol KEY: one field of /sixgate/policy (hits as hits.NAME).
+pol() {
+	dp_tel /sixgate/policy | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["/sixgate/policy"]
+k = sys.argv[1]
+print(d["hits"].get(k[5:], 0) if k.startswith("hits.") else d[k])' "$1"
+}
+
+grant_policy
+dp_two_orgs_conf
+sed -i "s|^mtu = 1420$|mtu = 1420\npolicy_file = $POLICY|" "$DP_CONF"
+dp_two_orgs_start
+
+lab_check "c1 reaches vm1 (org 1)" lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1"
+lab_check "c2 reaches vm2 (org 2)" lab_wait_for 30 lab_exec c2 ping -6 -c1 -W2 "$DP_VM2"
+lab_check "the policy is the file" test "$(pol file)" = "$POLICY"
+lab_check "3 rules: the grant, its replies, the base rule" test "$(pol rules)" -eq 3
+
+# Granted: c1's pings to vm2 pass, and each rule counts exactly 5.
+req=$(pol hits.rule_0_line_2)
+rep=$(pol hits.rule_1_line_2)
+iso=$(dp_drop org_isolation)
+lab_check "c1 -> vm2 granted: 5 of 5 answered" lab_exec c1 ping -6 -c 5 -i 0.2 -W 2 "$DP_VM2"
+sleep 0.5
+lab_check "the grant counted the 5 requests" test $(($(pol hits.rule_0_line_2) - req)) -eq 5
+lab_check "its replies rule counted the 5 replies" test $(($(pol hits.rule_1_line_2) - rep)) -eq 5
+lab_check "no org_isolation drop for them" test "$(dp_drop org_isolation)" -eq "$iso"
+
+# Not granted: c2 to vm1, refused under org_isolation, exactly 5.
+lab_check "c2 -> vm1 refused" sh -c "! ip netns exec ${LAB}c2 ping -6 -c 5 -i 0.2 -W 1 $DP_VM1"
+sleep 0.5
+lab_check "org_isolation moved by the 5 refused pings" \
+	test $(($(dp_drop org_isolation) - iso)) -eq 5
+
+# The grant removed, on SIGHUP: c1's pings to vm2 stop.
+echo "# no grant" >"$POLICY"
+kill -HUP "$DP_GW_PID"
+lab_check "SIGHUP reloaded the policy" lab_wait_for 20 grep -q "policy reloaded" "$LAB_DIR/sixgate.log"
+lab_check "1 rule now (the base rule)" test "$(pol rules)" -eq 1
+iso=$(dp_drop org_isolation)
+lab_check "c1 -> vm2 refused now" sh -c "! ip netns exec ${LAB}c1 ping -6 -c 5 -i 0.2 -W 1 $DP_VM2"
+sleep 0.5
+lab_check "org_isolation moved by the 5 pings" test $(($(dp_drop org_isolation) - iso)) -eq 5
+
+# A bad file on SIGHUP: refused with its line, the running policy stays.
+printf 'grant icmpv6 from peer c1 to vm vm2\nallow from peer nobody to any\n' >"$POLICY"
+kill -HUP "$DP_GW_PID"
+lab_check "the bad file is refused with FILE:LINE" lab_wait_for 20 \
+	grep -q "policy reload refused, the running policy stays: $POLICY:2: no peer 'nobody'" \
+	"$LAB_DIR/sixgate.log"
+lab_check "reload_failures is 1" test "$(pol reload_failures)" -eq 1
+lab_check "still 1 rule" test "$(pol rules)" -eq 1
+lab_check "traffic still flows: c1 -> vm1 5 of 5" lab_exec c1 ping -6 -c 5 -i 0.2 -W 2 "$DP_VM1"
+lab_check "and c1 -> vm2 is still refused" \
+	sh -c "! ip netns exec ${LAB}c1 ping -6 -c 2 -i 0.2 -W 1 $DP_VM2"
+
+# The grant back, through the telemetry command.
+grant_policy
+out=$(dp_tel /sixgate/policy_reload)
+lab_log "policy_reload: $out"
+lab_check "/sixgate/policy_reload loaded it" grep -q '"ok": 1' <<<"$out"
+lab_check "c1 -> vm2 granted again" lab_exec c1 ping -6 -c 3 -i 0.2 -W 2 "$DP_VM2"
+
+dp_finish

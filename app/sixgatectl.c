@@ -6,6 +6,7 @@
  *              [--public-key KEY] [--psk] [--keepalive S] [--expires UNIX]
  *   sixgatectl ... peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]
  *   sixgatectl ... peer list | peer show NAME | peer revoke NAME | peer rm NAME
+ *   sixgatectl ... vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]
  *   sixgatectl ... show | stats
  *
  * The configuration (default /etc/sixgate/sixgate.conf) names the store
@@ -544,6 +545,63 @@ static int peer_set(struct ctl *c, int argc, char **argv)
 	return EX_OK;
 }
 
+/* --- vm add: a VM attached to the running gateway --- */
+
+static int vm_add(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "org", required_argument, NULL, 'o' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL, *prefix = NULL, *org = NULL, *mac = NULL;
+	char cmd[600];
+	json_t *r, *d;
+	int o;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 's')
+			sock = optarg;
+		else if (o == 'p')
+			prefix = optarg;
+		else if (o == 'o')
+			org = optarg;
+		else if (o == 'm')
+			mac = optarg;
+		else
+			return EX_USAGE_;
+	}
+	if (optind != argc - 1 || sock == NULL || prefix == NULL || org == NULL || sock[0] != '/')
+		return die(EX_USAGE_, "usage: vm add NAME --socket /ABS/PATH --prefix P/112 --org "
+				      "O/48 [--mac MAC]");
+	snprintf(cmd, sizeof(cmd), "/sixgate/vm/add,%s,%s,%s,%s%s%s", argv[optind], sock, prefix,
+		 org, mac ? "," : "", mac ? mac : "");
+	if (tel_query(c, cmd, &r) != 0)
+		return die(EX_GATEWAY, "%s", c->tel_err);
+	d = json_object_get(r, "/sixgate/vm/add");
+	if (!json_is_object(d)) {
+		json_decref(r);
+		return die(EX_USAGE_, "the gateway refused: vm add %s (bad prefix, org or MAC?)",
+			   argv[optind]);
+	}
+	if (!json_is_true(json_object_get(d, "ok")) &&
+	    json_integer_value(json_object_get(d, "ok")) != 1) {
+		int code = EX_STORE;
+		const char *e = json_string_value(json_object_get(d, "error"));
+
+		if (e != NULL && (strstr(e, "exists") || strstr(e, "in use")))
+			code = EX_EXISTS;
+		die(code, "vm add %s: %s", argv[optind], e ? e : "refused");
+		json_decref(r);
+		return code;
+	}
+	json_decref(r);
+	return EX_OK;
+}
+
 /* --- show, stats: the running gateway --- */
 
 static void show_peer(const char *name, json_t *d)
@@ -655,6 +713,7 @@ static int usage(void)
 		"[--expires UNIX]\n"
 		"  peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]\n"
 		"  peer list | peer show NAME | peer revoke NAME | peer rm NAME\n"
+		"  vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]\n"
 		"  show | stats\n"
 		"exit codes: 0 ok, 1 usage, 2 no such peer, 3 exists, 4 store or config, "
 		"5 gateway unreachable\n");
@@ -718,6 +777,8 @@ int main(int argc, char **argv)
 		rc = peer_change(&c, v[2], false);
 	else if (n == 3 && !strcmp(v[0], "peer") && !strcmp(v[1], "rm"))
 		rc = peer_change(&c, v[2], true);
+	else if (n >= 3 && !strcmp(v[0], "vm") && !strcmp(v[1], "add"))
+		rc = vm_add(&c, n - 1, v + 1);
 	else if (n == 1 && !strcmp(v[0], "show"))
 		rc = show(&c);
 	else if (n == 1 && !strcmp(v[0], "stats"))

@@ -572,6 +572,48 @@ static unsigned dropcap_poll(struct sg_ctl *c)
 	return n;
 }
 
+int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&c->req_lock);
+	c->req_vm = cv;
+	c->req_done = false;
+	atomic_store_explicit(&c->req_pending, true, memory_order_release);
+	while (!c->req_done && rc == 0)
+		rc = pthread_cond_timedwait(&c->req_cond, &c->req_lock, &until);
+	if (!c->req_done) {
+		/* Not taken in time: withdraw it (the control lcore takes it under the lock). */
+		atomic_store_explicit(&c->req_pending, false, memory_order_release);
+		pthread_mutex_unlock(&c->req_lock);
+		return -ETIMEDOUT;
+	}
+	rc = c->req_rc;
+	pthread_mutex_unlock(&c->req_lock);
+	return rc;
+}
+
+/* A VM to attach from telemetry: done here, on the control lcore. */
+static unsigned serve_requests(struct sg_ctl *c)
+{
+	struct sg_gateway *gw = (struct sg_gateway *)((char *)c - offsetof(struct sg_gateway, ctl));
+
+	if (!atomic_load_explicit(&c->req_pending, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&c->req_lock);
+	if (atomic_load_explicit(&c->req_pending, memory_order_acquire)) {
+		c->req_rc = sg_gateway_vm_attach(gw, c->req_vm);
+		c->req_done = true;
+		atomic_store_explicit(&c->req_pending, false, memory_order_release);
+		pthread_cond_broadcast(&c->req_cond);
+	}
+	pthread_mutex_unlock(&c->req_lock);
+	return 1;
+}
+
 unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 {
 	struct sg_dp *dp = c->dp;
@@ -591,6 +633,7 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 			handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
 	work += n;
 	work += sg_loader_poll(c, now_ns);
+	work += serve_requests(c);
 	if (now_ns >= c->next_tick_ns) {
 		tick(c, now_ns);
 		c->next_tick_ns = now_ns + CTL_TICK_NS;

@@ -22,6 +22,7 @@
 #include <rte_malloc.h>
 
 #include "lib/allowedips/sg_allowedips.h"
+#include "lib/common/sg_prefix.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
 #include "lib/routing/sg_routing.h"
@@ -242,12 +243,39 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
 		memset(vm, 0, sizeof(*vm));
 		return rc;
 	}
+	/* Workers may be running (a VM attached at run time): the slot first, then the counts. */
 	owner = dp->workers[vm->owner];
-	owner->vms[owner->n_vms++] = i;
+	owner->vms[owner->n_vms] = i;
+	atomic_thread_fence(memory_order_release);
+	owner->n_vms++;
 	dp->n_vms++;
 	sg_log(SG_LOG_INFO, "VM %s: port %u %s, worker %u", cv->name, vm->port_id,
 	       cv->device != NULL ? cv->device : cv->socket, vm->owner);
 	return 0;
+}
+
+int sg_gateway_vm_attach(struct sg_gateway *gw, const struct sg_config_vm *cv)
+{
+	struct sg_dp *dp = &gw->dp;
+	uint8_t last[16];
+
+	if (cv->prefix.family != AF_INET6 || cv->prefix.len != 112 ||
+	    cv->network.family != AF_INET6 || cv->network.len > 64 ||
+	    !sg_prefix_contains(cv->network.addr, cv->network.len, cv->prefix.addr))
+		return -EINVAL;
+	memcpy(last, cv->prefix.addr, 16);
+	last[14] = last[15] = 0xff;
+	for (unsigned i = 0; i < dp->n_vms; i++) {
+		const struct sg_vm *vm = &dp->vms[i];
+
+		if (strcmp(vm->name, cv->name) == 0)
+			return -EEXIST;
+		/* Two /112s overlap only when equal. */
+		if (sg_prefix_contains(vm->prefix, vm->prefix_len, cv->prefix.addr) ||
+		    sg_prefix_contains(vm->prefix, vm->prefix_len, last))
+			return -EADDRINUSE;
+	}
+	return sg_gateway_vm_add(gw, cv);
 }
 
 static void copy_endpoint(struct sg_endpoint *ep, const struct sg_config_endpoint *ce)
@@ -497,6 +525,8 @@ struct sg_gateway *sg_gateway_create(const struct sg_config *cfg,
 		return NULL;
 	}
 	pthread_mutex_init(&gw->ctl.tel_lock, NULL);
+	pthread_mutex_init(&gw->ctl.req_lock, NULL);
+	pthread_cond_init(&gw->ctl.req_cond, NULL);
 	rc = build(gw, cfg, opts != NULL ? opts : &defaults);
 	if (rc != 0) {
 		sg_gateway_destroy(gw);
@@ -552,6 +582,8 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 		rte_mempool_free(dp->vms[i].pool);
 	rte_mempool_free(dp->pool);
 	pthread_mutex_destroy(&gw->ctl.tel_lock);
+	pthread_mutex_destroy(&gw->ctl.req_lock);
+	pthread_cond_destroy(&gw->ctl.req_cond);
 	rte_free(gw);
 }
 

@@ -94,6 +94,13 @@ struct sg_ctl {
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	/* The peer store's loader (loader.c); NULL without a [store]. */
 	struct sg_loader *loader;
+	/* A VM to attach, handed from telemetry to the control lcore (sg_ctl_vm_attach). */
+	pthread_mutex_t req_lock;
+	pthread_cond_t req_cond;
+	SG_ATOMIC(bool) req_pending;
+	bool req_done;
+	const struct sg_config_vm *req_vm;
+	int req_rc;
 	/* The key of the last initiation whose static key is no loaded peer's. */
 	uint8_t miss_key[32];
 	bool miss;
@@ -156,6 +163,21 @@ void sg_gateway_peer_remove(struct sg_gateway *gw, struct sg_peer *p);
 
 /* Adds VM number dp.n_vms from its configuration: its port, route and ring. */
 int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv);
+
+/*
+ * Attaches a VM while the workers run (sixgatectl vm add): checks what the
+ * parser would (a /112 inside its org network, a name and a /112 no other
+ * VM has), then sg_gateway_vm_add.  Returns 0, -EINVAL, -EEXIST (name),
+ * -EADDRINUSE (prefix), -ENOSPC (SG_MAX_VMS) or the port's error.  Control
+ * lcore only: telemetry hands it over with sg_ctl_vm_attach.
+ */
+int sg_gateway_vm_attach(struct sg_gateway *gw, const struct sg_config_vm *cv);
+
+/*
+ * From any other thread (telemetry): has the control lcore attach cv, waits
+ * for it (up to 10 s) and returns its result (-ETIMEDOUT when it did not).
+ */
+int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv);
 
 /* Sums the drop counters and stats of every worker and the control lcore. */
 void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,

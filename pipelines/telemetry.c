@@ -625,6 +625,60 @@ static int cmd_store_check(const char *cmd, const char *params, struct rte_tel_d
 	return rc;
 }
 
+/* "ADDR/LEN" into an IPv6 prefix. */
+static int tel_prefix(char *s, struct sg_config_prefix *p)
+{
+	char *slash = strchr(s, '/'), *end;
+	long len;
+
+	if (slash == NULL)
+		return -EINVAL;
+	*slash = '\0';
+	memset(p, 0, sizeof(*p));
+	p->family = AF_INET6;
+	len = strtol(slash + 1, &end, 10);
+	if (inet_pton(AF_INET6, s, p->addr) != 1 || *end != '\0' || len < 1 || len > 128)
+		return -EINVAL;
+	p->len = (uint8_t)len;
+	return 0;
+}
+
+/* NAME,SOCKET,PREFIX/112,ORG/48[,MAC]: attaches a vhost-user VM now. */
+static int cmd_vm_add(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char buf[512], *f[5] = { NULL }, *save = NULL;
+	struct sg_config_vm cv;
+	unsigned n = 0;
+	int rc;
+
+	(void)cmd;
+	if (params == NULL || strlen(params) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", params);
+	for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 5;
+	     t = strtok_r(NULL, ",", &save))
+		f[n++] = t;
+	if (n < 4 || strlen(f[0]) >= sizeof(cv.name) || f[1][0] != '/')
+		return -EINVAL;
+	memset(&cv, 0, sizeof(cv));
+	snprintf(cv.name, sizeof(cv.name), "%s", f[0]);
+	cv.socket = f[1];
+	if (tel_prefix(f[2], &cv.prefix) != 0 || tel_prefix(f[3], &cv.network) != 0)
+		return -EINVAL;
+	if (n == 5) {
+		if (sscanf(f[4], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &cv.mac[0], &cv.mac[1],
+			   &cv.mac[2], &cv.mac[3], &cv.mac[4], &cv.mac[5]) != 6)
+			return -EINVAL;
+		cv.has_mac = 1;
+	}
+	rc = sg_ctl_vm_attach(&tel_gw->ctl, &cv);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "ok", rc == 0);
+	rte_tel_data_add_dict_string(d, "error", rc == 0 ? "" : strerror(-rc));
+	rte_tel_data_add_dict_u64(d, "vms", tel_gw->dp.n_vms);
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -667,5 +721,8 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"/sixgate/store/check", cmd_store_check,
 		"Recheck a peer in the store now (unload if revoked or gone). Parameters: "
 		"a public key (base64), or none for all");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/vm/add", cmd_vm_add,
+		"Attach a vhost-user VM now. Parameters: NAME,SOCKET,PREFIX/112,ORG/48[,MAC]");
 	return rc != 0 ? -EINVAL : 0;
 }

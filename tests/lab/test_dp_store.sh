@@ -7,8 +7,9 @@
 # answered), traffic passes both ways, a changed allowed IP (`peer set`)
 # applies at once, and `sixgatectl peer revoke` during a
 # ping stream stops it within a second (the gateway unloads the peer and
-# wipes its keys).  Then an unknown key is negative-cached, and the CLI's
-# errors and exit codes are what the README says.
+# wipes its keys).  Then a flood of initiations from unknown keys gets no
+# response and no store lookups beyond the rate limit, and the CLI's errors
+# and exit codes are what the README says.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
@@ -21,7 +22,9 @@ dp_client_net 1
 DP_CONF_EXTRA="
 [store]
 path = $LAB_DIR/peers.db
-check_interval_s = 1"
+check_interval_s = 1
+lookups_per_second = 20
+lookups_in_flight = 8"
 dp_conf_begin
 dp_conf_vm vm1 "$DP_VM1_NET" "$DP_ORG1" "$(lab_mac_of vm1)"
 ctl() { "$CTL" -c "$DP_CONF" -p "$DP_PREFIX" "$@"; }
@@ -113,6 +116,34 @@ lab_log "drops: $(dp_tel /sixgate/counters | python3 -c 'import json,sys; d=json
 lab_check "its new initiations are refused, not answered" test "$(field refused)" -ge 1 -a \
 	"$(dp_drop wg_peer_refused)" -ge 1
 lab_log "initiations after the revoke: $(($(dp_counter initiations_rx) - init1)), refused $(field refused), negative-cache hits $(field negative_hits)"
+
+# A flood of real initiations from 300 fresh static keys (valid mac1, the
+# static key decrypts): no response, and no more store lookups than the rate
+# (20/s) and the lookups in flight (8) allow; each initiation is either
+# looked up (then unknown) or refused by the limit.
+store=$(dp_tel /sixgate/store)
+look0=$(field lookups) lim0=$(field limited) unk0=$(field unknown)
+neg0=$(field negative_hits) ref0=$(field refused)
+init0=$(dp_counter initiations_rx) resp0=$(dp_counter responses_tx)
+t0=$(date +%s.%N)
+answers=$(lab_exec c1 timeout 60 python3 "$DP_ROOT/tests/lab/dp_unknown_flood.py" \
+	"$(cat "$LAB_DIR/gw.pub")" "$DP_GW6" "$DP_PORT" 300)
+t1=$(date +%s.%N)
+sleep 1
+store=$(dp_tel /sixgate/store)
+look=$(($(field lookups) - look0)) lim=$(($(field limited) - lim0)) unk=$(($(field unknown) - unk0))
+neg=$(($(field negative_hits) - neg0)) ref=$(($(field refused) - ref0))
+inits=$(($(dp_counter initiations_rx) - init0))
+bound=$(python3 -c "import math; print(8 + math.ceil(20 * ($t1 - $t0 + 1)))")
+lab_log "flood of 300 unknown keys: $inits initiations reached lib/control, $look lookups (bound $bound), $lim limited, $unk unknown, $answers responses"
+lab_check "no response to the flood" test "${answers:-x}" = 0 -a $(($(dp_counter responses_tx) - resp0)) -eq 0
+lab_check "lookups within the rate limit ($look <= $bound)" test "$look" -le "$bound" -a "$look" -ge 1
+# Nearly all of the flood reaches lib/control (a veth may lose a few); c1,
+# revoked, may retry meanwhile (negative-cached, or under load asked for a
+# cookie), so the flood's share is at most what reached it.
+lab_check "the flood was looked up or limited: 225 <= $look + $lim <= $inits - $neg" \
+	test $((look + lim)) -ge 225 -a $((look + lim + neg)) -le "$inits"
+lab_check "each lookup found nothing (or c1, revoked)" test $((unk + ref)) -eq "$look"
 
 # The CLI's errors: one line each, with the documented exit codes.
 ctl peer add c1 --org "$DP_ORG1" >/dev/null 2>"$LAB_DIR/e1"

@@ -5,7 +5,7 @@
  * generated policies of 10, 1,000 and 100,000 rules, on one core, and the
  * key building the stages add (sg_policy_key_set).
  *
- *   bench_policy [--seconds S]          the table
+ *   bench_policy [--seconds S] [--rules N]   the table (or one size, N rules)
  *   bench_policy --write N FILE         writes an N-rule policy that leaves the
  *                                       tests/fixture traffic to the base rule
  *                                       (for bench_datapath --policy FILE)
@@ -183,17 +183,24 @@ int main(int argc, char **argv)
 	static struct sg_policy_key keys[N_PKTS];
 	static const uint8_t *kp[N_PKTS];
 	double secs = 2;
+	unsigned only = 0; /* --rules N: that size alone */
 	char prefix_arg[64];
 	int rc;
 
 	if (argc == 4 && strcmp(argv[1], "--write") == 0)
 		return write_policy((unsigned)strtoul(argv[2], NULL, 10), argv[3]);
-	if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
-		secs = strtod(argv[2], NULL);
-	else if (argc != 1) {
-		fprintf(stderr, "usage: %s [--seconds S] | --write N FILE\n", argv[0]);
-		return 2;
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) {
+			secs = strtod(argv[i + 1], NULL);
+		} else if (i + 1 < argc && strcmp(argv[i], "--rules") == 0) {
+			only = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		} else {
+			fprintf(stderr, "usage: %s [--seconds S] [--rules N] | --write N FILE\n",
+				argv[0]);
+			return 2;
+		}
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(prefix_arg, sizeof(prefix_arg), "--file-prefix=bench-policy-%d", (int)getpid());
 	memcpy(eal_argv, eal_init, sizeof(eal_argv));
 	eal_argv[5] = prefix_arg;
@@ -223,8 +230,9 @@ int main(int argc, char **argv)
 	}
 	printf("%8s %10s %12s %14s %10s\n", "rules", "build_ms", "classify", "cycles/packet",
 	       "Mpps");
-	for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		char *text = generate(sizes[s]), err[SG_POLICY_ERR_LEN];
+	for (unsigned s = 0; s < (only ? 1 : sizeof(sizes) / sizeof(sizes[0])); s++) {
+		unsigned n = only ? only : sizes[s];
+		char *text = generate(n), err[SG_POLICY_ERR_LEN];
 		struct sg_policy p = { 0 };
 		struct sg_policy_acl *acl = NULL;
 		uint64_t t0, allowed;

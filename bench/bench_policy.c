@@ -5,7 +5,8 @@
  * generated policies of 10, 1,000 and 100,000 rules, on one core, and the
  * key building the stages add (sg_policy_key_set).
  *
- *   bench_policy [--seconds S] [--rules N]   the table (or one size, N rules)
+ *   bench_policy [--seconds S] [--rules N] [--hosts]   the table (or one size;
+ *                                       --hosts: per-peer /128 -> /112 rules)
  *   bench_policy --write N FILE         writes an N-rule policy that leaves the
  *                                       tests/fixture traffic to the base rule
  *                                       (for bench_datapath --policy FILE)
@@ -18,6 +19,7 @@
 #include <ftw.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,31 @@ static void prefix(char *out, size_t len, unsigned org)
 	}
 	inet_ntop(AF_INET6, a, s, sizeof(s));
 	snprintf(out, len, "%s/%u", s, l);
+}
+
+/*
+ * Per-peer rules as a large gateway has them: a peer's /128 to a VM's /112,
+ * TCP or UDP, one port.  (Random rules of mixed prefix lengths and ranges,
+ * as below, make rte_acl's build need more than 6 GB at 100,000 rules.)
+ */
+static char *generate_hosts(unsigned n)
+{
+	size_t cap = (size_t)n * 128 + 64, off = 0;
+	char *t = malloc(cap);
+
+	if (t == NULL)
+		return NULL;
+	for (unsigned i = 0; i < n; i++)
+		off += (size_t)snprintf(
+			t + off, cap - off,
+			"%s %s from fdaa:0:%x:ff00::%x:%x/128 to fdaa:0:%x:0:%x:0:1:0/112 "
+			"port %u\n",
+			rnd() % 3 ? "allow" : "deny", rnd() % 2 ? "tcp" : "udp",
+			(unsigned)(rnd() % 16), (i + 2) >> 16, (i + 2) & 0xffff,
+			(unsigned)(rnd() % 16), (unsigned)(rnd() % 4096),
+			(unsigned)(rnd() % 65536));
+	t[off] = '\0';
+	return t;
 }
 
 /* n rules as policy text; none of them names fdaa:0:18::/48 (the fixture's org). */
@@ -183,7 +210,8 @@ int main(int argc, char **argv)
 	static struct sg_policy_key keys[N_PKTS];
 	static const uint8_t *kp[N_PKTS];
 	double secs = 2;
-	unsigned only = 0; /* --rules N: that size alone */
+	unsigned only = 0;  /* --rules N: that size alone */
+	bool hosts = false; /* --hosts: per-peer /128 -> /112 rules */
 	char prefix_arg[64];
 	int rc;
 
@@ -192,10 +220,14 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i += 2) {
 		if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) {
 			secs = strtod(argv[i + 1], NULL);
+		} else if (strcmp(argv[i], "--hosts") == 0) {
+			hosts = true;
+			i--;
 		} else if (i + 1 < argc && strcmp(argv[i], "--rules") == 0) {
 			only = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		} else {
-			fprintf(stderr, "usage: %s [--seconds S] [--rules N] | --write N FILE\n",
+			fprintf(stderr,
+				"usage: %s [--seconds S] [--rules N] [--hosts] | --write N FILE\n",
 				argv[0]);
 			return 2;
 		}
@@ -232,7 +264,7 @@ int main(int argc, char **argv)
 	       "Mpps");
 	for (unsigned s = 0; s < (only ? 1 : sizeof(sizes) / sizeof(sizes[0])); s++) {
 		unsigned n = only ? only : sizes[s];
-		char *text = generate(n), err[SG_POLICY_ERR_LEN];
+		char *text = hosts ? generate_hosts(n) : generate(n), err[SG_POLICY_ERR_LEN];
 		struct sg_policy p = { 0 };
 		struct sg_policy_acl *acl = NULL;
 		uint64_t t0, allowed;

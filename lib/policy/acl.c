@@ -153,7 +153,13 @@ int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, i
 		.rule_size = RTE_ACL_RULE_SZ(N_FIELDS),
 		.max_rule_num = (uint32_t)p->n_rules,
 	};
-	struct rte_acl_config cfg = { .num_categories = 1, .num_fields = N_FIELDS };
+	/*
+	 * A bound on the run-time tables: past it rte_acl splits the rules over
+	 * more tries (slower classify) instead of growing without end.
+	 */
+	struct rte_acl_config cfg = { .num_categories = 1,
+				      .num_fields = N_FIELDS,
+				      .max_size = (size_t)512 << 20 };
 	struct sg_policy_acl *a;
 	struct acl_rule *rules;
 	uint32_t n = (uint32_t)p->n_rules;

@@ -26,6 +26,8 @@ C2=$DP_C2
 
 say "Setting up: gateway, switch, two clients, two VMs in two orgs"
 dp_two_orgs_conf
+# The example policy as it is (its names are the lab's: c1, c2, vm1, vm2).
+sed -i "s|^mtu = 1420$|mtu = 1420\npolicy_file = $DP_ROOT/config/demo.policy|" "$DP_CONF"
 show "configuration ($DP_CONF):"
 sed -e '/^#/d' -e '/^$/d' -e 's/^/     /' "$DP_CONF"
 "$DP_SIXGATE" --check --config "$DP_CONF" >/dev/null || lab_die "the configuration does not check"
@@ -54,6 +56,19 @@ else
 fi
 sleep 0.3
 show "org_isolation drops: $before -> $(dp_drop org_isolation)"
+
+say "The policy (config/demo.policy) grants c1 TCP port 5201 on vm2: iperf3 for 2 s"
+sed -e '/^#/d' -e '/^$/d' -e 's/^/     /' "$DP_ROOT/config/demo.policy"
+lab_spawn iperf3-server2 vm2 iperf3 -s -1 -B "$VM2"
+lab_wait_for 5 lab_exec vm2 sh -c "ss -ltn | grep -q ':5201'"
+lab_exec c1 timeout 20 iperf3 -c "$VM2" -t 2 -f m | grep -E "sender|receiver" | sed 's/^/   /'
+dp_tel /sixgate/policy | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["/sixgate/policy"]
+print("   %s: %d rules, compiled in %d us (rte_acl %s); allowed %d, policy_deny %d, "
+      "org_isolation %d" % (d["file"], d["rules"], d["compile_us"], d["classify"], d["allowed"],
+                            d["policy_deny"], d["org_isolation"]))
+print("   hits: " + ", ".join("%s=%d" % kv for kv in sorted(d["hits"].items())))'
 
 say "The gateway's counters (dpdk-telemetry.py /sixgate/counters)"
 dp_tel /sixgate/counters | python3 -c '

@@ -5,7 +5,8 @@
 # grant's two rules (requests and replies) in /sixgate/policy, org_isolation
 # for the refused pings.  A SIGHUP with the grant removed stops c1's pings to
 # vm2; a bad file on SIGHUP is refused with its line and traffic keeps
-# flowing; /sixgate/policy_reload brings the grant back.
+# flowing; reloads that keep the grant lose no ping; /sixgate/policy_reload
+# brings the grant back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
@@ -48,6 +49,22 @@ lab_check "the grant counted the 5 requests" test $(($(pol hits.rule_0_line_2) -
 lab_check "its replies rule counted the 5 replies" test $(($(pol hits.rule_1_line_2) - rep)) -eq 5
 lab_check "no org_isolation drop for them" test "$(dp_drop org_isolation)" -eq "$iso"
 
+# Reloads that keep the grant lose nothing: 5 SIGHUPs during 40 pings.
+lab_spawn pings c1 ping -6 -c 40 -i 0.05 -W 2 "$DP_VM2"
+pings=$LAB_LAST_PID
+for _ in 1 2 3 4 5; do
+	sleep 0.3
+	kill -HUP "$DP_GW_PID"
+done
+wait "$pings"
+prc=$?
+lab_forget_pid "$pings"
+lab_log "$(tail -n 2 "$LAB_DIR/pings.log" | head -n 1)"
+lab_check "40 of 40 pings answered across 5 reloads" test "$prc" -eq 0
+lab_check "the 5 reloads happened" lab_wait_for 20 \
+	sh -c "test \$(grep -c 'policy reloaded' $LAB_DIR/sixgate.log) -eq 5"
+lab_check "no org_isolation drop during them" test "$(dp_drop org_isolation)" -eq "$iso"
+
 # Not granted: c2 to vm1, refused under org_isolation, exactly 5.
 lab_check "c2 -> vm1 refused" sh -c "! ip netns exec ${LAB}c2 ping -6 -c 5 -i 0.2 -W 1 $DP_VM1"
 sleep 0.5
@@ -57,7 +74,8 @@ lab_check "org_isolation moved by the 5 refused pings" \
 # The grant removed, on SIGHUP: c1's pings to vm2 stop.
 echo "# no grant" >"$POLICY"
 kill -HUP "$DP_GW_PID"
-lab_check "SIGHUP reloaded the policy" lab_wait_for 20 grep -q "policy reloaded" "$LAB_DIR/sixgate.log"
+lab_check "SIGHUP reloaded the policy" lab_wait_for 20 \
+	sh -c "test \$(grep -c 'policy reloaded' $LAB_DIR/sixgate.log) -eq 6"
 lab_check "1 rule now (the base rule)" test "$(pol rules)" -eq 1
 iso=$(dp_drop org_isolation)
 lab_check "c1 -> vm2 refused now" sh -c "! ip netns exec ${LAB}c1 ping -6 -c 5 -i 0.2 -W 1 $DP_VM2"

@@ -436,7 +436,8 @@ struct vm_batch {
 	unsigned n;
 };
 
-void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
+static inline void egress_burst(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts,
+				unsigned n)
 {
 	struct sg_vm *vm = &w->dp->vms[vmi];
 	const struct sg_dp_policy *pol = sg_policy_get(w);
@@ -506,4 +507,12 @@ void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, uns
 		i = j;
 	}
 	batch_send(w, &b);
+}
+
+void sg_egress_vm(struct sg_worker *w, unsigned vmi, struct rte_mbuf **pkts, unsigned n)
+{
+	uint64_t t0 = sg_cycles_start(w);
+
+	egress_burst(w, vmi, pkts, n);
+	sg_cycles_add(w, SG_STAGE_EGRESS, t0, n);
 }

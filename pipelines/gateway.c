@@ -533,6 +533,7 @@ struct sg_gateway *sg_gateway_create(const struct sg_config *cfg,
 		*err = rc;
 		return NULL;
 	}
+	sg_gateway_cycles_set(gw, cfg->workers.cycles != 0);
 	*err = 0;
 	return gw;
 }
@@ -606,6 +607,57 @@ void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,
 		sg_drop_sum(drops, &w->drops);
 		for (k = 0; k < sizeof(*st) / sizeof(uint64_t); k++)
 			b[k] += a[k];
+	}
+}
+
+const char *sg_stage_name(enum sg_stage s)
+{
+	static const char *const names[SG_STAGE_MAX] = {
+		[SG_STAGE_NIC_INPUT] = "nic_input",
+		[SG_STAGE_INGRESS] = "ingress",
+		[SG_STAGE_EGRESS] = "egress",
+		[SG_STAGE_VM_RX] = "vm_rx",
+	};
+
+	return (unsigned)s < SG_STAGE_MAX ? names[s] : "?";
+}
+
+void sg_gateway_cycles_set(struct sg_gateway *gw, bool on)
+{
+	struct sg_dp *dp = &gw->dp;
+	unsigned i;
+
+	for (i = 0; i <= dp->n_workers; i++) {
+		struct sg_worker *w = i < dp->n_workers ? dp->workers[i] : dp->ctl;
+
+		if (w != NULL)
+			atomic_store_explicit(&w->cycles_on, on, memory_order_relaxed);
+	}
+}
+
+bool sg_gateway_cycles_on(const struct sg_gateway *gw)
+{
+	const struct sg_dp *dp = &gw->dp;
+
+	return dp->n_workers > 0 && dp->workers[0] != NULL &&
+	       atomic_load_explicit(&dp->workers[0]->cycles_on, memory_order_relaxed);
+}
+
+void sg_gateway_cycles_sum(const struct sg_gateway *gw, struct sg_stage_cycles *out)
+{
+	const struct sg_dp *dp = &gw->dp;
+	unsigned i, s;
+
+	memset(out, 0, SG_STAGE_MAX * sizeof(*out));
+	for (i = 0; i <= dp->n_workers; i++) {
+		const struct sg_worker *w = i < dp->n_workers ? dp->workers[i] : dp->ctl;
+
+		if (w == NULL)
+			continue;
+		for (s = 0; s < SG_STAGE_MAX; s++) {
+			out[s].cycles += w->cyc[s].cycles;
+			out[s].pkts += w->cyc[s].pkts;
+		}
 	}
 }
 

@@ -244,7 +244,7 @@ static void to_vms(struct sg_worker *w, struct inner_batch *b)
 	deliver_runs(w, out, vms, no);
 }
 
-void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
+static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
 	const struct sg_peers_index *ix = sg_peers_index_table(w->dp->peers);
 	struct sg_dpcrypto_op ops[SG_BURST_MAX];
@@ -301,4 +301,12 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 		b.pkt[b.n++] = ops[i].dst;
 	}
 	to_vms(w, &b);
+}
+
+void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	uint64_t t0 = sg_cycles_start(w);
+
+	ingress_burst(w, pkts, n);
+	sg_cycles_add(w, SG_STAGE_INGRESS, t0, n);
 }

@@ -395,6 +395,7 @@ void sg_nic_input(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
 	struct rte_mbuf *data[SG_BURST_MAX], *hs[SG_BURST_MAX], *tx[SG_BURST_MAX];
 	unsigned nd = 0, nh = 0, nt = 0, i, q;
+	uint64_t t0 = sg_cycles_start(w);
 
 	for (i = 0; i < n && i < 4; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -433,6 +434,7 @@ void sg_nic_input(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 		w->st.local_replies += nt;
 		sg_nic_send(w, tx, nt);
 	}
+	sg_cycles_add(w, SG_STAGE_NIC_INPUT, t0, n);
 	if (nd > 0)
 		sg_ingress_data(w, data, nd);
 }

@@ -197,6 +197,16 @@ uint64_t sg_gateway_in_flight(const struct sg_gateway *gw);
  */
 int64_t sg_gateway_summary(const struct sg_gateway *gw);
 
+/*
+ * Per-stage cycles (struct sg_stage_cycles): turns counting on or off on
+ * every worker (from any thread; the counts are kept, not reset), and sums
+ * the rows of every worker and the control lcore into out[SG_STAGE_MAX].
+ * Counting starts as [workers] cycles says.
+ */
+void sg_gateway_cycles_set(struct sg_gateway *gw, bool on);
+bool sg_gateway_cycles_on(const struct sg_gateway *gw);
+void sg_gateway_cycles_sum(const struct sg_gateway *gw, struct sg_stage_cycles *out);
+
 /* Sums VM vmi's row of every worker and of the control lcore. */
 void sg_gateway_vm_sum(const struct sg_gateway *gw, unsigned vmi, struct sg_vm_stats *out);
 /* --- the policy (policy.c) --- */

@@ -146,6 +146,36 @@ struct sg_vm_stats {
 	uint64_t tx_full;    /* frames dropped as vm_tx_full: ring, queue and pending list full */
 };
 
+/*
+ * Per-stage cycle counts (/sixgate/cycles), off by default.  While a
+ * worker's cycles_on is set, each stage reads the TSC around every burst it
+ * handles and adds the cycles and the packets of that burst to its own row;
+ * off, a stage costs one predictable branch on the flag per burst and writes
+ * nothing.  Stages do not overlap: nic_input stops counting before it hands
+ * data to ingress, vm_rx stops before it hands a VM's frames to egress.
+ *   nic_input  sg_nic_input: outer checks, local replies, handshakes out
+ *   ingress    sg_ingress_data: decrypt, replay, inner checks, to the VMs
+ *   egress     sg_egress_vm: VM frame checks, peer, encrypt, NIC TX
+ *   vm_rx      the VM ports' poll (rte_eth_rx_burst on vhost-user) and the
+ *              hand-off of other workers' frames to the VM (ring, pending);
+ *              its packets are frames read plus frames handed to the VM
+ * Only bursts that carried packets are counted (an empty poll is not).
+ */
+enum sg_stage {
+	SG_STAGE_NIC_INPUT,
+	SG_STAGE_INGRESS,
+	SG_STAGE_EGRESS,
+	SG_STAGE_VM_RX,
+	SG_STAGE_MAX
+};
+
+struct sg_stage_cycles {
+	uint64_t cycles, pkts;
+};
+
+/* The stage's name in telemetry ("nic_input", "ingress", "egress", "vm_rx"). */
+const char *sg_stage_name(enum sg_stage s);
+
 struct sg_dp;
 
 /* One worker lcore (the control lcore has one too, for its own TX queue). */
@@ -166,6 +196,12 @@ struct sg_worker {
 	struct sg_log_rl_state icmp_rl;	 /* the ICMPv6 errors it sends (sg_icmp_allowed) */
 	struct sg_log_rl_state local_rl; /* its replies to ARP, ND and echo requests */
 	uint64_t dropcap_lost;		 /* dropped frames the full drop ring did not take */
+	/*
+	 * Per-stage cycles: the flag is written only when an operator turns
+	 * counting on or off (sg_gateway_cycles_set), the rows only by this lcore.
+	 */
+	alignas(64) SG_ATOMIC(bool) cycles_on;
+	struct sg_stage_cycles cyc[SG_STAGE_MAX];
 };
 
 /* The whole data plane; built by sg_gateway_create, read by every stage. */
@@ -225,6 +261,12 @@ void sg_ingress_data(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n);
 
 /* Egress for a burst read from VM port vm. */
 void sg_egress_vm(struct sg_worker *w, unsigned vm, struct rte_mbuf **pkts, unsigned n);
+
+/*
+ * One round of the worker's loop at w->now_ns: its NIC RX queues, then its
+ * VM ports and their hand-off rings.  Returns the frames it handled.
+ */
+unsigned sg_worker_poll(struct sg_worker *w);
 
 /* The worker lcore's loop; returns when dp->quit is set. */
 int sg_worker_main(void *arg);

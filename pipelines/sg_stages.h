@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -32,6 +33,26 @@ static inline void sg_u64_to_mac(uint64_t v, struct rte_ether_addr *a)
 		memset(a->addr_bytes, 0xff, 6);
 	else
 		memcpy(a->addr_bytes, &v, 6);
+}
+
+/*
+ * Per-stage cycles (struct sg_stage_cycles): sg_cycles_start gives the TSC
+ * while this worker counts, else 0; sg_cycles_add adds the cycles since t0
+ * and n packets to stage s when t0 is not 0.
+ */
+static inline uint64_t sg_cycles_start(const struct sg_worker *w)
+{
+	if (likely(!atomic_load_explicit(&w->cycles_on, memory_order_relaxed)))
+		return 0;
+	return rte_rdtsc();
+}
+
+static inline void sg_cycles_add(struct sg_worker *w, enum sg_stage s, uint64_t t0, unsigned n)
+{
+	if (t0 != 0) {
+		w->cyc[s].cycles += rte_rdtsc() - t0;
+		w->cyc[s].pkts += n;
+	}
 }
 
 /* Hands a dropped frame to the drop capture; false when its ring is full. */

@@ -11,6 +11,7 @@
  *   /sixgate/capture_drops[,FILE[,N] | ,off]   dropped frames with their reasons to pcapng
  *   /sixgate/policy             the policy: file, rules, compile time, hits
  *   /sixgate/policy_reload      reads the policy file again (as SIGHUP does)
+ *   /sixgate/cycles[,on|off]    TSC cycles per packet of each stage, per worker
  *
  * Handlers run in DPDK's telemetry thread.  They read keypairs as an RCU
  * reader (a qsbr slot of their own, online only while a handler runs), so the
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
@@ -679,6 +681,65 @@ static int cmd_vm_add(const char *cmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
+/*
+ * Per-stage cycles: "on" or "off" turns counting on every worker on or off
+ * (the counts are kept); no parameter reads.  Each stage: packets, cycles and
+ * cycles_per_packet summed over the lcores, then per worker arrays
+ * STAGE_cycles and STAGE_packets (the control lcore last).
+ */
+static int cmd_cycles(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_dp *dp = &tel_gw->dp;
+	struct sg_stage_cycles sum[SG_STAGE_MAX];
+	char name[64];
+	unsigned s, i;
+
+	(void)cmd;
+	if (params != NULL && strcmp(params, "on") == 0)
+		sg_gateway_cycles_set(tel_gw, true);
+	else if (params != NULL && strcmp(params, "off") == 0)
+		sg_gateway_cycles_set(tel_gw, false);
+	else if (params != NULL && params[0] != '\0')
+		return -EINVAL;
+	sg_gateway_cycles_sum(tel_gw, sum);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "enabled", sg_gateway_cycles_on(tel_gw));
+	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
+	for (s = 0; s < SG_STAGE_MAX; s++) {
+		struct rte_tel_data *c = rte_tel_data_alloc();
+
+		if (c == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_u64(c, "packets", sum[s].pkts);
+		rte_tel_data_add_dict_u64(c, "cycles", sum[s].cycles);
+		rte_tel_data_add_dict_u64(
+			c, "cycles_per_packet",
+			sum[s].pkts ? (sum[s].cycles + sum[s].pkts / 2) / sum[s].pkts : 0);
+		add_container(d, sg_stage_name(s), c);
+	}
+	for (s = 0; s < SG_STAGE_MAX; s++) {
+		for (unsigned k = 0; k < 2; k++) {
+			struct rte_tel_data *a = rte_tel_data_alloc();
+
+			if (a == NULL)
+				return -ENOMEM;
+			rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+			for (i = 0; i <= dp->n_workers; i++) {
+				const struct sg_worker *w =
+					i < dp->n_workers ? dp->workers[i] : dp->ctl;
+
+				rte_tel_data_add_array_u64(a, k == 0 ? w->cyc[s].cycles
+								     : w->cyc[s].pkts);
+			}
+			snprintf(name, sizeof(name), "%s_%s", sg_stage_name(s),
+				 k == 0 ? "cycles" : "packets");
+			add_container(d, name, a);
+		}
+	}
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -724,5 +785,9 @@ int sg_telemetry_register(struct sg_gateway *gw)
 	rc |= rte_telemetry_register_cmd(
 		"/sixgate/vm/add", cmd_vm_add,
 		"Attach a vhost-user VM now. Parameters: NAME,SOCKET,PREFIX/112,ORG/48[,MAC]");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/cycles", cmd_cycles,
+		"TSC cycles per packet of each stage, per worker (off by default). Parameters: "
+		"on, off, or none to read");
 	return rc != 0 ? -EINVAL : 0;
 }

@@ -30,29 +30,40 @@ static unsigned poll_nic(struct sg_worker *w)
 static unsigned poll_vms(struct sg_worker *w)
 {
 	struct rte_mbuf *pkts[SG_BURST_MAX];
-	unsigned total = 0, i, n;
+	unsigned total = 0, i, n, handed;
 
 	for (i = 0; i < w->n_vms; i++) {
 		struct sg_vm *vm = &w->dp->vms[w->vms[i]];
+		uint64_t t0 = sg_cycles_start(w);
 
 		n = rte_eth_rx_burst(vm->port_id, 0, pkts, (uint16_t)w->dp->burst);
 		if (n > 0) {
+			sg_cycles_add(w, SG_STAGE_VM_RX, t0, n);
 			w->st.vm_rx += n;
 			w->vm_st[w->vms[i]].rx += n;
 			total += n;
 			sg_egress_vm(w, w->vms[i], pkts, n);
+			t0 = sg_cycles_start(w);
 		}
 		/* Frames other workers decrypted for this VM, behind any pending ones. */
-		total += sg_vm_flush_pending(w, vm);
-		if (vm->n_pend + w->dp->burst > SG_VM_PENDING)
-			continue;
-		n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, w->dp->burst, NULL);
-		if (n > 0) {
-			total += n;
-			sg_vm_deliver(w, w->vms[i], pkts, n);
+		handed = sg_vm_flush_pending(w, vm);
+		if (vm->n_pend + w->dp->burst <= SG_VM_PENDING) {
+			n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, w->dp->burst, NULL);
+			if (n > 0) {
+				handed += n;
+				sg_vm_deliver(w, w->vms[i], pkts, n);
+			}
 		}
+		if (handed > 0)
+			sg_cycles_add(w, SG_STAGE_VM_RX, t0, handed);
+		total += handed;
 	}
 	return total;
+}
+
+unsigned sg_worker_poll(struct sg_worker *w)
+{
+	return poll_nic(w) + poll_vms(w);
 }
 
 int sg_worker_main(void *arg)
@@ -67,7 +78,7 @@ int sg_worker_main(void *arg)
 		unsigned work;
 
 		w->now_ns = sg_now_ns();
-		work = poll_nic(w) + poll_vms(w);
+		work = sg_worker_poll(w);
 		w->st.loops++;
 		rte_rcu_qsbr_quiescent(dp->qsbr, w->id);
 		if (work > 0) {

@@ -565,9 +565,21 @@ static int workers_burst(struct parser *p, char *v)
 	return rc;
 }
 
+static int workers_cycles(struct parser *p, char *v)
+{
+	if (strcmp(v, "on") == 0)
+		p->cfg.workers.cycles = 1;
+	else if (strcmp(v, "off") == 0)
+		p->cfg.workers.cycles = 0;
+	else
+		return fail(p, "cycles must be on or off, not '%s'", v);
+	return 0;
+}
+
 static const struct key_def workers_keys[] = {
 	{ "lcores", workers_lcores },
 	{ "burst", workers_burst },
+	{ "cycles", workers_cycles },
 };
 
 static int workers_close(struct parser *p)

@@ -92,6 +92,7 @@ struct sg_config {
 		unsigned int lcores[SG_CONFIG_MAX_LCORES];
 		unsigned int n_lcores;
 		unsigned int burst;
+		int cycles;	   /* per-stage cycle counts from the start (/sixgate/cycles) */
 		unsigned int line; /* of the [workers] header */
 	} workers;
 	struct sg_config_vm *vms;

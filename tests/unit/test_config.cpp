@@ -320,6 +320,20 @@ TEST_F(Config, BurstFromOneToTheMaximum)
 	}
 }
 
+TEST_F(Config, CyclesOffByDefaultOnWhenAsked)
+{
+	ASSERT_EQ(parse(join(base())), 0) << err;
+	EXPECT_EQ(cfg.workers.cycles, 0);
+	for (const char *v : { "on", "off" }) {
+		SCOPED_TRACE(v);
+		auto l = base();
+		l[10] = std::string("lcores = 1,2\ncycles = ") + v;
+		sg_config_free(&cfg);
+		ASSERT_EQ(parse(join(l)), 0) << err;
+		EXPECT_EQ(cfg.workers.cycles, strcmp(v, "on") == 0 ? 1 : 0);
+	}
+}
+
 TEST_F(Config, DemoConfigParsesWithTwoOrgs)
 {
 	std::ifstream in(SG_SOURCE_ROOT "/config/demo.conf");
@@ -465,6 +479,9 @@ class ConfigBroken : public Config
 			{ "next_hop6 is not a key (MACs are learned)",
 			  { { 9, "next_hop6 = fd00:1::fe" } },
 			  "t.conf:9: unknown key 'next_hop6' in [nic]" },
+			{ "cycles neither on nor off",
+			  { { 11, "lcores = 1,2\ncycles = yes" } },
+			  "t.conf:12: cycles must be on or off, not 'yes'" },
 			{ "burst zero",
 			  { { 11, "lcores = 1,2\nburst = 0" } },
 			  "t.conf:12: burst must be a whole number from 1 to 256, not '0'" },

@@ -451,6 +451,26 @@ TEST_F(Gateway, LocalRepliesAreRateLimited)
 	EXPECT_EQ(replies, 1u) << "answered again a second later";
 }
 
+// [workers] cycles = on: the stages count from the start, and
+// sg_gateway_cycles_set turns them off on every worker.
+TEST(Cycles, ConfigKeyTurnsCountingOnFromTheStart)
+{
+	sg_fx f = {};
+	sg_fx_conf c = {};
+	c.n_vms = 1;
+	c.n_clients = 1;
+	c.cycles = true;
+	ASSERT_EQ(sg_fx_start(&f, &c, "cyc"), 0);
+	EXPECT_TRUE(sg_gateway_cycles_on(f.gw));
+	ASSERT_EQ(sg_fx_handshake(&f, 0, true, sg_now_ns()), 0);
+	EXPECT_EQ(f.w->cyc[SG_STAGE_NIC_INPUT].pkts, 2u) << "the initiation and the keepalive";
+	EXPECT_EQ(f.w->cyc[SG_STAGE_INGRESS].pkts, 1u) << "the keepalive";
+	sg_gateway_cycles_set(f.gw, false);
+	EXPECT_FALSE(sg_gateway_cycles_on(f.gw));
+	EXPECT_FALSE(atomic_load(&f.gw->dp.ctl->cycles_on));
+	sg_fx_stop(&f);
+}
+
 // What one more peer costs: the DPDK heap (peer, control state, key hash,
 // event ring) and the C heap (allowed-IPs nodes) of a gateway with 10,000
 // configured peers against one with a single peer.  Ten thousand is beyond

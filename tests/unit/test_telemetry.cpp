@@ -196,6 +196,84 @@ TEST_F(Telemetry, MetricsHoldTheCountersAndAtMostPeersTopPeers)
 		atomic_fetch_sub(&f.cl[10 + i].peer->st.rx_bytes, 1000 * (i + 1));
 }
 
+// Per-stage cycles through the worker's own poll (sg_worker_poll): client 7
+// sends n data frames to VM 0 and VM 0 answers with n.  Off (the default),
+// every stage's row stays 0; on (/sixgate/cycles,on), each stage counts
+// exactly the n packets it handled, with cycles; off again, the counts stay.
+TEST_F(Telemetry, CyclesPerStageCountEveryPacketOnlyWhenOn)
+{
+	constexpr unsigned kCl = 7, kN = 40;
+	static uint64_t counter = 1; // counter 0 was never used: no confirming keepalive
+	auto round = [&]() {
+		uint8_t inner[200], frame[SG_FX_FRAME_MAX], vm[16];
+		sg_fx_vm_addr(&f, 0, vm);
+		for (unsigned k = 0; k < kN; k++) {
+			sg_fx_inner(inner, sizeof(inner), f.cl[kCl].addr, vm, counter);
+			rte_mbuf *m = sg_fx_mbuf(
+				&f, frame,
+				sg_fx_data(&f, kCl, counter++, inner, sizeof(inner), frame));
+			ASSERT_NE(m, nullptr);
+			ASSERT_EQ(rte_ring_enqueue(f.nic_rx, m), 0);
+		}
+		f.w->now_ns = sg_now_ns();
+		for (unsigned k = 0; k < 100 && sg_worker_poll(f.w) > 0; k++)
+			;
+		EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), kN) << "every frame reached the VM";
+		for (unsigned k = 0; k < kN; k++) {
+			sg_fx_inner(inner, sizeof(inner), vm, f.cl[kCl].addr, k);
+			rte_mbuf *m = sg_fx_mbuf(&f, frame,
+						 sg_fx_vm_frame(&f, inner, sizeof(inner), frame));
+			ASSERT_NE(m, nullptr);
+			ASSERT_EQ(rte_ring_enqueue(f.vm_rx[0], m), 0);
+		}
+		for (unsigned k = 0; k < 100 && sg_worker_poll(f.w) > 0; k++)
+			;
+		EXPECT_EQ(sg_fx_drain(f.nic_tx), kN) << "every answer left for the client";
+	};
+	auto stage = [&](const std::string &r, const char *name) {
+		size_t at = r.find(std::string("\"") + name + "\":{\"packets\":");
+		return at == std::string::npos
+			       ? -1ll
+			       : strtoll(r.c_str() + at + strlen(name) + 14, nullptr, 10);
+	};
+
+	std::string r = command("/sixgate/cycles");
+	EXPECT_NE(r.find("\"enabled\":0"), std::string::npos) << "off by default: " << r;
+	round();
+	for (unsigned s = 0; s < SG_STAGE_MAX; s++) {
+		EXPECT_EQ(f.w->cyc[s].pkts, 0u) << sg_stage_name((sg_stage)s);
+		EXPECT_EQ(f.w->cyc[s].cycles, 0u) << sg_stage_name((sg_stage)s);
+	}
+	r = command("/sixgate/cycles");
+	EXPECT_EQ(stage(r, "nic_input"), 0) << r;
+	EXPECT_EQ(stage(r, "vm_rx"), 0) << r;
+
+	r = command("/sixgate/cycles,on");
+	EXPECT_NE(r.find("\"enabled\":1"), std::string::npos) << r;
+	round();
+	for (unsigned s = 0; s < SG_STAGE_MAX; s++) {
+		EXPECT_EQ(f.w->cyc[s].pkts, kN) << sg_stage_name((sg_stage)s);
+		EXPECT_GT(f.w->cyc[s].cycles, 0u) << sg_stage_name((sg_stage)s);
+	}
+	r = command("/sixgate/cycles,off");
+	EXPECT_NE(r.find("\"enabled\":0"), std::string::npos) << r;
+	for (const char *name : { "nic_input", "ingress", "egress", "vm_rx" }) {
+		EXPECT_EQ(stage(r, name), (long long)kN) << name << ": " << r;
+		EXPECT_NE(r.find(std::string("\"") + name + "_cycles\":["), std::string::npos) << r;
+		EXPECT_NE(r.find(std::string("\"") + name + "_packets\":[" + std::to_string(kN) +
+				 ",0]"),
+			  std::string::npos)
+			<< "worker 0, then the control lcore: " << r;
+	}
+	EXPECT_NE(r.find("\"cycles_per_packet\":"), std::string::npos) << r;
+	EXPECT_NE(r.find("\"tsc_hz\":"), std::string::npos) << r;
+	round();
+	EXPECT_EQ(f.w->cyc[SG_STAGE_INGRESS].pkts, kN) << "off: the counts stay as they were";
+	r = command("/sixgate/cycles,maybe");
+	EXPECT_NE(r.find("null"), std::string::npos) << r;
+	EXPECT_NE(command("/sixgate/cycles").find("\"enabled\":0"), std::string::npos);
+}
+
 TEST_F(Telemetry, BadPageParameterIsRefused)
 {
 	std::string reply = command("/sixgate/sessions,from=x");

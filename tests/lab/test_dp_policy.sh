@@ -6,7 +6,7 @@
 # for the refused pings.  A SIGHUP with the grant removed stops c1's pings to
 # vm2; a bad file on SIGHUP is refused with its line and traffic keeps
 # flowing; reloads that keep the grant lose no ping; /sixgate/policy_reload
-# brings the grant back.
+# brings the grant back; a SIGHUP without it stops a running TCP transfer.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
@@ -17,6 +17,8 @@ grant_policy() {
 	cat >"$POLICY" <<EOF
 # c1 (org 1) may ping vm2 (org 2); the grant lets the echo replies back.
 grant icmpv6 from peer c1 to vm vm2
+# and reach its iperf3 port.
+grant tcp from peer c1 to vm vm2 port 5201
 EOF
 }
 
@@ -37,7 +39,7 @@ dp_two_orgs_start
 lab_check "c1 reaches vm1 (org 1)" lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1"
 lab_check "c2 reaches vm2 (org 2)" lab_wait_for 30 lab_exec c2 ping -6 -c1 -W2 "$DP_VM2"
 lab_check "the policy is the file" test "$(pol file)" = "$POLICY"
-lab_check "3 rules: the grant, its replies, the base rule" test "$(pol rules)" -eq 3
+lab_check "5 rules: two grants, their replies, the base rule" test "$(pol rules)" -eq 5
 
 # Granted: c1's pings to vm2 pass, and each rule counts exactly 5.
 req=$(pol hits.rule_0_line_2)
@@ -100,5 +102,23 @@ out=$(dp_tel /sixgate/policy_reload)
 lab_log "policy_reload: $out"
 lab_check "/sixgate/policy_reload loaded it" grep -q '"ok": 1' <<<"$out"
 lab_check "c1 -> vm2 granted again" lab_exec c1 ping -6 -c 3 -i 0.2 -W 2 "$DP_VM2"
+
+# A TCP transfer through the grant; a SIGHUP without it stops the transfer.
+lab_spawn iperf3-server vm2 iperf3 -s -1 -B "$DP_VM2"
+lab_wait_for 5 lab_exec vm2 sh -c "ss -ltn | grep -q ':5201'"
+lab_spawn iperf3 c1 timeout 25 iperf3 -c "$DP_VM2" -t 15 -f m
+xfer=$LAB_LAST_PID
+sleep 4
+lab_check "the TCP transfer runs through the grant" test "$(pol hits.rule_2_line_4)" -gt 100
+iso=$(dp_drop org_isolation)
+echo "# no grant" >"$POLICY"
+kill -HUP "$DP_GW_PID"
+sleep 3
+lab_check "after the reload its segments are refused" test "$(dp_drop org_isolation)" -gt "$iso"
+wait "$xfer"
+xrc=$?
+lab_forget_pid "$xfer"
+lab_log "iperf3 exit status $xrc: $(grep -E 'sender|receiver|error' "$LAB_DIR/iperf3.log" | tr '\n' ' ')"
+lab_check "the transfer did not complete" test "$xrc" -ne 0
 
 dp_finish

@@ -7,6 +7,7 @@
  *   sixgatectl ... peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]
  *   sixgatectl ... peer list | peer show NAME | peer revoke NAME | peer rm NAME
  *   sixgatectl ... vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]
+ *   sixgatectl ... vm rm NAME
  *   sixgatectl ... show | stats
  *
  * The configuration (default /etc/sixgate/sixgate.conf) names the store
@@ -16,7 +17,7 @@
  * root only): every change to the store is followed by /sixgate/store/check
  * so that the gateway applies it at once.
  *
- * Exit codes: 0 done; 1 bad usage; 2 no such peer; 3 a name, key or address
+ * Exit codes: 0 done; 1 bad usage; 2 no such peer or VM; 3 a name, key or address
  * that is another peer's; 4 the store or the configuration cannot be used;
  * 5 the gateway cannot be reached (for show and stats; a change the gateway
  * was not told about is still made, with a warning, and the gateway's
@@ -602,6 +603,35 @@ static int vm_add(struct ctl *c, int argc, char **argv)
 	return EX_OK;
 }
 
+/* --- vm rm: a VM detached from the running gateway --- */
+
+static int vm_rm(struct ctl *c, const char *name)
+{
+	char cmd[128];
+	const char *e;
+	json_t *r, *d;
+	int code = EX_OK;
+
+	if (strlen(name) >= 32 || strchr(name, ',') != NULL)
+		return die(EX_USAGE_, "vm rm: bad VM name '%s'", name);
+	snprintf(cmd, sizeof(cmd), "/sixgate/vm/rm,%s", name);
+	if (tel_query(c, cmd, &r) != 0)
+		return die(EX_GATEWAY, "%s", c->tel_err);
+	d = json_object_get(r, "/sixgate/vm/rm");
+	if (!json_is_object(d)) {
+		json_decref(r);
+		return die(EX_USAGE_, "the gateway refused: vm rm %s", name);
+	}
+	if (json_integer_value(json_object_get(d, "ok")) != 1) {
+		e = json_string_value(json_object_get(d, "error"));
+		code = e != NULL && strstr(e, "No such") ? EX_NOPEER : EX_STORE;
+		die(code, "vm rm %s: %s", name,
+		    code == EX_NOPEER ? "no such VM" : (e != NULL ? e : "refused"));
+	}
+	json_decref(r);
+	return code;
+}
+
 /* --- show, stats: the running gateway --- */
 
 static void show_peer(const char *name, json_t *d)
@@ -714,8 +744,9 @@ static int usage(void)
 		"  peer set NAME [--allowed-ips LIST] [--keepalive S] [--expires UNIX]\n"
 		"  peer list | peer show NAME | peer revoke NAME | peer rm NAME\n"
 		"  vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]\n"
+		"  vm rm NAME\n"
 		"  show | stats\n"
-		"exit codes: 0 ok, 1 usage, 2 no such peer, 3 exists, 4 store or config, "
+		"exit codes: 0 ok, 1 usage, 2 no such peer or VM, 3 exists, 4 store or config, "
 		"5 gateway unreachable\n");
 	return EX_USAGE_;
 }
@@ -779,6 +810,8 @@ int main(int argc, char **argv)
 		rc = peer_change(&c, v[2], true);
 	else if (n >= 3 && !strcmp(v[0], "vm") && !strcmp(v[1], "add"))
 		rc = vm_add(&c, n - 1, v + 1);
+	else if (n == 3 && !strcmp(v[0], "vm") && !strcmp(v[1], "rm"))
+		rc = vm_rm(&c, v[2]);
 	else if (n == 1 && !strcmp(v[0], "show"))
 		rc = show(&c);
 	else if (n == 1 && !strcmp(v[0], "stats"))

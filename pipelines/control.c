@@ -572,7 +572,8 @@ static unsigned dropcap_poll(struct sg_ctl *c)
 	return n;
 }
 
-int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv)
+/* Hands a VM attach (cv) or removal (rm) to the control lcore and waits for it. */
+static int vm_request(struct sg_ctl *c, const struct sg_config_vm *cv, const char *rm)
 {
 	struct timespec until;
 	int rc = 0;
@@ -581,6 +582,7 @@ int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv)
 	until.tv_sec += 10;
 	pthread_mutex_lock(&c->req_lock);
 	c->req_vm = cv;
+	c->req_rm = rm;
 	c->req_done = false;
 	atomic_store_explicit(&c->req_pending, true, memory_order_release);
 	while (!c->req_done && rc == 0)
@@ -596,7 +598,17 @@ int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv)
 	return rc;
 }
 
-/* A VM to attach from telemetry: done here, on the control lcore. */
+int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv)
+{
+	return vm_request(c, cv, NULL);
+}
+
+int sg_ctl_vm_detach(struct sg_ctl *c, const char *name)
+{
+	return vm_request(c, NULL, name);
+}
+
+/* A VM to attach or remove from telemetry: done here, on the control lcore. */
 static unsigned serve_requests(struct sg_ctl *c)
 {
 	struct sg_gateway *gw = (struct sg_gateway *)((char *)c - offsetof(struct sg_gateway, ctl));
@@ -605,7 +617,8 @@ static unsigned serve_requests(struct sg_ctl *c)
 		return 0;
 	pthread_mutex_lock(&c->req_lock);
 	if (atomic_load_explicit(&c->req_pending, memory_order_acquire)) {
-		c->req_rc = sg_gateway_vm_attach(gw, c->req_vm);
+		c->req_rc = c->req_vm != NULL ? sg_gateway_vm_attach(gw, c->req_vm)
+					      : sg_gateway_vm_detach(gw, c->req_rm);
 		c->req_done = true;
 		atomic_store_explicit(&c->req_pending, false, memory_order_release);
 		pthread_cond_broadcast(&c->req_cond);

@@ -170,6 +170,22 @@ static void close_port(uint16_t port)
 	rte_eth_dev_close(port);
 }
 
+/*
+ * Stops, closes and unplugs a VM's port, so that its device name (net_vhostN)
+ * can be probed again by a later vm add into the same slot.
+ */
+static void remove_port(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+	struct rte_device *dev = NULL;
+
+	if (rte_eth_dev_info_get(port, &info) == 0)
+		dev = info.device;
+	close_port(port);
+	if (dev != NULL && rte_dev_remove(dev) != 0)
+		sg_log(SG_LOG_WARN, "port %u: cannot unplug its device", port);
+}
+
 /* VM i's pool, port and ring; its name and addresses are set already. */
 static int vm_open(struct sg_vm *vm, unsigned i, const struct sg_config_vm *cv, bool *port_open)
 {
@@ -186,11 +202,15 @@ static int vm_open(struct sg_vm *vm, unsigned i, const struct sg_config_vm *cv, 
 		if (stat(cv->socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
 			unlink(cv->socket);
 	}
+	/* A slot left by vm rm keeps its pool and ring: the new VM takes them over. */
 	snprintf(name, sizeof(name), "sg_vm%u", i);
-	vm->pool = rte_pktmbuf_pool_create(name, SG_VM_MBUFS, 64, SG_MBUF_PRIV_SIZE,
-					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (vm->pool == NULL)
+		vm->pool = rte_pktmbuf_pool_create(name, SG_VM_MBUFS, 64, SG_MBUF_PRIV_SIZE,
+						   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	snprintf(name, sizeof(name), "sg_vmtx%u", i);
-	vm->txr = rte_ring_create(name, SG_VM_TXRING_LEN, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (vm->txr == NULL)
+		vm->txr = rte_ring_create(name, SG_VM_TXRING_LEN, (int)rte_socket_id(),
+					  RING_F_SC_DEQ);
 	if (vm->pool == NULL || vm->txr == NULL) {
 		sg_log(SG_LOG_ERR, "VM %s: cannot create its mbuf pool and ring: %s", cv->name,
 		       rte_strerror(rte_errno));
@@ -206,18 +226,37 @@ static int vm_open(struct sg_vm *vm, unsigned i, const struct sg_config_vm *cv, 
 	return rc;
 }
 
+/* The first slot a vm rm left, or the next new one. */
+static unsigned free_slot(const struct sg_dp *dp)
+{
+	unsigned i;
+
+	for (i = 0; i < dp->n_vms; i++)
+		if (dp->vms[i].detached)
+			return i;
+	return dp->n_vms;
+}
+
 int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
 {
 	struct sg_dp *dp = &gw->dp;
-	unsigned i = dp->n_vms;
+	unsigned i = free_slot(dp);
 	struct sg_vm *vm = &dp->vms[i];
+	struct rte_mempool *pool;
+	struct rte_ring *txr;
 	struct sg_worker *owner;
-	bool port_open = false;
+	bool port_open = false, reuse = i < dp->n_vms;
 	int rc;
 
 	if (i >= SG_MAX_VMS)
 		return -ENOSPC;
+	pool = vm->pool;
+	txr = vm->txr;
 	memset(vm, 0, sizeof(*vm));
+	/* Telemetry skips the slot until it is whole. */
+	vm->detached = reuse;
+	vm->pool = pool;
+	vm->txr = txr;
 	snprintf(vm->name, sizeof(vm->name), "%s", cv->name);
 	vm->owner = i % dp->n_workers;
 	memcpy(vm->prefix, cv->prefix.addr, 16);
@@ -237,18 +276,28 @@ int sg_gateway_vm_add(struct sg_gateway *gw, const struct sg_config_vm *cv)
 		rc = sg_routing_add(dp->routes, vm->prefix, vm->prefix_len, i);
 	if (rc != 0) {
 		if (port_open)
-			close_port(vm->port_id);
-		rte_ring_free(vm->txr);
-		rte_mempool_free(vm->pool);
+			remove_port(vm->port_id);
+		if (!reuse) {
+			rte_ring_free(vm->txr);
+			rte_mempool_free(vm->pool);
+			vm->txr = NULL;
+			vm->pool = NULL;
+		}
+		pool = vm->pool;
+		txr = vm->txr;
 		memset(vm, 0, sizeof(*vm));
+		vm->detached = reuse;
+		vm->pool = pool;
+		vm->txr = txr;
 		return rc;
 	}
 	/* Workers may be running (a VM attached at run time): the slot first, then the counts. */
 	owner = dp->workers[vm->owner];
-	owner->vms[owner->n_vms] = i;
-	atomic_thread_fence(memory_order_release);
-	owner->n_vms++;
-	dp->n_vms++;
+	__atomic_store_n(&owner->vms[owner->n_vms], i, __ATOMIC_RELAXED);
+	__atomic_store_n(&owner->n_vms, owner->n_vms + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&vm->detached, false, __ATOMIC_RELEASE);
+	if (!reuse)
+		dp->n_vms++;
 	sg_log(SG_LOG_INFO, "VM %s: port %u %s, worker %u", cv->name, vm->port_id,
 	       cv->device != NULL ? cv->device : cv->socket, vm->owner);
 	return 0;
@@ -268,6 +317,8 @@ int sg_gateway_vm_attach(struct sg_gateway *gw, const struct sg_config_vm *cv)
 	for (unsigned i = 0; i < dp->n_vms; i++) {
 		const struct sg_vm *vm = &dp->vms[i];
 
+		if (vm->detached)
+			continue;
 		if (strcmp(vm->name, cv->name) == 0)
 			return -EEXIST;
 		/* Two /112s overlap only when equal. */
@@ -276,6 +327,69 @@ int sg_gateway_vm_attach(struct sg_gateway *gw, const struct sg_config_vm *cv)
 			return -EADDRINUSE;
 	}
 	return sg_gateway_vm_add(gw, cv);
+}
+
+/* Takes VM vmi out of its owner's poll set; a worker mid-round polls it once more at most. */
+static void unpoll(struct sg_dp *dp, unsigned vmi)
+{
+	struct sg_worker *owner = dp->workers[dp->vms[vmi].owner];
+	unsigned k, last = owner->n_vms - 1;
+
+	for (k = 0; k < owner->n_vms && owner->vms[k] != vmi; k++)
+		;
+	if (k == owner->n_vms)
+		return;
+	/* The last one moves into the hole first (polled twice at most), then the count drops. */
+	__atomic_store_n(&owner->vms[k], owner->vms[last], __ATOMIC_RELAXED);
+	__atomic_store_n(&owner->n_vms, last, __ATOMIC_RELEASE);
+}
+
+/* Frees what waits for VM vmi (its hand-off ring, the owner's pending list) as vm_removed. */
+static void drain(struct sg_dp *dp, struct sg_vm *vm)
+{
+	struct rte_mbuf *m;
+	unsigned i;
+
+	while (rte_ring_dequeue(vm->txr, (void **)&m) == 0)
+		sg_drop(dp->ctl, m, SG_DROP_VM_REMOVED);
+	for (i = 0; i < vm->n_pend; i++)
+		sg_drop(dp->ctl, vm->pend[i], SG_DROP_VM_REMOVED);
+	__atomic_store_n(&vm->n_pend, 0, __ATOMIC_RELAXED);
+}
+
+int sg_gateway_vm_detach(struct sg_gateway *gw, const char *name)
+{
+	struct sg_dp *dp = &gw->dp;
+	struct sg_vm *vm = NULL;
+	unsigned i, w;
+
+	for (i = 0; i < dp->n_vms && vm == NULL; i++)
+		if (!dp->vms[i].detached && strcmp(dp->vms[i].name, name) == 0)
+			vm = &dp->vms[i];
+	if (vm == NULL)
+		return -ENOENT;
+	i = (unsigned)(vm - dp->vms);
+	/* No new work for it: no route finds it (sg_routing_delete waits out lookups), no worker polls it. */
+	sg_routing_delete(dp->routes, vm->prefix, vm->prefix_len);
+	unpoll(dp, i);
+	/*
+	 * Every worker reports a quiescent state once per round: past it, none is
+	 * inside a burst that found this VM, so its ring and pending list are ours.
+	 */
+	rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+	__atomic_store_n(&vm->detached, true, __ATOMIC_RELEASE);
+	drain(dp, vm);
+	remove_port(vm->port_id);
+	/*
+	 * Its counters go with it (a later VM in the slot starts from 0).  Its
+	 * pool stays: mbufs of it may still be staged for a peer or in the NIC's
+	 * TX queue, and they return to it; the next VM in this slot uses it.
+	 */
+	for (w = 0; w <= dp->n_workers; w++)
+		memset(&(w < dp->n_workers ? dp->workers[w] : dp->ctl)->vm_st[i], 0,
+		       sizeof(struct sg_vm_stats));
+	sg_log(SG_LOG_INFO, "VM %s removed (slot %u)", name, i);
+	return 0;
 }
 
 static void copy_endpoint(struct sg_endpoint *ep, const struct sg_config_endpoint *ce)
@@ -551,7 +665,9 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	if (gw->nic_open)
 		close_port(dp->nic_port);
 	for (i = 0; i < dp->n_vms; i++) {
-		close_port(dp->vms[i].port_id);
+		/* A removed VM's port is gone already (its id may be another VM's now). */
+		if (!dp->vms[i].detached)
+			close_port(dp->vms[i].port_id);
 		rte_ring_free(dp->vms[i].txr);
 	}
 	sg_dropcap_close(gw->ctl.dropcap);

@@ -192,6 +192,8 @@ static void per_vm(struct buf *b, const struct sg_gateway *gw)
 		sg_gateway_vm_sum(gw, i, &vs[i]);
 	head(b, "vm_packets_total", "counter", "Frames per VM port, by direction.");
 	for (i = 0; i < dp->n_vms; i++) {
+		if (__atomic_load_n(&dp->vms[i].detached, __ATOMIC_ACQUIRE))
+			continue; /* removed by vm rm: its counters went with it */
 		label(name, sizeof(name), dp->vms[i].name);
 		put(b, "sixgate_vm_packets_total{vm=\"%s\",direction=\"rx\"} %lu\n", name,
 		    (unsigned long)vs[i].rx);
@@ -200,6 +202,8 @@ static void per_vm(struct buf *b, const struct sg_gateway *gw)
 	}
 	head(b, "vm_refused_total", "counter", "Frames from the VM refused by egress's checks.");
 	for (i = 0; i < dp->n_vms; i++) {
+		if (__atomic_load_n(&dp->vms[i].detached, __ATOMIC_ACQUIRE))
+			continue; /* removed by vm rm: its counters went with it */
 		label(name, sizeof(name), dp->vms[i].name);
 		put(b, "sixgate_vm_refused_total{vm=\"%s\"} %lu\n", name,
 		    (unsigned long)vs[i].rx_refused);
@@ -207,12 +211,16 @@ static void per_vm(struct buf *b, const struct sg_gateway *gw)
 	head(b, "vm_tx_full_total", "counter",
 	     "Frames for the VM dropped as vm_tx_full (its queue, ring and backlog full).");
 	for (i = 0; i < dp->n_vms; i++) {
+		if (__atomic_load_n(&dp->vms[i].detached, __ATOMIC_ACQUIRE))
+			continue; /* removed by vm rm: its counters went with it */
 		label(name, sizeof(name), dp->vms[i].name);
 		put(b, "sixgate_vm_tx_full_total{vm=\"%s\"} %lu\n", name,
 		    (unsigned long)vs[i].tx_full);
 	}
 	head(b, "vm_queued", "gauge", "Frames waiting for the VM now (backlog and hand-off ring).");
 	for (i = 0; i < dp->n_vms; i++) {
+		if (__atomic_load_n(&dp->vms[i].detached, __ATOMIC_ACQUIRE))
+			continue; /* removed by vm rm: its counters went with it */
 		const struct sg_vm *vm = &dp->vms[i];
 
 		label(name, sizeof(name), vm->name);
@@ -255,6 +263,8 @@ static void ethdev(struct buf *b, const struct sg_gateway *gw)
 	     "ierrors, oerrors, rx_nombuf.");
 	ethdev_port(b, "nic", gw->dp.nic_port);
 	for (i = 0; i < gw->dp.n_vms; i++) {
+		if (__atomic_load_n(&gw->dp.vms[i].detached, __ATOMIC_ACQUIRE))
+			continue;
 		label(name, sizeof(name), gw->dp.vms[i].name);
 		ethdev_port(b, name, gw->dp.vms[i].port_id);
 	}

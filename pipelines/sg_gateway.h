@@ -94,12 +94,13 @@ struct sg_ctl {
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	/* The peer store's loader (loader.c); NULL without a [store]. */
 	struct sg_loader *loader;
-	/* A VM to attach, handed from telemetry to the control lcore (sg_ctl_vm_attach). */
+	/* A VM to attach or remove, handed from telemetry to the control lcore (sg_ctl_vm_attach). */
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
 	SG_ATOMIC(bool) req_pending;
 	bool req_done;
-	const struct sg_config_vm *req_vm;
+	const struct sg_config_vm *req_vm; /* attach this one, or */
+	const char *req_rm;		   /* remove the VM of this name */
 	int req_rc;
 	/* The key of the last initiation whose static key is no loaded peer's. */
 	uint8_t miss_key[32];
@@ -178,6 +179,21 @@ int sg_gateway_vm_attach(struct sg_gateway *gw, const struct sg_config_vm *cv);
  * for it (up to 10 s) and returns its result (-ETIMEDOUT when it did not).
  */
 int sg_ctl_vm_attach(struct sg_ctl *c, const struct sg_config_vm *cv);
+
+/*
+ * Removes the VM called name while the workers run (sixgatectl vm rm): its
+ * route is deleted and it leaves its owner's poll set, then, after every
+ * worker's quiescent state (dp.qsbr), what waits for it in its ring and the
+ * owner's pending list is freed (counted as vm_removed), its port is
+ * stopped, closed and unplugged, and its per-worker counters are zeroed.  Its
+ * mbuf pool and ring stay with the slot (mbufs of it may still be staged or
+ * in the NIC's queue); a later vm add reuses the slot.  Other VMs' traffic
+ * goes on.  Returns 0 or -ENOENT.  Control lcore only (sg_ctl_vm_detach).
+ */
+int sg_gateway_vm_detach(struct sg_gateway *gw, const char *name);
+
+/* As sg_ctl_vm_attach, for sg_gateway_vm_detach. */
+int sg_ctl_vm_detach(struct sg_ctl *c, const char *name);
 
 /* Sums the drop counters and stats of every worker and the control lcore. */
 void sg_gateway_sum(const struct sg_gateway *gw, struct sg_drop_counters *drops,

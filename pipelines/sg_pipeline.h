@@ -116,6 +116,11 @@ struct sg_vm {
 	 */
 	struct rte_mbuf *pend[SG_VM_PENDING];
 	unsigned n_pend;
+	/*
+	 * Removed at run time (sixgatectl vm rm): no route, no poll slot, no
+	 * port; its pool and ring stay for the next VM attached into this slot.
+	 */
+	bool detached;
 };
 
 /*

@@ -86,6 +86,12 @@ static int page_start(const char *params, unsigned *from)
 	return 0;
 }
 
+/* A slot that vm rm emptied (or that vm add is filling again). */
+static bool vm_gone(const struct sg_vm *vm)
+{
+	return __atomic_load_n(&vm->detached, __ATOMIC_ACQUIRE);
+}
+
 static void reader_enter(void)
 {
 	pthread_mutex_lock(&tel_gw->ctl.tel_lock);
@@ -363,9 +369,12 @@ static int cmd_routes(const char *cmd, const char *params, struct rte_tel_data *
 	rte_tel_data_add_dict_u64(d, "routes", sg_routing_count(dp->routes));
 	for (i = 0; i < dp->n_vms; i++) {
 		const struct sg_vm *vm = &dp->vms[i];
-		struct rte_tel_data *vd = rte_tel_data_alloc();
+		struct rte_tel_data *vd;
 		struct rte_eth_link link;
 
+		if (vm_gone(vm))
+			continue;
+		vd = rte_tel_data_alloc();
 		if (vd == NULL)
 			break;
 		rte_tel_data_start_dict(vd);
@@ -428,9 +437,12 @@ static int cmd_ports(const char *cmd, const char *params, struct rte_tel_data *d
 	add_container(d, "/nic", nd);
 	for (i = 0; i < dp->n_vms; i++) {
 		const struct sg_vm *vm = &dp->vms[i];
-		struct rte_tel_data *vd = rte_tel_data_alloc();
+		struct rte_tel_data *vd;
 		struct sg_vm_stats vs;
 
+		if (vm_gone(vm))
+			continue;
+		vd = rte_tel_data_alloc();
 		if (vd == NULL)
 			break;
 		sg_gateway_vm_sum(tel_gw, i, &vs);
@@ -740,6 +752,25 @@ static int cmd_cycles(const char *cmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
+/* NAME: removes that VM now. */
+static int cmd_vm_rm(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned live = 0;
+	int rc;
+
+	(void)cmd;
+	if (params == NULL || params[0] == '\0' || strlen(params) >= sizeof(tel_gw->dp.vms[0].name))
+		return -EINVAL;
+	rc = sg_ctl_vm_detach(&tel_gw->ctl, params);
+	for (unsigned i = 0; i < tel_gw->dp.n_vms; i++)
+		live += !vm_gone(&tel_gw->dp.vms[i]);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "ok", rc == 0);
+	rte_tel_data_add_dict_string(d, "error", rc == 0 ? "" : strerror(-rc));
+	rte_tel_data_add_dict_u64(d, "vms", live);
+	return 0;
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
@@ -789,5 +820,8 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"/sixgate/cycles", cmd_cycles,
 		"TSC cycles per packet of each stage, per worker (off by default). Parameters: "
 		"on, off, or none to read");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/vm/rm", cmd_vm_rm,
+		"Remove a VM now (its route, port and queued frames). Parameters: NAME");
 	return rc != 0 ? -EINVAL : 0;
 }

@@ -32,17 +32,19 @@ static unsigned poll_vms(struct sg_worker *w)
 	struct rte_mbuf *pkts[SG_BURST_MAX];
 	unsigned total = 0, i, n, handed;
 
-	for (i = 0; i < w->n_vms; i++) {
-		struct sg_vm *vm = &w->dp->vms[w->vms[i]];
+	for (i = 0; i < __atomic_load_n(&w->n_vms, __ATOMIC_ACQUIRE); i++) {
+		/* Read once: the control lcore may move another VM into this slot (vm rm). */
+		unsigned vmi = __atomic_load_n(&w->vms[i], __ATOMIC_RELAXED);
+		struct sg_vm *vm = &w->dp->vms[vmi];
 		uint64_t t0 = sg_cycles_start(w);
 
 		n = rte_eth_rx_burst(vm->port_id, 0, pkts, (uint16_t)w->dp->burst);
 		if (n > 0) {
 			sg_cycles_add(w, SG_STAGE_VM_RX, t0, n);
 			w->st.vm_rx += n;
-			w->vm_st[w->vms[i]].rx += n;
+			w->vm_st[vmi].rx += n;
 			total += n;
-			sg_egress_vm(w, w->vms[i], pkts, n);
+			sg_egress_vm(w, vmi, pkts, n);
 			t0 = sg_cycles_start(w);
 		}
 		/* Frames other workers decrypted for this VM, behind any pending ones. */
@@ -51,7 +53,7 @@ static unsigned poll_vms(struct sg_worker *w)
 			n = rte_ring_dequeue_burst(vm->txr, (void **)pkts, w->dp->burst, NULL);
 			if (n > 0) {
 				handed += n;
-				sg_vm_deliver(w, w->vms[i], pkts, n);
+				sg_vm_deliver(w, vmi, pkts, n);
 			}
 		}
 		if (handed > 0)

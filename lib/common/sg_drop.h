@@ -63,6 +63,7 @@ extern "C" {
 	X(TOO_BIG, "packet larger than the tunnel MTU")                               \
 	X(NIC_TX_FULL, "the worker's NIC transmit queue full")                        \
 	X(VM_TX_FULL, "a VM port's queue, hand-off ring and pending list full")       \
+	X(VM_REMOVED, "queued for a VM when it was removed (vm rm)")                  \
 	X(NO_MBUF, "mbuf pool exhausted")                                             \
 	X(CRYPTO, "crypto engine error")                                              \
 	X(LOCAL_OTHER, "addressed to the gateway, not handled")                       \

@@ -6,9 +6,11 @@
 #include <malloc.h>
 
 #include <rte_arp.h>
+#include <rte_eth_ring.h>
 #include <rte_malloc.h>
 #include <rte_udp.h>
 
+#include "lib/routing/sg_routing.h"
 #include "lib/wire/sg_wire.h"
 
 namespace
@@ -25,13 +27,14 @@ class Gateway : public ::testing::Test
 
 	// Confirmed sessions unless a test says otherwise.
 	bool confirm = true;
+	unsigned n_vms = 1;
 
 	void SetUp() override
 	{
 		static unsigned n;
 		sg_fx_conf c = {};
 		c.n_clients = 1;
-		c.n_vms = 1;
+		c.n_vms = n_vms;
 		ASSERT_EQ(sg_fx_start(&f, &c, ("gw" + std::to_string(n++)).c_str()), 0);
 		t0 = sg_now_ns();
 		ASSERT_EQ(sg_fx_handshake(&f, 0, confirm, t0), 0);
@@ -239,6 +242,94 @@ TEST_F(Gateway, TimeExceededIsRateLimited)
 	}
 	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_HOP_LIMIT), dropped + 50) << "each one counted";
 	EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), 10u) << "the burst, not one each";
+}
+
+// Two VMs on worker 0, for vm rm.
+class TwoVms : public Gateway
+{
+      protected:
+	uint64_t counter = 1;
+
+	void SetUp() override
+	{
+		n_vms = 2;
+		Gateway::SetUp();
+	}
+	// Client 0 sends one datagram to VM v; returns how many frames each VM's port got.
+	void client_to(unsigned v, unsigned *got0, unsigned *got1)
+	{
+		uint8_t inner[128], frame[SG_FX_FRAME_MAX], dst[16];
+		sg_fx_vm_addr(&f, v, dst);
+		sg_fx_inner(inner, sizeof(inner), f.cl[0].addr, dst, counter);
+		rte_mbuf *m = sg_fx_mbuf(&f, frame,
+					 sg_fx_data(&f, 0, counter++, inner, sizeof(inner), frame));
+		ASSERT_NE(m, nullptr);
+		sg_nic_input(f.w, &m, 1);
+		*got0 = sg_fx_drain(f.vm_tx[0]);
+		*got1 = sg_fx_drain(f.vm_tx[1]);
+	}
+};
+
+// vm rm of vm1: what waits for it in its hand-off ring is freed and counted
+// (vm_removed), its route and poll slot are gone (traffic to its /112 is
+// no_route), vm0 is untouched, and vm add into the slot it left works again.
+TEST_F(TwoVms, VmRemovedAtRunTimeAndAddedAgainIntoItsSlot)
+{
+	sg_dp *dp = &f.gw->dp;
+	unsigned g0, g1;
+
+	client_to(1, &g0, &g1);
+	ASSERT_EQ(g1, 1u) << "vm1 reachable before";
+	// A frame another lcore handed to vm1 and that its owner did not send yet.
+	rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+	ASSERT_NE(m, nullptr);
+	ASSERT_EQ(rte_ring_enqueue(dp->vms[1].txr, m), 0);
+	ASSERT_EQ(rte_ring_count(dp->vms[1].txr), 1u);
+	uint64_t routes = sg_routing_count(dp->routes);
+	sgfx::Drops before(f);
+
+	ASSERT_EQ(sg_gateway_vm_detach(f.gw, "vm1"), 0);
+	EXPECT_EQ(sgfx::moved(f, before), "vm_removed=1 ") << "the queued frame freed, counted";
+	EXPECT_EQ(rte_ring_count(dp->vms[1].txr), 0u);
+	EXPECT_EQ(sg_routing_count(dp->routes), routes - 1);
+	EXPECT_EQ(f.w->n_vms, 1u) << "out of its owner's poll set";
+	EXPECT_EQ(f.w->vms[0], 0u);
+	EXPECT_TRUE(dp->vms[1].detached);
+	EXPECT_EQ(sg_gateway_vm_detach(f.gw, "vm1"), -ENOENT) << "gone already";
+	EXPECT_EQ(sg_gateway_vm_detach(f.gw, "nosuch"), -ENOENT);
+
+	sgfx::Drops mid(f);
+	client_to(1, &g0, &g1);
+	EXPECT_EQ(g0 + g1, 0u);
+	EXPECT_EQ(sgfx::moved(f, mid), "no_route=1 ") << "its /112 has no route";
+	client_to(0, &g0, &g1);
+	EXPECT_EQ(g0, 1u) << "vm0 still reachable";
+
+	// vm add vm1 again: a new port on the same rings, into the slot vm rm left.
+	char dev[RTE_ETH_NAME_MAX_LEN];
+	int port =
+		rte_eth_from_rings("vmrm_again", &f.vm_rx[1], 1, &f.vm_tx[1], 1, rte_socket_id());
+	ASSERT_GE(port, 0);
+	ASSERT_EQ(rte_eth_dev_get_name_by_port((uint16_t)port, dev), 0);
+	sg_config_vm cv = {};
+	snprintf(cv.name, sizeof(cv.name), "vm1");
+	cv.device = dev;
+	cv.prefix.family = cv.network.family = AF_INET6;
+	cv.prefix.len = 112;
+	memcpy(cv.prefix.addr, f.vm_prefix[1], 16);
+	cv.network.len = 48;
+	memcpy(cv.network.addr, f.vm_prefix[1], 16);
+	memset(cv.network.addr + 6, 0, 10);
+	cv.has_mac = 1;
+	memcpy(cv.mac, f.vm_mac.addr_bytes, 6);
+	ASSERT_EQ(sg_gateway_vm_attach(f.gw, &cv), 0);
+	EXPECT_EQ(dp->n_vms, 2u) << "the slot reused, none appended";
+	EXPECT_FALSE(dp->vms[1].detached);
+	EXPECT_EQ(f.w->n_vms, 2u);
+	EXPECT_EQ(sg_routing_count(dp->routes), routes);
+	client_to(1, &g0, &g1);
+	EXPECT_EQ(g1, 1u) << "vm1 reachable again";
+	EXPECT_EQ(sg_gateway_vm_attach(f.gw, &cv), -EEXIST);
 }
 
 // A session the client never confirmed: what the VM sends waits (staged).

@@ -251,6 +251,28 @@ static void print_json(json_t *j)
 
 /* --- peer add --- */
 
+/*
+ * --keepalive S (0..65535) and --expires UNIX (0 = never) of peer add and
+ * peer set: into p, or a usage error naming the option.
+ */
+static int peer_number(struct sg_store_peer *p, int o, const char *arg)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < 0 || (o == 'a' && v > UINT16_MAX))
+		return die(EX_USAGE_, "--%s %s: not a number of %s",
+			   o == 'a' ? "keepalive" : "expires", arg,
+			   o == 'a' ? "seconds (0..65535)" : "seconds since 1970 (0 = never)");
+	if (o == 'a')
+		p->keepalive_s = (uint16_t)v;
+	else
+		p->expires = v;
+	return EX_OK;
+}
+
 static int peer_add(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -285,10 +307,9 @@ static int peer_add(struct ctl *c, int argc, char **argv)
 			p.has_psk = true;
 			break;
 		case 'a':
-			p.keepalive_s = (uint16_t)strtoul(optarg, NULL, 10);
-			break;
 		case 'e':
-			p.expires = strtoll(optarg, NULL, 10);
+			if (peer_number(&p, o, optarg) != EX_OK)
+				return EX_USAGE_;
 			break;
 		default:
 			return EX_USAGE_;
@@ -532,10 +553,11 @@ static int peer_set(struct ctl *c, int argc, char **argv)
 		return die(EX_USAGE_, "--allowed-ips %s: not a list of up to %d CIDRs", ips,
 			   SG_STORE_MAX_ALLOWED_IPS);
 	}
-	if (keepalive != NULL)
-		p.keepalive_s = (uint16_t)strtoul(keepalive, NULL, 10);
-	if (expires != NULL)
-		p.expires = strtoll(expires, NULL, 10);
+	if ((keepalive != NULL && peer_number(&p, 'a', keepalive) != EX_OK) ||
+	    (expires != NULL && peer_number(&p, 'e', expires) != EX_OK)) {
+		sg_store_peer_clear(&p);
+		return EX_USAGE_;
+	}
 	rc = sg_store_put(c->store, &p);
 	if (rc != 0) {
 		sg_store_peer_clear(&p);

@@ -19,6 +19,8 @@
 
 #include <rte_eal.h>
 
+#include "tests/unit/sg_eal_gtest.h"
+
 extern "C" {
 #include "lib/config/sg_config.h"
 #include "lib/policy/sg_policy.h"
@@ -27,40 +29,8 @@ extern "C" {
 namespace
 {
 
-std::string file_prefix;
-
-int remove_entry(const char *path, const struct stat *, int, struct FTW *)
-{
-	return remove(path);
-}
-
-class EalEnvironment : public ::testing::Environment
-{
-      public:
-	void SetUp() override
-	{
-		file_prefix = "sg-ut-policy-" + std::to_string(getpid());
-		std::vector<std::string> args = { "test_policy", "--no-huge",
-						  "-m",		 "256",
-						  "--no-pci",	 "--file-prefix",
-						  file_prefix,	 "--log-level=error" };
-		std::vector<char *> argv;
-		for (auto &a : args)
-			argv.push_back(a.data());
-		if (rte_eal_init((int)argv.size(), argv.data()) < 0) {
-			fprintf(stderr, "test_policy: EAL init failed\n");
-			std::exit(1);
-		}
-	}
-	void TearDown() override
-	{
-		rte_eal_cleanup();
-		std::string dir = "/var/run/dpdk/" + file_prefix;
-		nftw(dir.c_str(), remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
-};
-
-::testing::Environment *const eal_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+::testing::Environment *const eal_env =
+	::testing::AddGlobalTestEnvironment(new sgut::Eal("policy", false));
 
 // A configuration with two orgs: peer c1 and vm1 in fdaa:0:18::/48, peer c2
 // (two allowed IPs) and vm2 in fdaa:0:29::/48.

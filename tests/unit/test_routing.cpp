@@ -27,47 +27,13 @@ extern "C" {
 #include "lib/routing/sg_routing.h"
 }
 
+#include "tests/unit/sg_eal_gtest.h"
+
 namespace
 {
 
-std::string file_prefix;
-
-int remove_entry(const char *path, const struct stat *, int, struct FTW *)
-{
-	return remove(path);
-}
-
-class EalEnvironment : public ::testing::Environment
-{
-      public:
-	void SetUp() override
-	{
-		file_prefix = "sg-ut-routing-" + std::to_string(getpid());
-		// --huge-unlink is left out: EAL refuses it together with --no-huge,
-		// which keeps no hugepage files anyway.
-		std::vector<std::string> args = { "test_routing", "--no-huge",
-						  "-m",		  "128",
-						  "--no-pci",	  "--file-prefix",
-						  file_prefix,	  "--log-level=error" };
-		std::vector<char *> argv;
-		for (auto &a : args)
-			argv.push_back(a.data());
-		// Without EAL every test would be skipped: fail the whole binary.
-		if (rte_eal_init((int)argv.size(), argv.data()) < 0) {
-			fprintf(stderr, "test_routing: EAL init failed\n");
-			std::exit(1);
-		}
-	}
-	void TearDown() override
-	{
-		rte_eal_cleanup();
-		std::string dir = "/var/run/dpdk/" + file_prefix;
-		nftw(dir.c_str(), remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
-};
-
-// The harness links gtest_main, so the environment registers itself here.
-::testing::Environment *const eal_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+::testing::Environment *const eal_env =
+	::testing::AddGlobalTestEnvironment(new sgut::Eal("routing", false));
 
 struct Ip6 {
 	uint8_t b[16];

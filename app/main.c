@@ -52,8 +52,8 @@ static void on_signal(int sig)
 	static const char now[] = "sixgate: second signal: exiting now\n";
 
 	if (sig == SIGHUP) {
-		/* The control loop reloads the policy file (off the workers' path). */
-		atomic_store(&gw->policy_reload, true);
+		/* The policy thread compiles it (off the workers' and the handshakes' path). */
+		sg_gateway_policy_request(gw);
 		return;
 	}
 	if (stop_signals++ > 0) {

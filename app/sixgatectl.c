@@ -9,6 +9,7 @@
  *   sixgatectl ... vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]
  *   sixgatectl ... vm rm NAME
  *   sixgatectl ... show | stats
+ *   sixgatectl ... policy | policy reload
  *
  * The configuration (default /etc/sixgate/sixgate.conf) names the store
  * ([store] path) and gives the gateway's public key and endpoint for the
@@ -18,7 +19,8 @@
  * so that the gateway applies it at once.
  *
  * Exit codes: 0 done; 1 bad usage; 2 no such peer or VM; 3 a name, key or address
- * that is another peer's; 4 the store or the configuration cannot be used;
+ * that is another peer's; 4 the store or the configuration cannot be used, or
+ * the gateway refused the policy file;
  * 5 the gateway cannot be reached (for show and stats; a change the gateway
  * was not told about is still made, with a warning, and the gateway's
  * periodic check applies it).
@@ -757,6 +759,76 @@ static int stats(struct ctl *c)
 	return EX_OK;
 }
 
+/* --- policy, policy reload: the running gateway's policy --- */
+
+static void print_dict(json_t *d, const char *indent)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(d, k, v)
+	{
+		if (json_is_integer(v))
+			printf("%s%s: %lld\n", indent, k, (long long)json_integer_value(v));
+		else if (json_is_string(v))
+			printf("%s%s: %s\n", indent, k, json_string_value(v));
+	}
+}
+
+static int policy_show(struct ctl *c)
+{
+	json_t *r, *d, *hits;
+
+	if (tel_query(c, "/sixgate/policy", &r) != 0)
+		return die(EX_GATEWAY, "%s", c->tel_err);
+	d = json_object_get(r, "/sixgate/policy");
+	if (!json_is_object(d)) {
+		json_decref(r);
+		return die(EX_GATEWAY, "the gateway has no /sixgate/policy");
+	}
+	if (c->json) {
+		print_json(d);
+	} else {
+		print_dict(d, "");
+		hits = json_object_get(d, "hits");
+		if (json_object_size(hits) > 0) {
+			printf("hits:\n");
+			print_dict(hits, "  ");
+		}
+	}
+	json_decref(r);
+	return EX_OK;
+}
+
+/* The gateway compiles the file again; a file that fails leaves the running policy (exit 4). */
+static int policy_reload(struct ctl *c)
+{
+	json_t *r, *d;
+	const char *msg;
+	int code = EX_OK;
+
+	if (tel_query(c, "/sixgate/policy_reload", &r) != 0)
+		return die(EX_GATEWAY, "%s", c->tel_err);
+	d = json_object_get(r, "/sixgate/policy_reload");
+	if (!json_is_object(d)) {
+		json_decref(r);
+		return die(EX_GATEWAY, "the gateway has no /sixgate/policy_reload");
+	}
+	if (json_integer_value(json_object_get(d, "ok")) == 1) {
+		msg = json_string_value(json_object_get(d, "loaded"));
+		if (c->json)
+			print_json(d);
+		else
+			printf("policy reloaded: %s\n", msg != NULL ? msg : "");
+	} else {
+		msg = json_string_value(json_object_get(d, "error"));
+		code = die(EX_STORE, "policy reload refused, the running policy stays: %s",
+			   msg != NULL ? msg : "?");
+	}
+	json_decref(r);
+	return code;
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
@@ -768,8 +840,9 @@ static int usage(void)
 		"  vm add NAME --socket /PATH --prefix P/112 --org O/48 [--mac MAC]\n"
 		"  vm rm NAME\n"
 		"  show | stats\n"
-		"exit codes: 0 ok, 1 usage, 2 no such peer or VM, 3 exists, 4 store or config, "
-		"5 gateway unreachable\n");
+		"  policy | policy reload\n"
+		"exit codes: 0 ok, 1 usage, 2 no such peer or VM, 3 exists, 4 store, config "
+		"or policy file, 5 gateway unreachable\n");
 	return EX_USAGE_;
 }
 
@@ -838,6 +911,10 @@ int main(int argc, char **argv)
 		rc = show(&c);
 	else if (n == 1 && !strcmp(v[0], "stats"))
 		rc = stats(&c);
+	else if (n == 1 && !strcmp(v[0], "policy"))
+		rc = policy_show(&c);
+	else if (n == 2 && !strcmp(v[0], "policy") && !strcmp(v[1], "reload"))
+		rc = policy_reload(&c);
 	else
 		rc = usage();
 	sg_store_close(c.store);

@@ -669,18 +669,9 @@ static bool drained(struct sg_ctl *c, uint64_t now)
 
 void sg_ctl_run(struct sg_ctl *c)
 {
-	struct sg_gateway *gw = container_of(c, struct sg_gateway, ctl);
-
 	while (!atomic_load_explicit(&c->dp->quit, memory_order_relaxed)) {
-		uint64_t now;
+		uint64_t now = sg_now_ns();
 
-		/* SIGHUP: the new policy is compiled here, off the workers' path. */
-		if (atomic_exchange_explicit(&gw->policy_reload, false, memory_order_acq_rel)) {
-			char err[SG_POLICY_ERR_LEN];
-
-			sg_gateway_policy_reload(gw, err, sizeof(err));
-		}
-		now = sg_now_ns();
 		if (atomic_load_explicit(&c->dp->stopping, memory_order_relaxed) &&
 		    drained(c, now)) {
 			atomic_store(&c->dp->quit, true);

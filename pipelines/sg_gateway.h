@@ -16,6 +16,7 @@
 #define SG_GATEWAY_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -128,7 +129,10 @@ struct sg_gateway {
 	struct sg_config policy_names; /* peers' names and IPs, VMs' names and prefixes */
 	pthread_mutex_t policy_lock;   /* one reload at a time; telemetry reads under it */
 	bool policy_lock_init;
-	SG_ATOMIC(bool) policy_reload; /* set by SIGHUP, served by sg_ctl_run */
+	sem_t policy_sem;	 /* posted by sg_gateway_policy_request (SIGHUP) */
+	pthread_t policy_thread; /* "sg-policy": compiles what is requested */
+	bool policy_thread_up;
+	SG_ATOMIC(bool) policy_quit;
 	uint64_t policy_reloads, policy_reload_failures;
 };
 
@@ -242,6 +246,13 @@ int sg_gateway_policy_init(struct sg_gateway *gw, const struct sg_config *cfg);
  * that is not a worker and not an RCU reader at the time.
  */
 int sg_gateway_policy_reload(struct sg_gateway *gw, char *msg, size_t len);
+
+/*
+ * Asks the gateway's policy thread ("sg-policy", neither a worker nor the
+ * control lcore, so handshakes do not wait on a compile) for one reload; its
+ * result goes to the log and /sixgate/policy.  Async-signal-safe: SIGHUP.
+ */
+void sg_gateway_policy_request(struct sg_gateway *gw);
 
 /* Frees the policy; workers must have stopped. */
 void sg_gateway_policy_fini(struct sg_gateway *gw);

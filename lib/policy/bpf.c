@@ -8,6 +8,14 @@
  * an mbuf, so one object serves both.  Its only other input is the meta word
  * at offset 8 of its context (the skb mark).  The loads return host order
  * values, so the generated comparisons use host order constants.
+ *
+ * A packet load past the frame's end ends the program with 0, which for a tc
+ * classifier in direct-action mode is TC_ACT_OK: the frame would pass.  So the
+ * program first compares the frame's length (skb->len, offset 0) with what it
+ * will read, and refuses a frame too short for its headers: it fails closed.
+ * (Under librte_bpf, offset 0 of an mbuf is the low half of buf_addr, never
+ * short; sixgate's own data path decides with rte_acl, after its parser has
+ * dropped truncated packets as malformed.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,10 +54,13 @@ static const char prologue[] =
 	"__attribute__((section(\"" SG_POLICY_BPF_SECTION "\"), used))\n"
 	"int sg_policy(struct __sk_buff *skb)\n"
 	"{\n"
-	"\t__u64 meta = skb->mark, proto, plen, sp = 0, dp = 0;\n"
+	"\t__u64 meta = skb->mark, len = skb->len, proto, plen, sp = 0, dp = 0;\n"
 	"\tvolatile __u64 k[13];\n"
 	"\t__u64 s0, s1, s2, s3, d0, d1, d2, d3;\n"
 	"\n"
+	"\t/* Ethernet and the fixed IPv6 header, or no verdict but a refusal. */\n"
+	"\tif (len < 54)\n"
+	"\t\treturn TC_ACT_SHOT;\n"
 	"\tif (load_half(skb, 12) != 0x86dd || (load_byte(skb, 14) >> 4) != 6)\n"
 	"\t\treturn TC_ACT_SHOT;\n"
 	"\tplen = load_half(skb, 18);\n"
@@ -63,6 +74,8 @@ static const char prologue[] =
 	"\td2 = load_word(skb, 46);\n"
 	"\td3 = load_word(skb, 50);\n"
 	"\tif ((proto == 6 || proto == 17) && plen >= 4) {\n"
+	"\t\tif (len < 58) /* the ports the header promises are missing */\n"
+	"\t\t\treturn TC_ACT_SHOT;\n"
 	"\t\tsp = load_half(skb, 54);\n"
 	"\t\tdp = load_half(skb, 56);\n"
 	"\t}\n"

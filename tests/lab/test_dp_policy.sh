@@ -6,11 +6,17 @@
 # for the refused pings.  A SIGHUP with the grant removed stops c1's pings to
 # vm2; a bad file on SIGHUP is refused with its line and traffic keeps
 # flowing; reloads that keep the grant lose no ping; /sixgate/policy_reload
-# brings the grant back; a SIGHUP without it stops a running TCP transfer.
+# brings the grant back; a TCP transfer runs on whole across five reloads that
+# keep its grant (SIGHUP and `sixgatectl policy reload`), not one segment
+# refused; sixgatectl shows the policy and refuses a bad file (exit 4); a
+# SIGHUP without the grant stops a running TCP transfer.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
 lab_init dppol
+CTL=${DP_SIXGATECTL:-$DP_BUILD/app/sixgatectl}
+[ -x "$CTL" ] || lab_die "no sixgatectl at $CTL"
+ctl() { "$CTL" -c "$DP_CONF" -p "$DP_PREFIX" "$@"; }
 
 POLICY=$LAB_DIR/lab.policy
 grant_policy() {
@@ -102,6 +108,46 @@ out=$(dp_tel /sixgate/policy_reload)
 lab_log "policy_reload: $out"
 lab_check "/sixgate/policy_reload loaded it" grep -q '"ok": 1' <<<"$out"
 lab_check "c1 -> vm2 granted again" lab_exec c1 ping -6 -c 3 -i 0.2 -W 2 "$DP_VM2"
+
+# A TCP transfer across five reloads that keep its grant (3 SIGHUPs, 2 through
+# sixgatectl): it completes, and no segment of it or its ACKs is refused.
+lab_spawn iperf3-keep-server vm2 iperf3 -s -1 -B "$DP_VM2"
+lab_wait_for 5 lab_exec vm2 sh -c "ss -ltn | grep -q ':5201'"
+iso=$(dp_drop org_isolation)
+deny=$(dp_drop policy_deny)
+reloads=$(pol reloads)
+segs=$(pol hits.rule_2_line_4)
+lab_spawn iperf3-keep c1 timeout 40 iperf3 -c "$DP_VM2" -t 8 -b 20M -f m
+keep=$LAB_LAST_PID
+sleep 1.5
+for _ in 1 2 3; do
+	kill -HUP "$DP_GW_PID"
+	sleep 1
+done
+lab_check "sixgatectl policy reload during the transfer" sh -c "'$CTL' -c '$DP_CONF' -p '$DP_PREFIX' policy reload | grep -q '^policy reloaded: $POLICY: 5 rules compiled in'"
+sleep 1
+lab_check "sixgatectl policy reload again" ctl policy reload
+wait "$keep"
+krc=$?
+lab_forget_pid "$keep"
+lab_log "iperf3: $(grep -E 'sender|receiver|error' "$LAB_DIR/iperf3-keep.log" | tr '\n' ' ')"
+lab_check "the transfer completed across the reloads" test "$krc" -eq 0
+lab_check "the 5 reloads happened" test $(($(pol reloads) - reloads)) -eq 5
+lab_check "its segments went through the grant" test $(($(pol hits.rule_2_line_4) - segs)) -gt 1000
+lab_check "no org_isolation drop during the reloads" test "$(dp_drop org_isolation)" -eq "$iso"
+lab_check "no policy_deny drop during the reloads" test "$(dp_drop policy_deny)" -eq "$deny"
+lab_check "sixgatectl policy shows the file and its rules" \
+	sh -c "'$CTL' -c '$DP_CONF' -p '$DP_PREFIX' policy | grep -qx 'rules: 5'"
+lab_check "sixgatectl --json policy gives the grant's hits" \
+	sh -c "'$CTL' -c '$DP_CONF' -p '$DP_PREFIX' --json policy | grep -q '\"rule_2_line_4\"'"
+printf 'grant tcp from peer c1 to vm vm2 port 99999\n' >"$POLICY"
+ctl policy reload 2>"$LAB_DIR/ctl.err"
+crc=$?
+lab_log "sixgatectl policy reload (bad file): exit $crc: $(cat "$LAB_DIR/ctl.err")"
+lab_check "sixgatectl refuses a bad file with exit 4" test "$crc" -eq 4
+lab_check "and names its line" grep -q "$POLICY:1:" "$LAB_DIR/ctl.err"
+lab_check "the running policy stays (5 rules)" test "$(pol rules)" -eq 5
+grant_policy
 
 # A TCP transfer through the grant; a SIGHUP without it stops the transfer.
 lab_spawn iperf3-server vm2 iperf3 -s -1 -B "$DP_VM2"

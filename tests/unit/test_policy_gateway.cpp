@@ -9,6 +9,7 @@
 #include <rte_udp.h>
 
 #include <fstream>
+#include <unistd.h>
 
 extern "C" {
 #include "lib/policy/sg_policy.h"
@@ -99,6 +100,14 @@ class PolicyGateway : public ::testing::Test
 	{
 		return atomic_load(&f.gw->dp.policy);
 	}
+	// As telemetry reads it: under the lock the reloads take.
+	uint64_t policy_reloads()
+	{
+		pthread_mutex_lock(&f.gw->policy_lock);
+		uint64_t n = f.gw->policy_reloads;
+		pthread_mutex_unlock(&f.gw->policy_lock);
+		return n;
+	}
 	uint64_t hits(uint32_t r)
 	{
 		return sg_dp_policy_hits(policy(), f.gw->dp.n_workers, r);
@@ -188,6 +197,23 @@ TEST_F(PolicyGateway, ReloadSwapsAndABadFileChangesNothing)
 	EXPECT_EQ(policy(), before);
 	EXPECT_EQ(f.gw->policy_reload_failures, 1u);
 	EXPECT_EQ(client_to_vm(0, 1, 5001, 7000), 1u) << "the grant still holds";
+}
+
+// What SIGHUP does: a request served by the sg-policy thread, one reload each.
+TEST_F(PolicyGateway, RequestsAreServedByThePolicyThread)
+{
+	start(kPolicy);
+	EXPECT_EQ(client_to_vm(0, 1, 5001, 7000), 1u);
+	write("deny in udp from any to vm vm0 port 9\n");
+	sg_gateway_policy_request(f.gw);
+	sg_gateway_policy_request(f.gw);
+	// Generous: the machine may be loaded; the reloads take milliseconds.
+	for (int i = 0; i < 3000 && policy_reloads() < 2; i++)
+		usleep(10000);
+	EXPECT_EQ(policy_reloads(), 2u);
+	EXPECT_EQ(policy()->n_rules, 2u);
+	EXPECT_EQ(client_to_vm(0, 1, 5001, 7000), 0u) << "the new policy decides";
+	EXPECT_EQ(f.gw->policy_reload_failures, 0u);
 }
 
 } // namespace

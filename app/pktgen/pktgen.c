@@ -26,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/time.h>
+
+#include <pcap/pcap.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -84,6 +87,8 @@ struct pg_dir {
 	uint64_t reorder, dup, bad;
 	uint64_t max_seq; /* highest sequence number received, plus one */
 	uint64_t next_seq;
+	uint64_t first_seq; /* of this measurement: earlier ones arrive late */
+	uint64_t late;
 	uint8_t *seen;
 	uint64_t lat[PG_LAT_BUCKETS];
 	uint64_t lat_n;
@@ -110,6 +115,12 @@ struct pg_opts {
 	struct rte_ether_addr client_mac, vm_mac;
 	double hs_timeout;
 	double drain;
+	bool ndr;
+	const char *pcap;
+	uint64_t pcap_max;
+	double trial;
+	double precision;
+	double pdr_loss;
 };
 
 static struct {
@@ -128,6 +139,13 @@ static struct {
 	uint64_t keepalives_tx, keepalives_rx, rx_other, rx_bad_tag, rx_unknown_index;
 	uint64_t tx_retries, tx_failed, hs_responses;
 	double hs_seconds;
+	pcap_t *pcap_dead;
+	pcap_dumper_t *pcap;
+	uint64_t pcap_frames;
+	struct timeval pcap_tv; /* wall clock at pcap_tsc */
+	uint64_t pcap_tsc;
+	double rate;	      /* of the current trial, 0 = max */
+	uint64_t session_tsc; /* when the sessions were made */
 } g;
 
 static volatile sig_atomic_t stop;
@@ -198,7 +216,18 @@ static void usage(FILE *f)
 		"tx_queues\n"
 		"                        on a memif pair)\n"
 		"  --hs-timeout S        time allowed for all handshakes (default 60)\n"
-		"  --drain S             time to wait for the last packets (default 1)\n",
+		"  --drain S             time to wait for the last packets (default 1)\n"
+		"  --ndr                 RFC 2544 binary search for the no-drop rate (NDR, no\n"
+		"                        loss) and the partial-drop rate (PDR, loss <= "
+		"--pdr-loss,\n"
+		"                        default 0.005) instead of one run\n"
+		"  --pcap FILE           write the frames sent on the NIC port (handshakes and "
+		"data)\n"
+		"                        as classic pcap (microseconds, frames up to 1514 bytes)\n"
+		"  --pcap-max N          at most N frames into it (default 1000000)\n"
+		"  --trial S             seconds per NDR trial (default 10; shorter for tests)\n"
+		"  --precision F         stop the search when the bounds are within F (default "
+		"0.02)\n",
 		PG_MAX_PEERS, PG_MAX_SECONDS);
 }
 
@@ -252,6 +281,12 @@ enum {
 	OPT_HS_TIMEOUT,
 	OPT_DRAIN,
 	OPT_NETWORK,
+	OPT_NDR,
+	OPT_PCAP,
+	OPT_PCAP_MAX,
+	OPT_TRIAL,
+	OPT_PRECISION,
+	OPT_PDR_LOSS,
 	OPT_HELP,
 };
 
@@ -276,6 +311,12 @@ static const struct option longopts[] = {
 	{ "hs-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "network", required_argument, NULL, OPT_NETWORK },
+	{ "ndr", no_argument, NULL, OPT_NDR },
+	{ "pcap", required_argument, NULL, OPT_PCAP },
+	{ "pcap-max", required_argument, NULL, OPT_PCAP_MAX },
+	{ "trial", required_argument, NULL, OPT_TRIAL },
+	{ "precision", required_argument, NULL, OPT_PRECISION },
+	{ "pdr-loss", required_argument, NULL, OPT_PDR_LOSS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -351,6 +392,20 @@ static int parse_one(int c, const char *arg, struct pg_opts *o)
 	case OPT_NETWORK:
 		network_opt = arg;
 		return 0;
+	case OPT_NDR:
+		o->ndr = true;
+		return 0;
+	case OPT_PCAP:
+		o->pcap = arg;
+		return 0;
+	case OPT_PCAP_MAX:
+		return parse_u64(arg, 1, UINT64_MAX, &o->pcap_max);
+	case OPT_TRIAL:
+		return parse_double(arg, 0.5, 120, &o->trial);
+	case OPT_PRECISION:
+		return parse_double(arg, 0.001, 0.5, &o->precision);
+	case OPT_PDR_LOSS:
+		return parse_double(arg, 0, 0.5, &o->pdr_loss);
 	case OPT_HELP:
 		usage(stdout);
 		exit(0);
@@ -374,6 +429,10 @@ static int parse_options(int argc, char **argv, struct pg_opts *o)
 	o->nic_rxq = 1;
 	o->hs_timeout = 60;
 	o->drain = 1;
+	o->trial = 10;
+	o->pcap_max = 1000000;
+	o->precision = 0.02;
+	o->pdr_loss = 0.005;
 	parse_addr6("fd00:1::1", o->gw_addr);
 	parse_addr6("fdaa:0:18:0:a7b:0:1:2", o->vm_addr);
 	parse_addr6("fdaa:0:18:ff00::", o->peer_net);
@@ -491,6 +550,10 @@ static void seen_seq(struct pg_dir *d, uint64_t seq, uint64_t tsc, uint32_t byte
 		d->bad++;
 		return;
 	}
+	if (seq < d->first_seq) {
+		d->late++;
+		return;
+	}
 	if (seq < PG_SEEN_BITS) {
 		uint8_t bit = (uint8_t)(1u << (seq & 7));
 
@@ -602,6 +665,47 @@ static uint8_t *put_outer(struct rte_mbuf *m, struct pg_peer *p, uint32_t wg_len
 	return f + PG_OUTER_LEN;
 }
 
+/* The frames as they leave, until --pcap-max (a frame that is then not sent is still in). */
+static void pcap_write(struct rte_mbuf **m, unsigned n)
+{
+	uint64_t us = (rte_rdtsc() - g.pcap_tsc) * 1000000 / g.hz;
+	struct pcap_pkthdr h;
+
+	h.ts.tv_sec = g.pcap_tv.tv_sec + (time_t)((uint64_t)g.pcap_tv.tv_usec + us) / 1000000;
+	h.ts.tv_usec = (suseconds_t)(((uint64_t)g.pcap_tv.tv_usec + us) % 1000000);
+	for (unsigned i = 0; i < n && g.pcap_frames < g.o.pcap_max; i++, g.pcap_frames++) {
+		h.len = rte_pktmbuf_pkt_len(m[i]);
+		h.caplen = RTE_MIN(h.len, rte_pktmbuf_data_len(m[i]));
+		pcap_dump((u_char *)g.pcap, &h, rte_pktmbuf_mtod(m[i], const u_char *));
+	}
+}
+
+static int pcap_start(void)
+{
+	g.pcap_dead =
+		pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 1514, PCAP_TSTAMP_PRECISION_MICRO);
+	if (g.pcap_dead == NULL)
+		return -ENOMEM;
+	g.pcap = pcap_dump_open(g.pcap_dead, g.o.pcap);
+	if (g.pcap == NULL) {
+		fprintf(stderr, "sixgate-pktgen: %s: %s\n", g.o.pcap, pcap_geterr(g.pcap_dead));
+		return -EIO;
+	}
+	gettimeofday(&g.pcap_tv, NULL);
+	g.pcap_tsc = rte_rdtsc();
+	return 0;
+}
+
+static void pcap_stop(void)
+{
+	if (g.pcap)
+		pcap_dump_close(g.pcap);
+	if (g.pcap_dead)
+		pcap_close(g.pcap_dead);
+	g.pcap = NULL;
+	g.pcap_dead = NULL;
+}
+
 /*
  * Sends n mbufs on port/queue 0, retrying while the ring is full (for up to
  * a second: the gateway may be descheduled on a loaded machine).  What never
@@ -614,6 +718,8 @@ static unsigned tx_all(uint16_t port, struct rte_mbuf **m, unsigned n, int dir, 
 	uint64_t give_up = 0;
 	unsigned sent = 0;
 
+	if (g.pcap && port == g.o.nic_port)
+		pcap_write(m, n);
 	while (sent < n && !stop) {
 		unsigned k = rte_eth_tx_burst(port, 0, m + sent, (uint16_t)(n - sent));
 
@@ -1065,26 +1171,45 @@ static unsigned credit(uint64_t start, uint64_t now, uint64_t sent)
 {
 	double due;
 
-	if (g.o.rate == 0)
+	if (g.rate == 0)
 		return PG_BURST;
-	due = (double)(now - start) * g.o.rate / (double)g.hz;
+	due = (double)(now - start) * g.rate / (double)g.hz;
 	if (due <= (double)sent)
 		return 0;
 	return due - (double)sent > PG_BURST ? PG_BURST : (unsigned)(due - (double)sent);
 }
 
-static void run_traffic(void)
+/* Starts a new measurement: counts from zero, earlier sequence numbers are "late". */
+static void reset_counts(void)
 {
-	uint64_t start = rte_rdtsc(), end = start + (uint64_t)(g.o.seconds * (double)g.hz);
+	for (int d = 0; d < N_DIRS; d++) {
+		struct pg_dir *x = &g.d[d];
+		uint8_t *seen = x->seen;
+		uint64_t next = x->next_seq;
+
+		memset(x, 0, sizeof(*x));
+		x->seen = seen;
+		x->next_seq = next;
+		x->first_seq = next;
+		x->max_seq = next;
+	}
+}
+
+/*
+ * Sends for seconds at rate (0: max) in the directions asked, then waits
+ * for the drain.  Per-second lines when lines (and into js when not NULL).
+ * Returns the time traffic was sent, in seconds.
+ */
+static double trial(double seconds, double rate, bool lines, FILE *js)
+{
+	uint64_t start = rte_rdtsc(), end = start + (uint64_t)(seconds * (double)g.hz);
 	uint64_t next_sec = start + g.hz, last = start, drain_end, stopped;
 	struct snap a, b;
-	size_t pscap = 1 << 16;
-	char *ps = calloc(1, pscap);
 	unsigned sec = 0;
-	FILE *js;
 
+	reset_counts();
+	g.rate = rate;
 	take(&a);
-	js = ps ? fmemopen(ps, pscap, "w") : NULL;
 	while (!stop) {
 		uint64_t now = rte_rdtsc();
 		unsigned n;
@@ -1104,13 +1229,17 @@ static void run_traffic(void)
 		poll_vm();
 		if (now >= next_sec) {
 			take(&b);
-			if (js && sec)
-				fputs(", ", js);
-			if (js)
-				fputs("{", js);
-			second_line(++sec, &a, &b, (double)(now - last) / (double)g.hz, js);
-			if (js)
-				fputs("}", js);
+			if (lines) {
+				if (js && sec)
+					fputs(", ", js);
+				if (js)
+					fputs("{", js);
+				second_line(sec + 1, &a, &b, (double)(now - last) / (double)g.hz,
+					    js);
+				if (js)
+					fputs("}", js);
+			}
+			sec++;
 			a = b;
 			last = now;
 			next_sec += g.hz;
@@ -1123,12 +1252,156 @@ static void run_traffic(void)
 		poll_nic();
 		poll_vm();
 	}
+	return (double)(stopped - start) / (double)g.hz;
+}
+
+static void run_traffic(void)
+{
+	size_t pscap = 1 << 16;
+	char *ps = calloc(1, pscap);
+	FILE *js = ps ? fmemopen(ps, pscap, "w") : NULL;
+	double secs = trial(g.o.seconds, g.o.rate, true, js);
+
 	if (js) {
 		fflush(js);
 		fclose(js);
 	}
-	report((double)(stopped - start) / (double)g.hz, ps ? ps : (char *)"");
+	report(secs, ps ? ps : (char *)"");
 	free(ps);
+}
+
+/* New sessions for every client (between trials, before the gateway's 180 s limit). */
+static int rehandshake(void)
+{
+	for (unsigned i = 0; i < g.o.peers; i++) {
+		g.peers[i].up = false;
+		g.peers[i].in_flight = false;
+	}
+	g.handshakes = 0;
+	return handshake_all();
+}
+
+struct ndr_trial {
+	double rate, secs;
+	uint64_t tx, rx;
+	double loss, p50, p99, p999;
+};
+
+/* Offered and received over the directions asked, and the worst latencies. */
+static void trial_sum(struct ndr_trial *t)
+{
+	t->tx = t->rx = 0;
+	t->p50 = t->p99 = t->p999 = 0;
+	for (int d = 0; d < N_DIRS; d++) {
+		if (!g.o.dir[d])
+			continue;
+		t->tx += g.d[d].tx;
+		t->rx += g.d[d].rx;
+		t->p50 = RTE_MAX(t->p50, lat_quantile(&g.d[d], 0.5));
+		t->p99 = RTE_MAX(t->p99, lat_quantile(&g.d[d], 0.99));
+		t->p999 = RTE_MAX(t->p999, lat_quantile(&g.d[d], 0.999));
+	}
+	t->loss = t->tx ? (double)(t->tx - RTE_MIN(t->rx, t->tx)) / (double)t->tx : 1;
+}
+
+static int run_one_trial(double rate, struct ndr_trial *t, unsigned k)
+{
+	if ((double)(rte_rdtsc() - g.session_tsc) / (double)g.hz + g.o.trial + g.o.drain > 150) {
+		if (rehandshake() != 0)
+			return -ETIMEDOUT;
+		g.session_tsc = rte_rdtsc();
+	}
+	t->secs = trial(g.o.trial, rate, false, NULL);
+	trial_sum(t);
+	/* The offered rate per direction, as sent (max: what the generator reached). */
+	t->rate = (double)t->tx / t->secs / (g.o.dir[DIR_IN] && g.o.dir[DIR_OUT] ? 2 : 1);
+	fprintf(human(),
+		"trial %2u: %s %.0f pps per direction: sent %" PRIu64 " received %" PRIu64
+		" loss %.4f%% latency p50 %.1f p99 %.1f p99.9 %.1f us\n",
+		k, rate ? "offered" : "max, reached", t->rate, t->tx, t->rx, t->loss * 100,
+		t->p50 / 1e3, t->p99 / 1e3, t->p999 / 1e3);
+	return 0;
+}
+
+/*
+ * RFC 2544's binary search, as CSIT runs it: the highest offered rate with
+ * no loss over a trial (NDR), and with at most --pdr-loss (PDR).  The first
+ * trial at full speed bounds both: if it loses nothing, the generator is
+ * the limit and both are that rate.
+ */
+static int run_ndr(void)
+{
+	struct ndr_trial t[64], best[2];
+	const double limit[2] = { 0, g.o.pdr_loss };
+	const char *what[2] = { "ndr", "pdr" };
+	unsigned k = 0;
+	double inner = 0;
+
+	memset(best, 0, sizeof(best));
+	g.session_tsc = rte_rdtsc();
+	if (run_one_trial(0, &t[k], k) != 0)
+		return -ETIMEDOUT;
+	k++;
+	for (int w = 0; w < 2; w++) {
+		double lo = w ? best[0].rate : 0, hi = t[0].rate;
+
+		if (t[0].loss <= limit[w]) {
+			best[w] = t[0];
+			continue;
+		}
+		if (w && best[0].rate > 0)
+			best[1] = best[0];
+		/* Down to a thousandth of full speed: below that, NDR is 0. */
+		while (hi - lo > g.o.precision * hi && hi > t[0].rate / 1024 && k < RTE_DIM(t) &&
+		       !stop) {
+			double mid = (lo + hi) / 2;
+
+			if (run_one_trial(mid, &t[k], k) != 0)
+				return -ETIMEDOUT;
+			if (t[k].loss <= limit[w]) {
+				lo = mid;
+				best[w] = t[k];
+				best[w].rate = mid;
+			} else {
+				hi = mid;
+			}
+			k++;
+		}
+	}
+	/* The mean inner packet size, as the last trial received it. */
+	for (int d = 0; d < N_DIRS; d++)
+		if (g.o.dir[d] && g.d[d].rx)
+			inner = (double)g.d[d].rx_bytes / (double)g.d[d].rx;
+	for (int w = 0; w < 2; w++)
+		fprintf(human(),
+			"%s: %.0f pps per direction (%.3f Mpps, %.3f Gbit/s inner of %.0f-byte "
+			"mean "
+			"packets), loss %.4f%%, latency p50 %.1f p99 %.1f p99.9 %.1f us\n",
+			w ? "PDR" : "NDR", best[w].rate, best[w].rate / 1e6,
+			best[w].rate * inner * 8 / 1e9, inner, best[w].loss * 100,
+			best[w].p50 / 1e3, best[w].p99 / 1e3, best[w].p999 / 1e3);
+	if (g.o.json) {
+		printf("{\"peers\": %u, \"size\": \"%s\", \"direction\": \"%s\", "
+		       "\"trial_seconds\": "
+		       "%.3f, \"pdr_loss\": %.4f",
+		       g.o.peers, g.o.size,
+		       g.o.dir[DIR_IN] && g.o.dir[DIR_OUT] ? "both"
+		       : g.o.dir[DIR_IN]		   ? "in"
+							   : "out",
+		       g.o.trial, g.o.pdr_loss);
+		for (int w = 0; w < 2; w++)
+			printf(", \"%s\": {\"pps\": %.0f, \"gbps\": %.4f, \"loss\": %.6f, "
+			       "\"latency_ns\": {\"p50\": %.0f, \"p99\": %.0f, \"p99.9\": %.0f}}",
+			       what[w], best[w].rate, best[w].rate * inner * 8 / 1e9, best[w].loss,
+			       best[w].p50, best[w].p99, best[w].p999);
+		printf(", \"trials\": [");
+		for (unsigned i = 0; i < k; i++)
+			printf("%s{\"pps\": %.0f, \"tx\": %" PRIu64 ", \"rx\": %" PRIu64
+			       ", \"loss\": %.6f, \"p99_ns\": %.0f}",
+			       i ? ", " : "", t[i].rate, t[i].tx, t[i].rx, t[i].loss, t[i].p99);
+		printf("]}\n");
+	}
+	return best[0].rate > 0 ? 0 : 1;
 }
 
 /* ---- setup ---- */
@@ -1235,8 +1508,13 @@ int main(int argc, char **argv)
 		rte_exit(2, "sixgate-pktgen: cannot start VM port %u\n", g.o.vm_port);
 	if (setup_peers() != 0)
 		rte_exit(2, "sixgate-pktgen: cannot set up %u clients\n", g.o.peers);
-	fprintf(human(), "sixgate-pktgen: %u clients, size %s, rate %s, %.1f s, direction %s%s%s\n",
-		g.o.peers, g.o.size, g.o.rate ? "fixed" : "max", g.o.seconds,
+	if (g.o.pcap && pcap_start() != 0)
+		rte_exit(2, "sixgate-pktgen: cannot write %s\n", g.o.pcap);
+	fprintf(human(), "sixgate-pktgen: %u clients, size %s, %s, direction %s%s%s\n", g.o.peers,
+		g.o.size,
+		g.o.ndr	   ? "NDR/PDR search"
+		: g.o.rate ? "fixed rate"
+			   : "max rate",
 		g.o.dir[DIR_IN] ? "in" : "", g.o.dir[DIR_IN] && g.o.dir[DIR_OUT] ? "+" : "",
 		g.o.dir[DIR_OUT] ? "out" : "");
 	if (wait_links(30) != 0) {
@@ -1254,11 +1532,16 @@ int main(int argc, char **argv)
 			poll_nic();
 			poll_vm();
 		}
-		run_traffic();
-		for (int d = 0; d < N_DIRS; d++)
-			if (g.o.dir[d] && g.d[d].rx == 0)
-				rc = 1;
+		if (g.o.ndr) {
+			rc = run_ndr();
+		} else {
+			run_traffic();
+			for (int d = 0; d < N_DIRS; d++)
+				if (g.o.dir[d] && g.d[d].rx == 0)
+					rc = 1;
+		}
 	}
+	pcap_stop();
 	teardown();
 	rte_eth_dev_stop(g.o.nic_port);
 	rte_eth_dev_close(g.o.nic_port);

@@ -149,14 +149,26 @@ static int check_policy(const struct sg_config *cfg)
 {
 	char err[SG_POLICY_ERR_LEN];
 	struct sg_policy p = { 0 };
+	struct sg_policy_store ps = { .uri = cfg->store.path };
+	struct sg_policy_names names = { .cfg = cfg,
+					 .peer = cfg->store.path ? sg_policy_store_peer : NULL,
+					 .arg = &ps };
+	char *text = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (cfg->interface.policy_file == NULL)
 		return 0;
-	rc = sg_policy_load(&p, cfg->interface.policy_file, cfg, err, sizeof(err));
+	/* Its peer names: the file's [peer NAME], then the store's peers. */
+	rc = sg_policy_read(cfg->interface.policy_file, &text, &len, err, sizeof(err));
+	if (rc == 0)
+		rc = sg_policy_parse_names(&p, cfg->interface.policy_file, text, len, &names, err,
+					   sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "%s\n", err);
+	sg_policy_store_close(&ps);
 	sg_policy_free(&p);
+	free(text);
 	return rc;
 }
 

@@ -418,6 +418,8 @@ static void start_checks(struct sg_ctl *c)
 	unsigned n = 0;
 
 	while (l->n_free > 0 && rte_ring_dequeue(l->notify, (void **)&nt) == 0) {
+		/* The policy's store names may stand for other prefixes now. */
+		sg_gateway_policy_store_changed(gw_of(c));
 		if (nt->all) {
 			l->sweeping = true;
 			l->sweep_at = 0;
@@ -431,6 +433,7 @@ static void start_checks(struct sg_ctl *c)
 		free(nt);
 	}
 	if (atomic_exchange_explicit(&l->changed, false, memory_order_acq_rel)) {
+		sg_gateway_policy_store_changed(gw_of(c));
 		l->sweeping = true;
 		l->sweep_at = 0;
 	}

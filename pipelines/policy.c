@@ -10,6 +10,14 @@
  * a thread of their own, "sg-policy", so that a large policy's compile (seconds
  * for 20,000 rules) delays neither the workers nor the control lcore's
  * handshakes; the telemetry command compiles on the telemetry thread.
+ *
+ * A rule's peer NAME is the configuration's [peer NAME], else the peer
+ * store's peer of that name.  Each compile resolves the names again; when the
+ * store changes (sg_gateway_policy_store_changed), the policy thread resolves
+ * them against the text of the last (re)load and compiles that text again if
+ * any resolves differently: a store peer's new allowed IPs apply without a
+ * reload, and a peer removed from the store matches nothing (the next reload
+ * of the file refuses its name).
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -84,18 +92,46 @@ static int dp_policy_new(struct sg_dp_policy **out, const struct sg_policy *pol,
 	return 0;
 }
 
-/* Parses the file (or takes the base rule alone) and compiles it; times both. */
-static int compile(struct sg_gateway *gw, struct sg_dp_policy **out, char *err, size_t errlen)
+/* What a compile resolved: its text and what its store names stood for. */
+struct compiled {
+	char *text; /* the file's text (NULL: the base rule alone) */
+	size_t len;
+	unsigned store_refs;
+	uint64_t store_hash;
+};
+
+/*
+ * Parses c->text (the base rule alone without one) and compiles it; times
+ * both.  After a store change (store_change), a store peer that is gone
+ * matches nothing, and an unchanged resolution returns 1 without a compile.
+ */
+static int compile(struct sg_gateway *gw, struct compiled *c, bool store_change,
+		   struct sg_dp_policy **out, char *err, size_t errlen)
 {
 	struct sg_policy pol = { 0 };
+	struct sg_policy_store ps = { .uri = gw->policy_store };
+	struct sg_policy_names names = { .cfg = &gw->policy_names,
+					 .peer = gw->policy_store ? sg_policy_store_peer : NULL,
+					 .arg = &ps,
+					 .missing_ok = store_change };
 	uint64_t t0 = mono_ns();
 	int rc;
 
 	err[0] = '\0';
-	if (gw->policy_path != NULL)
-		rc = sg_policy_load(&pol, gw->policy_path, &gw->policy_names, err, errlen);
+	if (c->text != NULL)
+		rc = sg_policy_parse_names(&pol, gw->policy_path, c->text, c->len, &names, err,
+					   errlen);
 	else
 		rc = sg_policy_default(&pol);
+	sg_policy_store_close(&ps);
+	c->store_refs = names.store_refs;
+	c->store_hash = names.store_hash;
+	if (rc == 0 && store_change && names.store_hash == gw->policy_store_hash) {
+		sg_policy_free(&pol);
+		return 1;
+	}
+	if (rc == 0 && names.missing[0] != '\0')
+		sg_log(SG_LOG_WARN, "policy: %s: its rules match nothing now", names.missing);
 	if (rc == 0)
 		rc = dp_policy_new(out, &pol, gw->dp.n_workers, err, errlen);
 	sg_policy_free(&pol);
@@ -104,6 +140,29 @@ static int compile(struct sg_gateway *gw, struct sg_dp_policy **out, char *err, 
 		(*out)->loaded_unix = (uint64_t)time(NULL);
 	}
 	return rc;
+}
+
+/* Reads the policy file (nothing without one) into c. */
+static int read_file(struct sg_gateway *gw, struct compiled *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	if (gw->policy_path == NULL)
+		return 0;
+	return sg_policy_read(gw->policy_path, &c->text, &c->len, err, errlen);
+}
+
+/* Keeps what the running policy was compiled from (under policy_lock). */
+static void keep(struct sg_gateway *gw, struct compiled *c, bool text)
+{
+	if (text) {
+		free(gw->policy_text);
+		gw->policy_text = c->text;
+		gw->policy_text_len = c->len;
+		c->text = NULL;
+	}
+	gw->policy_store_refs = c->store_refs;
+	gw->policy_store_hash = c->store_hash;
 }
 
 /* What the policy's names need of the configuration: peers' IPs, VMs' prefixes. */
@@ -146,36 +205,64 @@ static void *policy_main(void *arg)
 			; /* EINTR */
 		if (atomic_load_explicit(&gw->policy_quit, memory_order_acquire))
 			return NULL;
-		sg_gateway_policy_reload(gw, err, sizeof(err));
+		/* A file reload resolves the store's names too. */
+		if (atomic_load(&gw->policy_want_file) > 0) {
+			atomic_fetch_sub(&gw->policy_want_file, 1);
+			atomic_store(&gw->policy_want_store, false);
+			sg_gateway_policy_reload(gw, err, sizeof(err));
+		} else if (atomic_exchange(&gw->policy_want_store, false)) {
+			sg_gateway_policy_store_recompile(gw, err, sizeof(err));
+		}
 	}
 }
 
 void sg_gateway_policy_request(struct sg_gateway *gw)
 {
-	if (gw->policy_thread_up)
+	if (gw->policy_thread_up) {
+		atomic_fetch_add(&gw->policy_want_file, 1);
 		sem_post(&gw->policy_sem);
+	}
+}
+
+void sg_gateway_policy_store_changed(struct sg_gateway *gw)
+{
+	if (gw->policy_thread_up && gw->policy_store != NULL) {
+		atomic_store(&gw->policy_want_store, true);
+		sem_post(&gw->policy_sem);
+	}
 }
 
 int sg_gateway_policy_init(struct sg_gateway *gw, const struct sg_config *cfg)
 {
 	char err[SG_POLICY_ERR_LEN];
 	struct sg_dp_policy *p = NULL;
+	struct compiled c = { 0 };
 	int rc;
 
 	pthread_mutex_init(&gw->policy_lock, NULL);
 	gw->policy_lock_init = true;
+	err[0] = '\0';
 	rc = copy_names(&gw->policy_names, cfg);
 	if (rc == 0 && cfg->interface.policy_file != NULL) {
 		gw->policy_path = strdup(cfg->interface.policy_file);
 		if (gw->policy_path == NULL)
 			rc = -ENOMEM;
 	}
+	if (rc == 0 && cfg->store.path != NULL) {
+		gw->policy_store = strdup(cfg->store.path);
+		if (gw->policy_store == NULL)
+			rc = -ENOMEM;
+	}
 	if (rc == 0)
-		rc = compile(gw, &p, err, sizeof(err));
+		rc = read_file(gw, &c, err, sizeof(err));
+	if (rc == 0)
+		rc = compile(gw, &c, false, &p, err, sizeof(err));
 	if (rc != 0) {
+		free(c.text);
 		sg_log(SG_LOG_ERR, "%s", err[0] ? err : "policy: out of memory");
 		return rc;
 	}
+	keep(gw, &c, true);
 	atomic_store_explicit(&gw->dp.policy, p, memory_order_release);
 	sg_log(SG_LOG_INFO, "policy %s: %u rules compiled in %.1f ms (rte_acl %s)", p->file,
 	       p->n_rules, (double)p->compile_ns / 1e6, sg_policy_acl_alg(p->acl));
@@ -192,28 +279,77 @@ int sg_gateway_policy_init(struct sg_gateway *gw, const struct sg_config *cfg)
 	return 0;
 }
 
+/* Publishes p, frees the old policy after the grace period (under policy_lock). */
+static void swap_in(struct sg_gateway *gw, struct sg_dp_policy *p)
+{
+	struct sg_dp_policy *old =
+		atomic_exchange_explicit(&gw->dp.policy, p, memory_order_acq_rel);
+
+	/* No worker still classifies with old after this. */
+	rte_rcu_qsbr_synchronize(gw->dp.qsbr, RTE_QSBR_THRID_INVALID);
+	dp_policy_free(old);
+}
+
 int sg_gateway_policy_reload(struct sg_gateway *gw, char *err, size_t errlen)
 {
-	struct sg_dp_policy *p = NULL, *old;
+	struct sg_dp_policy *p = NULL;
+	struct compiled c;
 	int rc;
 
 	pthread_mutex_lock(&gw->policy_lock);
-	rc = compile(gw, &p, err, errlen);
+	rc = read_file(gw, &c, err, errlen);
+	if (rc == 0)
+		rc = compile(gw, &c, false, &p, err, errlen);
 	if (rc != 0) {
+		free(c.text);
 		gw->policy_reload_failures++;
 		pthread_mutex_unlock(&gw->policy_lock);
 		sg_log(SG_LOG_ERR, "policy reload refused, the running policy stays: %s", err);
 		return rc;
 	}
-	old = atomic_exchange_explicit(&gw->dp.policy, p, memory_order_acq_rel);
-	/* No worker still classifies with old after this. */
-	rte_rcu_qsbr_synchronize(gw->dp.qsbr, RTE_QSBR_THRID_INVALID);
-	dp_policy_free(old);
+	swap_in(gw, p);
+	keep(gw, &c, true);
 	gw->policy_reloads++;
 	snprintf(err, errlen, "%s: %u rules compiled in %.1f ms", p->file, p->n_rules,
 		 (double)p->compile_ns / 1e6);
 	pthread_mutex_unlock(&gw->policy_lock);
 	sg_log(SG_LOG_INFO, "policy reloaded: %s", err);
+	return 0;
+}
+
+int sg_gateway_policy_store_recompile(struct sg_gateway *gw, char *err, size_t errlen)
+{
+	struct sg_dp_policy *p = NULL;
+	struct compiled c = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&gw->policy_lock);
+	err[0] = '\0';
+	if (gw->policy_store_refs == 0 || gw->policy_text == NULL) {
+		pthread_mutex_unlock(&gw->policy_lock);
+		return 1;
+	}
+	c.text = gw->policy_text;
+	c.len = gw->policy_text_len;
+	rc = compile(gw, &c, true, &p, err, errlen);
+	if (rc != 0) {
+		if (rc < 0)
+			gw->policy_reload_failures++;
+		pthread_mutex_unlock(&gw->policy_lock);
+		if (rc < 0)
+			sg_log(SG_LOG_ERR,
+			       "policy recompile after a store change refused, the running "
+			       "policy stays: %s",
+			       err);
+		return rc;
+	}
+	swap_in(gw, p);
+	keep(gw, &c, false);
+	gw->policy_store_recompiles++;
+	snprintf(err, errlen, "%s: %u rules compiled in %.1f ms", p->file, p->n_rules,
+		 (double)p->compile_ns / 1e6);
+	pthread_mutex_unlock(&gw->policy_lock);
+	sg_log(SG_LOG_INFO, "policy recompiled after a store change: %s", err);
 	return 0;
 }
 
@@ -229,6 +365,10 @@ void sg_gateway_policy_fini(struct sg_gateway *gw)
 	dp_policy_free(atomic_exchange(&gw->dp.policy, NULL));
 	free(gw->policy_path);
 	gw->policy_path = NULL;
+	free(gw->policy_store);
+	gw->policy_store = NULL;
+	free(gw->policy_text);
+	gw->policy_text = NULL;
 	sg_config_free(&gw->policy_names);
 	if (gw->policy_lock_init)
 		pthread_mutex_destroy(&gw->policy_lock);

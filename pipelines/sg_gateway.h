@@ -134,6 +134,15 @@ struct sg_gateway {
 	bool policy_thread_up;
 	SG_ATOMIC(bool) policy_quit;
 	uint64_t policy_reloads, policy_reload_failures;
+	/* Names of store peers in the policy (resolved by each compile). */
+	char *policy_store; /* [store] path; NULL: names are the file's alone */
+	char *policy_text;  /* the file as last compiled (store recompiles reparse it) */
+	size_t policy_text_len;
+	unsigned policy_store_refs; /* store names in the running policy */
+	uint64_t policy_store_hash; /* what they resolved to */
+	uint64_t policy_store_recompiles;
+	SG_ATOMIC(unsigned) policy_want_file; /* reloads requested (SIGHUP) */
+	SG_ATOMIC(bool) policy_want_store;    /* the store changed */
 };
 
 /*
@@ -253,6 +262,22 @@ int sg_gateway_policy_reload(struct sg_gateway *gw, char *msg, size_t len);
  * result goes to the log and /sixgate/policy.  Async-signal-safe: SIGHUP.
  */
 void sg_gateway_policy_request(struct sg_gateway *gw);
+
+/*
+ * The peer store changed (the loader, on sixgatectl's notification or its
+ * periodic check): when the running policy names store peers, the policy
+ * thread resolves them again and, if what they stand for changed, compiles
+ * the file's text of the last (re)load with the new prefixes; a peer that
+ * left the store then matches nothing.  Any thread.
+ */
+void sg_gateway_policy_store_changed(struct sg_gateway *gw);
+
+/*
+ * That recompile, synchronously: 1 when the store names resolve as before
+ * (or there are none), 0 when a new policy was swapped in, negative errno
+ * with the reason in msg.
+ */
+int sg_gateway_policy_store_recompile(struct sg_gateway *gw, char *msg, size_t len);
 
 /* Frees the policy; workers must have stopped. */
 void sg_gateway_policy_fini(struct sg_gateway *gw);

@@ -514,6 +514,8 @@ static int cmd_policy(const char *cmd, const char *params, struct rte_tel_data *
 	rte_tel_data_add_dict_u64(d, "loaded_unix", p->loaded_unix);
 	rte_tel_data_add_dict_u64(d, "reloads", tel_gw->policy_reloads);
 	rte_tel_data_add_dict_u64(d, "reload_failures", tel_gw->policy_reload_failures);
+	rte_tel_data_add_dict_u64(d, "store_names", tel_gw->policy_store_refs);
+	rte_tel_data_add_dict_u64(d, "store_recompiles", tel_gw->policy_store_recompiles);
 	policy_hits(d, p, tel_gw->dp.n_workers);
 	pthread_mutex_unlock(&tel_gw->policy_lock);
 	return 0;

@@ -30,6 +30,7 @@ struct parser {
 	const char *file;
 	unsigned line;
 	const struct sg_config *cfg;
+	struct sg_policy_names *names; /* NULL: cfg's names alone */
 	char *err;
 	size_t errlen;
 	struct sg_policy_rule *rules;
@@ -143,6 +144,46 @@ static int parse_prefix(struct parser *p, const char *s, struct side *out)
 	return 0;
 }
 
+/* FNV-1a over what a store name resolved to (the gateway compares it after a store change). */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int side_store_peer(struct parser *p, const char *name, struct side *out)
+{
+	struct sg_policy_names *nm = p->names;
+	char why[SG_POLICY_ERR_LEN] = "";
+	int rc = nm->peer(nm->arg, name, out->addr, out->len, MAX_PREFIXES, why, sizeof(why));
+
+	if (rc == -ENOENT) {
+		if (!nm->missing_ok)
+			return fail(p, "no peer '%s' (neither in the config nor in the store)",
+				    name);
+		if (nm->missing[0] == '\0')
+			snprintf(nm->missing, sizeof(nm->missing),
+				 "%s:%u: peer '%s' is no longer in the store", p->file, p->line,
+				 name);
+		rc = 0;
+	} else if (rc < 0) {
+		return fail(p, "peer '%s': %s", name, why[0] ? why : strerror(-rc));
+	}
+	out->n = (size_t)rc;
+	nm->store_refs++;
+	nm->store_hash = fnv(nm->store_hash ? nm->store_hash : 0xcbf29ce484222325ull, name,
+			     strlen(name) + 1);
+	nm->store_hash = fnv(nm->store_hash, &rc, sizeof(rc));
+	for (size_t i = 0; i < out->n; i++) {
+		nm->store_hash = fnv(nm->store_hash, out->addr[i], 16);
+		nm->store_hash = fnv(nm->store_hash, &out->len[i], 1);
+	}
+	return 0;
+}
+
 static int side_peer(struct parser *p, const char *name, struct side *out)
 {
 	for (size_t i = 0; p->cfg != NULL && i < p->cfg->n_peers; i++) {
@@ -161,6 +202,8 @@ static int side_peer(struct parser *p, const char *name, struct side *out)
 			return fail(p, "peer %s has no IPv6 allowed IPs", name);
 		return 0;
 	}
+	if (p->names != NULL && p->names->peer != NULL)
+		return side_store_peer(p, name, out);
 	return fail(p, "no peer '%s' in the configuration", name);
 }
 
@@ -331,7 +374,19 @@ static size_t tokenize(char *line, char **tok)
 int sg_policy_parse(struct sg_policy *out, const char *name, const char *text, size_t len,
 		    const struct sg_config *cfg, char *err, size_t errlen)
 {
-	struct parser p = { .file = name, .cfg = cfg, .err = err, .errlen = errlen };
+	struct sg_policy_names names = { .cfg = cfg };
+
+	return sg_policy_parse_names(out, name, text, len, &names, err, errlen);
+}
+
+int sg_policy_parse_names(struct sg_policy *out, const char *name, const char *text, size_t len,
+			  struct sg_policy_names *names, char *err, size_t errlen)
+{
+	struct parser p = { .file = name,
+			    .cfg = names != NULL ? names->cfg : NULL,
+			    .names = names,
+			    .err = err,
+			    .errlen = errlen };
 	struct sg_policy_rule base;
 	char line[MAX_LINE];
 	size_t pos = 0;
@@ -380,13 +435,11 @@ int sg_policy_parse(struct sg_policy *out, const char *name, const char *text, s
 	return 0;
 }
 
-int sg_policy_load(struct sg_policy *out, const char *path, const struct sg_config *cfg, char *err,
-		   size_t errlen)
+int sg_policy_read(const char *path, char **text_out, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	char *text;
 	size_t n;
-	int rc;
 
 	if (f == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -406,6 +459,20 @@ int sg_policy_load(struct sg_policy *out, const char *path, const struct sg_conf
 		return -EINVAL;
 	}
 	fclose(f);
+	*text_out = text;
+	*len = n;
+	return 0;
+}
+
+int sg_policy_load(struct sg_policy *out, const char *path, const struct sg_config *cfg, char *err,
+		   size_t errlen)
+{
+	char *text;
+	size_t n;
+	int rc = sg_policy_read(path, &text, &n, err, errlen);
+
+	if (rc != 0)
+		return rc;
 	rc = sg_policy_parse(out, path, text, n, cfg, err, errlen);
 	free(text);
 	return rc;

@@ -95,6 +95,59 @@ void sg_policy_key_set(struct sg_policy_key *k, const uint8_t *ip6, uint32_t len
 int sg_policy_parse(struct sg_policy *out, const char *name, const char *text, size_t len,
 		    const struct sg_config *cfg, char *err, size_t errlen);
 
+/*
+ * Where the parser finds a peer that the configuration has no [peer NAME]
+ * for: the peer store (sg_policy_store_peer below), or a test's table.
+ * peer() writes up to max IPv6 prefixes of the peer called name and returns
+ * how many (0: a peer with none usable, revoked or expired: its rules match
+ * nothing), -ENOENT when there is no such peer, or another negative errno
+ * with the reason in err.
+ */
+typedef int (*sg_policy_peer_fn)(void *arg, const char *name, uint8_t (*addr)[16], uint8_t *len,
+				 unsigned max, char *err, size_t errlen);
+
+struct sg_policy_names {
+	const struct sg_config *cfg; /* [peer NAME], [vm NAME]; NULL: none */
+	sg_policy_peer_fn peer;	     /* the peers beyond cfg's; NULL: no store */
+	void *arg;
+	/*
+	 * A peer in neither cfg nor the store: its rules match nothing, instead
+	 * of an error (the gateway's recompile after a store change).
+	 */
+	bool missing_ok;
+	/* Out: how many names the store resolved, and a hash of what to. */
+	unsigned store_refs;
+	uint64_t store_hash;
+	char missing[128]; /* out: "FILE:LINE: ..." of the first peer missing_ok let pass */
+};
+
+/*
+ * As sg_policy_parse with the names of *names (NULL: none known); a peer is
+ * looked up in names->cfg first, then through names->peer.  The error for a
+ * peer in neither reads "FILE:LINE: no peer 'NAME' (neither in the config
+ * nor in the store)".
+ */
+int sg_policy_parse_names(struct sg_policy *out, const char *name, const char *text, size_t len,
+			  struct sg_policy_names *names, char *err, size_t errlen);
+
+/* Reads a policy file (at most 64 MiB) into *text (malloc'd), *len bytes. */
+int sg_policy_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
+
+/*
+ * The peer store as a sg_policy_peer_fn: arg is a struct sg_policy_store,
+ * whose store is opened read-only on the first lookup.  A revoked or expired
+ * peer resolves to no prefixes.
+ */
+struct sg_store;
+struct sg_policy_store {
+	const char *uri; /* [store] path */
+	struct sg_store *store;
+};
+int sg_policy_store_peer(void *arg, const char *name, uint8_t (*addr)[16], uint8_t *len,
+			 unsigned max, char *err, size_t errlen);
+/* Closes what sg_policy_store_peer opened. */
+void sg_policy_store_close(struct sg_policy_store *s);
+
 /* As sg_policy_parse on the file at path ("FILE: reason" when it cannot be read). */
 int sg_policy_load(struct sg_policy *out, const char *path, const struct sg_config *cfg, char *err,
 		   size_t errlen);

@@ -24,6 +24,7 @@
 extern "C" {
 #include "lib/config/sg_config.h"
 #include "lib/policy/sg_policy.h"
+#include "lib/store/sg_store.h"
 }
 
 namespace
@@ -262,6 +263,225 @@ TEST(PolicyParse, NamesNeedAConfig)
 {
 	Policy p("allow from peer c1 to any\n");
 	EXPECT_STREQ(p.err, "t.policy:1: no peer 'c1' in the configuration");
+}
+
+// Peer names beyond the configuration's: the peer store's (a real SQLite
+// file), looked up at compile time by name.
+int rm_tree(const char *path, const struct stat *, int, struct FTW *)
+{
+	return remove(path);
+}
+
+class PolicyStore : public ::testing::Test
+{
+      protected:
+	std::string dir, path;
+	sg_store *s = nullptr;
+	char err[SG_STORE_ERR_LEN] = "";
+	Cfg c;
+
+	void SetUp() override
+	{
+		char tmpl[] = "/tmp/sg-ut-polstore-XXXXXX";
+		ASSERT_NE(mkdtemp(tmpl), nullptr);
+		dir = tmpl;
+		path = dir + "/peers.db";
+		ASSERT_EQ(sg_store_open(&s, path.c_str(), SG_STORE_CREATE, 100, err, sizeof(err)),
+			  0)
+			<< err;
+	}
+	void TearDown() override
+	{
+		sg_store_close(s);
+		nftw(dir.c_str(), rm_tree, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	static sg_store_prefix spf(const char *a, unsigned len)
+	{
+		sg_config_prefix p = Cfg::pf(a, len);
+		sg_store_prefix q = {};
+		q.family = p.family;
+		q.len = p.len;
+		memcpy(q.addr, p.addr, 16);
+		return q;
+	}
+	// A store peer of org 1: its /128 (host), then extra allowed IPs.
+	void put(const char *name, unsigned host, std::vector<sg_store_prefix> extra = {},
+		 int64_t revoked = 0)
+	{
+		sg_store_peer p = {}, old = {};
+		char a[64];
+		snprintf(p.name, sizeof(p.name), "%s", name);
+		memset(p.public_key, (int)host, sizeof(p.public_key));
+		p.org = spf("fdaa:0:18::", 48);
+		snprintf(a, sizeof(a), "fdaa:0:18:ff00::%x", host);
+		inet_pton(AF_INET6, a, p.addr);
+		p.allowed_ips[0] = spf(a, 128);
+		p.n_allowed_ips = 1;
+		for (const auto &e : extra)
+			p.allowed_ips[p.n_allowed_ips++] = e;
+		p.created = 1700000000;
+		p.revoked = revoked;
+		if (sg_store_get_by_name(s, name, &old) == 0)
+			p.id = old.id;
+		ASSERT_EQ(sg_store_put(s, &p), 0) << sg_store_error(s);
+	}
+	// Parses text with the config's names and the store's.
+	int parse(const std::string &text, sg_policy *out, sg_policy_names *names, char *e,
+		  bool missing_ok = false)
+	{
+		static sg_policy_store ps;
+		ps = {};
+		ps.uri = path.c_str();
+		*names = {};
+		names->cfg = &c.cfg;
+		names->peer = sg_policy_store_peer;
+		names->arg = &ps;
+		names->missing_ok = missing_ok;
+		int rc = sg_policy_parse_names(out, "t.policy", text.data(), text.size(), names, e,
+					       SG_POLICY_ERR_LEN);
+		sg_policy_store_close(&ps);
+		return rc;
+	}
+};
+
+TEST_F(PolicyStore, AStorePeerResolvesToItsIpv6AllowedIps)
+{
+	put("s1", 7, { spf("fdaa:0:18:ff01::", 64), spf("198.18.7.0", 24) });
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	ASSERT_EQ(parse("grant icmpv6 from peer s1 to vm vm2\n", &p, &names, e), 0) << e;
+	// 2 IPv6 prefixes (the IPv4 one is no policy prefix) x the grant's 2 halves + base.
+	ASSERT_EQ(p.n_rules, 5u);
+	EXPECT_EQ(names.store_refs, 1u);
+	EXPECT_NE(names.store_hash, 0u);
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, p.rules[0].src, a, sizeof(a));
+	EXPECT_EQ(std::string(a) + "/" + std::to_string(p.rules[0].src_len),
+		  "fdaa:0:18:ff00::7/128");
+	inet_ntop(AF_INET6, p.rules[1].src, a, sizeof(a));
+	EXPECT_EQ(std::string(a) + "/" + std::to_string(p.rules[1].src_len), "fdaa:0:18:ff01::/64");
+	EXPECT_EQ(p.rules[0].line, 1u);
+	EXPECT_EQ(p.rules[0].dirs, SG_POLICY_DIR_ANY);
+
+	// The linear reference and rte_acl agree: s1 reaches vm2, its neighbour does not.
+	struct sg_policy_acl *acl = nullptr;
+	ASSERT_EQ(sg_policy_acl_build(&acl, &p, -1, e, sizeof(e)), 0) << e;
+	const Pkt pkts[] = {
+		{ "fdaa:0:18:ff00::7", "fdaa:0:29:0:b00:0:1:2", IPPROTO_ICMPV6, 0, 0,
+		  SG_POLICY_DIR_IN, false },
+		{ "fdaa:0:18:ff01::99", "fdaa:0:29:0:b00:0:1:2", IPPROTO_ICMPV6, 0, 0,
+		  SG_POLICY_DIR_IN, false },
+		{ "fdaa:0:29:0:b00:0:1:2", "fdaa:0:18:ff00::7", IPPROTO_ICMPV6, 0, 0,
+		  SG_POLICY_DIR_OUT, false },
+		{ "fdaa:0:18:ff00::8", "fdaa:0:29:0:b00:0:1:2", IPPROTO_ICMPV6, 0, 0,
+		  SG_POLICY_DIR_IN, false },
+		{ "fdaa:0:18:ff00::7", "fdaa:0:29:0:b00:0:1:2", IPPROTO_UDP, 1, 2, SG_POLICY_DIR_IN,
+		  false },
+	};
+	const size_t want[] = { 0, 1, 2, 5, 5 };
+	for (size_t i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
+		sg_policy_key k = key_of(pkts[i]);
+		const uint8_t *kp = (const uint8_t *)&k;
+		uint32_t r;
+		sg_policy_acl_classify(acl, &kp, &r, 1);
+		EXPECT_EQ(sg_policy_match(&p, &k), want[i]) << i;
+		EXPECT_EQ(r, want[i]) << i;
+	}
+	sg_policy_acl_free(acl);
+	sg_policy_free(&p);
+}
+
+TEST_F(PolicyStore, TheConfigsPeerWinsOverTheStoresOfTheSameName)
+{
+	put("c1", 9);
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	ASSERT_EQ(parse("allow from peer c1 to any\n", &p, &names, e), 0) << e;
+	ASSERT_EQ(p.n_rules, 2u);
+	EXPECT_EQ(names.store_refs, 0u);
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, p.rules[0].src, a, sizeof(a));
+	EXPECT_STREQ(a, "fdaa:0:18:ff00::1"); // the [peer c1] section's, not ::9
+	sg_policy_free(&p);
+}
+
+TEST_F(PolicyStore, APeerInNeitherIsAnErrorWithItsLine)
+{
+	put("s1", 7);
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	EXPECT_EQ(parse("allow from peer s1 to any\n\ndeny tcp from any to peer nobody port 22\n",
+			&p, &names, e),
+		  -EINVAL);
+	EXPECT_STREQ(e, "t.policy:3: no peer 'nobody' (neither in the config nor in the store)");
+	EXPECT_EQ(p.rules, nullptr);
+	EXPECT_EQ(p.n_rules, 0u);
+}
+
+TEST_F(PolicyStore, AfterAStoreChangeAMissingPeerMatchesNothing)
+{
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	ASSERT_EQ(parse("allow from peer gone to any\nallow from peer c1 to any\n", &p, &names, e,
+			true),
+		  0)
+		<< e;
+	EXPECT_EQ(p.n_rules, 2u); // c1's rule and the base rule
+	EXPECT_EQ(p.rules[0].line, 2u);
+	EXPECT_STREQ(names.missing, "t.policy:1: peer 'gone' is no longer in the store");
+	sg_policy_free(&p);
+}
+
+TEST_F(PolicyStore, ARevokedPeerMatchesNothing)
+{
+	put("s1", 7, {}, 1700000001);
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	ASSERT_EQ(parse("allow from peer s1 to any\n", &p, &names, e), 0) << e;
+	EXPECT_EQ(p.n_rules, 1u); // the base rule alone
+	EXPECT_EQ(names.store_refs, 1u);
+	sg_policy_free(&p);
+}
+
+// What the gateway compares after a store change: the hash of the resolution.
+TEST_F(PolicyStore, TheHashFollowsTheAllowedIps)
+{
+	const std::string text = "grant from peer s1 to vm vm1\n";
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	put("s1", 7);
+	ASSERT_EQ(parse(text, &p, &names, e), 0) << e;
+	uint64_t h1 = names.store_hash;
+	sg_policy_free(&p);
+	ASSERT_EQ(parse(text, &p, &names, e), 0) << e;
+	EXPECT_EQ(names.store_hash, h1);
+	sg_policy_free(&p);
+	put("s1", 7, { spf("fdaa:0:18:ff00::99", 128) });
+	ASSERT_EQ(parse(text, &p, &names, e), 0) << e;
+	EXPECT_NE(names.store_hash, h1);
+	EXPECT_EQ(p.n_rules, 5u);
+	sg_policy_free(&p);
+	ASSERT_EQ(sg_store_delete(s, "s1"), 0);
+	ASSERT_EQ(parse(text, &p, &names, e, true), 0) << e;
+	EXPECT_NE(names.store_hash, h1);
+	EXPECT_EQ(p.n_rules, 1u);
+	sg_policy_free(&p);
+}
+
+TEST_F(PolicyStore, AStoreThatCannotBeOpenedIsAnError)
+{
+	path = dir + "/missing.db";
+	sg_policy p = {};
+	sg_policy_names names;
+	char e[SG_POLICY_ERR_LEN] = "";
+	EXPECT_LT(parse("allow from peer s1 to any\n", &p, &names, e), 0);
+	EXPECT_EQ(std::string(e).rfind("t.policy:1: peer 's1': " + path + ":", 0), 0u) << e;
 }
 
 TEST(PolicyParse, LongLinesAndNulBytes)

@@ -168,18 +168,18 @@ static void peer_private_key(uint64_t seed, unsigned i, uint8_t out[32])
 	sg_blake2s(out, 32, in, sizeof(in), key, sizeof(key));
 }
 
-/* base with n added to its last 32 bits. */
-static void addr_plus(const uint8_t base[16], uint32_t n, uint8_t out[16])
+/* base with n added to its 32 bits at byte at (12: the last, 4: the /64's low bits). */
+static void addr_plus(const uint8_t base[16], uint32_t n, uint8_t out[16], unsigned at)
 {
-	uint32_t lo = (uint32_t)base[12] << 24 | (uint32_t)base[13] << 16 |
-		      (uint32_t)base[14] << 8 | base[15];
+	uint32_t v = (uint32_t)base[at] << 24 | (uint32_t)base[at + 1] << 16 |
+		     (uint32_t)base[at + 2] << 8 | base[at + 3];
 
 	memcpy(out, base, 16);
-	lo += n;
-	out[12] = (uint8_t)(lo >> 24);
-	out[13] = (uint8_t)(lo >> 16);
-	out[14] = (uint8_t)(lo >> 8);
-	out[15] = (uint8_t)lo;
+	v += n;
+	out[at] = (uint8_t)(v >> 24);
+	out[at + 1] = (uint8_t)(v >> 16);
+	out[at + 2] = (uint8_t)(v >> 8);
+	out[at + 3] = (uint8_t)v;
 }
 
 static int parse_addr6(const char *s, uint8_t out[16])
@@ -215,7 +215,8 @@ static void usage(FILE *f)
 		"  --nic-rxq N           NIC RX queues to poll (default 1; = the gateway's "
 		"tx_queues\n"
 		"                        on a memif pair)\n"
-		"  --hs-timeout S        time allowed for all handshakes (default 60)\n"
+		"  --hs-timeout S        time allowed for all handshakes (default 60 + 0.005 per "
+		"client)\n"
 		"  --drain S             time to wait for the last packets (default 1)\n"
 		"  --ndr                 RFC 2544 binary search for the no-drop rate (NDR, no\n"
 		"                        loss) and the partial-drop rate (PDR, loss <= "
@@ -427,7 +428,7 @@ static int parse_options(int argc, char **argv, struct pg_opts *o)
 	o->gw_port = 51820;
 	o->vm_port = 1;
 	o->nic_rxq = 1;
-	o->hs_timeout = 60;
+	o->hs_timeout = 0; /* 60 s + 5 ms per client */
 	o->drain = 1;
 	o->trial = 10;
 	o->pcap_max = 1000000;
@@ -436,7 +437,7 @@ static int parse_options(int argc, char **argv, struct pg_opts *o)
 	parse_addr6("fd00:1::1", o->gw_addr);
 	parse_addr6("fdaa:0:18:0:a7b:0:1:2", o->vm_addr);
 	parse_addr6("fdaa:0:18:ff00::", o->peer_net);
-	parse_addr6("fd00:1::1:0:0", o->client_net);
+	parse_addr6("fd00:1::2", o->client_net);
 	parse_mac("02:70:67:00:00:01", &o->client_mac);
 	parse_mac("52:54:00:00:00:01", &o->vm_mac);
 	optind = 1;
@@ -482,7 +483,7 @@ static int gen_config(int argc, char **argv)
 		}
 		sg_wipe(priv, sizeof(priv));
 		sg_key_to_base64(b64, pub);
-		addr_plus(o.peer_net, i + 1, inner);
+		addr_plus(o.peer_net, i + 1, inner, 12);
 		inet_ntop(AF_INET6, inner, addr, sizeof(addr));
 		printf("\n[peer pg%u]\npublic_key = %s\nallowed_ips = %s/128\nnetwork = %s\n", i,
 		       b64, addr, network_opt);
@@ -1013,11 +1014,15 @@ static int wait_links(double seconds)
 	return 0;
 }
 
-#define HS_WINDOW 256
+/*
+ * Initiations out at once.  The gateway is under load (mac2, then the
+ * per-source rate limit) from 1/8 of its handshake ring (1024): stay below.
+ */
+#define HS_WINDOW 64
 
 static int handshake_all(void)
 {
-	uint64_t start = rte_rdtsc(), retry = g.hz / 4, deadline;
+	uint64_t start = rte_rdtsc(), retry = g.hz, deadline;
 	/* The clients with an initiation out, oldest first (each at most once). */
 	unsigned *fifo = calloc(g.o.peers, sizeof(*fifo));
 	unsigned head = 0, count = 0, next_new = 0, n = g.o.peers;
@@ -1025,6 +1030,8 @@ static int handshake_all(void)
 	if (fifo == NULL)
 		return -ENOMEM;
 
+	if (g.o.hs_timeout == 0)
+		g.o.hs_timeout = 60 + g.o.peers * 0.005;
 	deadline = start + (uint64_t)(g.o.hs_timeout * (double)g.hz);
 	while (g.handshakes < g.o.peers && !stop) {
 		uint64_t now = rte_rdtsc();
@@ -1445,8 +1452,12 @@ static int setup_peers(void)
 			return -ENOKEY;
 		}
 		sg_cookie_maker_init(&p->maker, g.o.gw_pub);
-		addr_plus(g.o.peer_net, i + 1, p->inner);
-		addr_plus(g.o.client_net, i + 1, p->outer);
+		addr_plus(g.o.peer_net, i + 1, p->inner, 12);
+		/*
+		 * Each client in a /64 of its own, as clients on the Internet are:
+		 * the gateway's per-source handshake limit (under load) is per /64.
+		 */
+		addr_plus(g.o.client_net, i + 1, p->outer, 4);
 		p->sport = (uint16_t)(40000 + i % 20000);
 	}
 	sg_wipe(priv, sizeof(priv));
@@ -1532,6 +1543,12 @@ int main(int argc, char **argv)
 			poll_nic();
 			poll_vm();
 		}
+		if (!g.o.ndr && g.hs_seconds + g.o.seconds > PG_MAX_SECONDS)
+			fprintf(stderr,
+				"sixgate-pktgen: warning: the first sessions are %.0f s old and "
+				"the gateway drops them at 180 s: %.0f s of traffic will see "
+				"wg_keypair_expired drops (fewer clients, or --seconds)\n",
+				g.hs_seconds, g.o.seconds);
 		if (g.o.ndr) {
 			rc = run_ndr();
 		} else {

@@ -174,5 +174,7 @@ print("ndr", r["ndr"]["pps"], "pdr", r["pdr"]["pps"], "max", t[0]["pps"], "trial
 assert len(t) >= 1 and all(x["rx"] <= x["tx"] for x in t)
 assert 0 < r["ndr"]["pps"] <= r["pdr"]["pps"] <= t[0]["pps"] * 1.0001
 PY
+lab_check "no sanitizer report from sixgate-pktgen" \
+	sh -c "! cat '$LAB_DIR'/run*.log | grep -qE 'runtime error|AddressSanitizer|LeakSanitizer'"
 cat "$LAB_DIR/checks.log" >&2
 dp_finish

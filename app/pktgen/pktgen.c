@@ -58,7 +58,12 @@
 #define PG_MIN_SIZE    (PG_IP6_LEN + PG_UDP_LEN + 16)
 #define PG_SEEN_BITS   (1ull << 28) /* sequence numbers checked for duplicates */
 #define PG_LAT_BUCKETS 1280
-#define PG_MAX_SECONDS 170 /* the gateway drops sessions at REJECT_AFTER_TIME (180 s) */
+#define PG_MAX_SECONDS 3600
+/*
+ * Initiations out at once.  The gateway is under load (mac2, then the
+ * per-source rate limit) from 1/8 of its handshake ring (1024): stay below.
+ */
+#define HS_WINDOW 64
 
 enum { DIR_IN, DIR_OUT, N_DIRS };
 static const char *const dir_name[N_DIRS] = { "in", "out" };
@@ -69,8 +74,12 @@ struct pg_peer {
 	struct sg_cookie_maker maker;
 	uint8_t send_key[32];
 	uint8_t recv_key[32];
-	uint32_t local_index;
+	uint32_t local_index; /* of the current session */
 	uint32_t remote_index;
+	uint32_t hs_index;   /* of the handshake in progress */
+	uint32_t prev_index; /* of the session before, still received on */
+	uint8_t prev_recv_key[32];
+	uint64_t session_tsc;
 	uint64_t send_counter;
 	uint64_t last_init_tsc;
 	uint8_t inner[16]; /* the client's tunnel address (its allowed IP) */
@@ -78,6 +87,7 @@ struct pg_peer {
 	uint16_t sport;
 	bool up;
 	bool in_flight;
+	bool rekeying;
 };
 
 /* One direction's counts: what was sent, what came back, and how late. */
@@ -119,6 +129,7 @@ struct pg_opts {
 	const char *pcap;
 	uint64_t pcap_max;
 	double trial;
+	double rekey_after;
 	double precision;
 	double pdr_loss;
 };
@@ -138,14 +149,15 @@ static struct {
 	uint64_t handshakes, hs_initiations, hs_cookies, hs_refused;
 	uint64_t keepalives_tx, keepalives_rx, rx_other, rx_bad_tag, rx_unknown_index;
 	uint64_t tx_retries, tx_failed, hs_responses;
+	uint64_t rekeys;
+	unsigned rekeys_in_flight, rekey_cursor;
 	double hs_seconds;
 	pcap_t *pcap_dead;
 	pcap_dumper_t *pcap;
 	uint64_t pcap_frames;
 	struct timeval pcap_tv; /* wall clock at pcap_tsc */
 	uint64_t pcap_tsc;
-	double rate;	      /* of the current trial, 0 = max */
-	uint64_t session_tsc; /* when the sessions were made */
+	double rate; /* of the current trial, 0 = max */
 } g;
 
 static volatile sig_atomic_t stop;
@@ -222,6 +234,8 @@ static void usage(FILE *f)
 		"                        loss) and the partial-drop rate (PDR, loss <= "
 		"--pdr-loss,\n"
 		"                        default 0.005) instead of one run\n"
+		"  --rekey-after S       new handshake for a client whose session is S old, while\n"
+		"                        traffic flows (default 120, REKEY_AFTER_TIME)\n"
 		"  --pcap FILE           write the frames sent on the NIC port (handshakes and "
 		"data)\n"
 		"                        as classic pcap (microseconds, frames up to 1514 bytes)\n"
@@ -284,6 +298,7 @@ enum {
 	OPT_NETWORK,
 	OPT_NDR,
 	OPT_PCAP,
+	OPT_REKEY_AFTER,
 	OPT_PCAP_MAX,
 	OPT_TRIAL,
 	OPT_PRECISION,
@@ -314,6 +329,7 @@ static const struct option longopts[] = {
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "ndr", no_argument, NULL, OPT_NDR },
 	{ "pcap", required_argument, NULL, OPT_PCAP },
+	{ "rekey-after", required_argument, NULL, OPT_REKEY_AFTER },
 	{ "pcap-max", required_argument, NULL, OPT_PCAP_MAX },
 	{ "trial", required_argument, NULL, OPT_TRIAL },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
@@ -399,6 +415,8 @@ static int parse_one(int c, const char *arg, struct pg_opts *o)
 	case OPT_PCAP:
 		o->pcap = arg;
 		return 0;
+	case OPT_REKEY_AFTER:
+		return parse_double(arg, 0.5, 170, &o->rekey_after);
 	case OPT_PCAP_MAX:
 		return parse_u64(arg, 1, UINT64_MAX, &o->pcap_max);
 	case OPT_TRIAL:
@@ -431,6 +449,7 @@ static int parse_options(int argc, char **argv, struct pg_opts *o)
 	o->hs_timeout = 0; /* 60 s + 5 ms per client */
 	o->drain = 1;
 	o->trial = 10;
+	o->rekey_after = 120;
 	o->pcap_max = 1000000;
 	o->precision = 0.02;
 	o->pdr_loss = 0.005;
@@ -815,13 +834,20 @@ static unsigned send_egress(unsigned n)
 
 /* ---- handshakes ---- */
 
-static struct pg_peer *peer_by_index(uint32_t index)
+static void rekey_tick(uint64_t now);
+
+/* The client whose handshake (hs) or session (else) has receiver index index. */
+static struct pg_peer *peer_by_index(uint32_t index, bool hs)
 {
 	uint32_t i = index & PG_INDEX_MASK;
+	struct pg_peer *p = &g.peers[i];
 
-	if (i >= g.o.peers || g.peers[i].local_index != index)
+	if (i >= g.o.peers || index == 0)
 		return NULL;
-	return &g.peers[i];
+	if (hs ? p->hs_index != index
+	       : !p->up || (p->local_index != index && p->prev_index != index))
+		return NULL;
+	return p;
 }
 
 static void send_initiation(struct pg_peer *p, uint64_t now_tsc)
@@ -834,8 +860,10 @@ static void send_initiation(struct pg_peer *p, uint64_t now_tsc)
 	if (m == NULL)
 		return;
 	sg_random(&rnd, sizeof(rnd));
-	p->local_index = (rnd & ~PG_INDEX_MASK) | (uint32_t)(p - g.peers);
-	if (sg_noise_create_initiation(&p->st, &p->hs, &msg, p->local_index, sg_now_ns()) != 0) {
+	p->hs_index = (rnd & ~PG_INDEX_MASK) | (uint32_t)(p - g.peers);
+	if ((p->hs_index & ~PG_INDEX_MASK) == 0)
+		p->hs_index |= 1u << PG_INDEX_BITS;
+	if (sg_noise_create_initiation(&p->st, &p->hs, &msg, p->hs_index, sg_now_ns()) != 0) {
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -853,14 +881,24 @@ static void send_initiation(struct pg_peer *p, uint64_t now_tsc)
 static void on_response(const uint8_t *msg, const uint8_t *eth)
 {
 	const struct sg_msg_response *r = (const struct sg_msg_response *)msg;
-	struct pg_peer *p = peer_by_index(sg_get_le32((const uint8_t *)&r->receiver_index));
+	struct pg_peer *p = peer_by_index(sg_get_le32((const uint8_t *)&r->receiver_index), true);
 	struct sg_noise_keypair kp;
 
 	g.hs_responses++;
-	if (p == NULL || p->up || sg_noise_consume_response(&p->st, &p->hs, r) != 0 ||
+	if (p == NULL || (p->up && !p->rekeying) ||
+	    sg_noise_consume_response(&p->st, &p->hs, r) != 0 ||
 	    sg_noise_derive_keypair(&p->hs, &kp, sg_now_ns()) != 0) {
 		g.hs_refused++;
 		return;
+	}
+	if (p->up) {
+		/* A rekey: what the gateway sent under the old session still arrives. */
+		memcpy(p->prev_recv_key, p->recv_key, 32);
+		p->prev_index = p->local_index;
+		g.rekeys++;
+		g.rekeys_in_flight--;
+	} else {
+		g.handshakes++;
 	}
 	memcpy(p->send_key, kp.sending_key, 32);
 	memcpy(p->recv_key, kp.receiving_key, 32);
@@ -870,7 +908,9 @@ static void on_response(const uint8_t *msg, const uint8_t *eth)
 	sg_noise_keypair_clear(&kp);
 	p->up = true;
 	p->in_flight = false;
-	g.handshakes++;
+	p->rekeying = false;
+	p->hs_index = 0;
+	p->session_tsc = rte_rdtsc();
 	if (!g.have_gw_mac) {
 		memcpy(&g.gw_mac, eth + 6, 6);
 		g.have_gw_mac = true;
@@ -882,7 +922,7 @@ static void on_response(const uint8_t *msg, const uint8_t *eth)
 static void on_cookie(const uint8_t *msg)
 {
 	const struct sg_msg_cookie_reply *c = (const struct sg_msg_cookie_reply *)msg;
-	struct pg_peer *p = peer_by_index(sg_get_le32((const uint8_t *)&c->receiver_index));
+	struct pg_peer *p = peer_by_index(sg_get_le32((const uint8_t *)&c->receiver_index), true);
 
 	if (p == NULL || sg_cookie_consume_reply(&p->maker, c, sg_now_ns()) != 0) {
 		g.hs_refused++;
@@ -925,11 +965,12 @@ static void nic_rx_burst(struct rte_mbuf **m, unsigned n)
 		} else if (wg[0] == SG_MSG_COOKIE_REPLY && wlen >= SG_MSG_COOKIE_REPLY_LEN) {
 			on_cookie(wg);
 		} else if (wg[0] == SG_MSG_DATA && wlen >= SG_MSG_DATA_MIN_LEN &&
-			   (p = peer_by_index(sg_get_le32(wg + 4))) != NULL && p->up) {
+			   (p = peer_by_index(sg_get_le32(wg + 4), false)) != NULL) {
 			uint32_t clen = wlen - SG_MSG_DATA_HEADER_LEN - SG_TAG_LEN;
 
 			ops[k] = (struct sg_dpcrypto_op){
-				.key = p->recv_key,
+				.key = sg_get_le32(wg + 4) == p->local_index ? p->recv_key
+									     : p->prev_recv_key,
 				.nonce = sg_get_le64(wg + 8),
 				.src = wg + SG_MSG_DATA_HEADER_LEN,
 				.dst = wg + SG_MSG_DATA_HEADER_LEN,
@@ -1014,12 +1055,6 @@ static int wait_links(double seconds)
 	return 0;
 }
 
-/*
- * Initiations out at once.  The gateway is under load (mac2, then the
- * per-source rate limit) from 1/8 of its handshake ring (1024): stay below.
- */
-#define HS_WINDOW 64
-
 static int handshake_all(void)
 {
 	uint64_t start = rte_rdtsc(), retry = g.hz, deadline;
@@ -1065,6 +1100,7 @@ static int handshake_all(void)
 		}
 		poll_nic();
 		poll_vm();
+		rekey_tick(now);
 	}
 	free(fifo);
 	g.hs_seconds = (double)(rte_rdtsc() - start) / (double)g.hz;
@@ -1120,9 +1156,9 @@ static void report(double secs, char *per_second)
 	FILE *f = human();
 
 	fprintf(f,
-		"handshakes: %" PRIu64 " of %u in %.2f s (%" PRIu64 " initiations, %" PRIu64
-		" cookie replies)\n",
-		g.handshakes, g.o.peers, g.hs_seconds, g.hs_initiations, g.hs_cookies);
+		"handshakes: %" PRIu64 " of %u in %.2f s, then %" PRIu64 " rekeys (%" PRIu64
+		" initiations, %" PRIu64 " cookie replies)\n",
+		g.handshakes, g.o.peers, g.hs_seconds, g.rekeys, g.hs_initiations, g.hs_cookies);
 	for (int d = 0; d < N_DIRS; d++) {
 		const struct pg_dir *x = &g.d[d];
 
@@ -1147,13 +1183,13 @@ static void report(double secs, char *per_second)
 	printf("{\"peers\": %u, \"size\": \"%s\", \"rate\": %.0f, \"seconds\": %.3f, "
 	       "\"handshakes\": %" PRIu64 ", \"handshake_seconds\": %.3f, "
 	       "\"initiations\": %" PRIu64 ", \"responses\": %" PRIu64
-	       ", \"cookie_replies\": %" PRIu64 ", \"tx_failed\": %" PRIu64
+	       ", \"cookie_replies\": %" PRIu64 ", \"rekeys\": %" PRIu64 ", \"tx_failed\": %" PRIu64
 	       ", \"keepalives_tx\": %" PRIu64 ", \"keepalives_rx\": %" PRIu64
 	       ", \"rx_bad_tag\": %" PRIu64 ", \"rx_unknown_index\": %" PRIu64
 	       ", \"rx_other\": %" PRIu64,
 	       g.o.peers, g.o.size, g.o.rate, secs, g.handshakes, g.hs_seconds, g.hs_initiations,
-	       g.hs_responses, g.hs_cookies, g.tx_failed, g.keepalives_tx, g.keepalives_rx,
-	       g.rx_bad_tag, g.rx_unknown_index, g.rx_other);
+	       g.hs_responses, g.hs_cookies, g.rekeys, g.tx_failed, g.keepalives_tx,
+	       g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other);
 	for (int d = 0; d < N_DIRS; d++) {
 		const struct pg_dir *x = &g.d[d];
 
@@ -1184,6 +1220,32 @@ static unsigned credit(uint64_t start, uint64_t now, uint64_t sent)
 	if (due <= (double)sent)
 		return 0;
 	return due - (double)sent > PG_BURST ? PG_BURST : (unsigned)(due - (double)sent);
+}
+
+/*
+ * One client a call, in turn: a new handshake once its session is
+ * --rekey-after old (as REKEY_AFTER_TIME, 120 s, asks of an initiator), sent
+ * while the old session carries on; retried after 1 s.  At most HS_WINDOW at
+ * once.
+ */
+static void rekey_tick(uint64_t now)
+{
+	struct pg_peer *p = &g.peers[g.rekey_cursor];
+	uint64_t after = (uint64_t)(g.o.rekey_after * (double)g.hz);
+
+	g.rekey_cursor = (g.rekey_cursor + 1) % g.o.peers;
+	if (!p->up)
+		return;
+	if (p->rekeying) {
+		if (now - p->last_init_tsc > g.hz)
+			send_initiation(p, now);
+		return;
+	}
+	if (now - p->session_tsc < after || g.rekeys_in_flight >= HS_WINDOW)
+		return;
+	p->rekeying = true;
+	g.rekeys_in_flight++;
+	send_initiation(p, now);
 }
 
 /* Starts a new measurement: counts from zero, earlier sequence numbers are "late". */
@@ -1234,6 +1296,7 @@ static double trial(double seconds, double rate, bool lines, FILE *js)
 			send_egress(n);
 		poll_nic();
 		poll_vm();
+		rekey_tick(now);
 		if (now >= next_sec) {
 			take(&b);
 			if (lines) {
@@ -1277,17 +1340,6 @@ static void run_traffic(void)
 	free(ps);
 }
 
-/* New sessions for every client (between trials, before the gateway's 180 s limit). */
-static int rehandshake(void)
-{
-	for (unsigned i = 0; i < g.o.peers; i++) {
-		g.peers[i].up = false;
-		g.peers[i].in_flight = false;
-	}
-	g.handshakes = 0;
-	return handshake_all();
-}
-
 struct ndr_trial {
 	double rate, secs;
 	uint64_t tx, rx;
@@ -1313,11 +1365,6 @@ static void trial_sum(struct ndr_trial *t)
 
 static int run_one_trial(double rate, struct ndr_trial *t, unsigned k)
 {
-	if ((double)(rte_rdtsc() - g.session_tsc) / (double)g.hz + g.o.trial + g.o.drain > 150) {
-		if (rehandshake() != 0)
-			return -ETIMEDOUT;
-		g.session_tsc = rte_rdtsc();
-	}
 	t->secs = trial(g.o.trial, rate, false, NULL);
 	trial_sum(t);
 	/* The offered rate per direction, as sent (max: what the generator reached). */
@@ -1345,7 +1392,6 @@ static int run_ndr(void)
 	double inner = 0;
 
 	memset(best, 0, sizeof(best));
-	g.session_tsc = rte_rdtsc();
 	if (run_one_trial(0, &t[k], k) != 0)
 		return -ETIMEDOUT;
 	k++;
@@ -1543,12 +1589,12 @@ int main(int argc, char **argv)
 			poll_nic();
 			poll_vm();
 		}
-		if (!g.o.ndr && g.hs_seconds + g.o.seconds > PG_MAX_SECONDS)
+		if (g.hs_seconds > 170)
 			fprintf(stderr,
-				"sixgate-pktgen: warning: the first sessions are %.0f s old and "
-				"the gateway drops them at 180 s: %.0f s of traffic will see "
-				"wg_keypair_expired drops (fewer clients, or --seconds)\n",
-				g.hs_seconds, g.o.seconds);
+				"sixgate-pktgen: warning: the handshakes took %.0f s: the first "
+				"sessions may have passed the gateway's 180 s limit before their "
+				"rekey (wg_keypair_expired drops)\n",
+				g.hs_seconds);
 		if (g.o.ndr) {
 			rc = run_ndr();
 		} else {

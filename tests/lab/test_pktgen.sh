@@ -4,7 +4,7 @@
 # generator holds the other memif end and a virtio_user port on that socket.
 # 100 generated clients handshake (real Noise_IKpsk2), then send at a low
 # fixed rate in both directions.  Asserted, exactly: every packet sent is
-# received, in order, once; the gateway's own counters agree with the
+# received, in order, once, across rekeys; the gateway's own counters agree with the
 # generator's (decrypted = data + keepalives sent, vm_tx = received on the VM
 # port, vm_rx = sent from it, encrypted = received on the client side) and it
 # dropped nothing but what the handshakes explain; the --pcap file holds every
@@ -85,7 +85,7 @@ counters() { dp_tel /sixgate/counters >"$LAB_DIR/$1.counters.json"; }
 
 # check_run NAME BEFORE AFTER: the generator's own accounting, then the gateway's deltas.
 check_run() {
-	python3 - "$LAB_DIR/$1.json" "$LAB_DIR/$2.counters.json" "$LAB_DIR/$3.counters.json" <<'PY'
+	python3 - "$LAB_DIR/$1.json" "$LAB_DIR/$2.counters.json" "$LAB_DIR/$3.counters.json" ${4:+"$4"} <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 a = json.load(open(sys.argv[2]))["/sixgate/counters"]
@@ -113,30 +113,38 @@ want("gateway vm_tx = in received", d["vm_tx"], r["in"]["rx"])
 want("gateway vm_rx = out sent", d["vm_rx"], r["out"]["tx"])
 want("gateway encrypted = out received + keepalives", d["encrypted"],
      r["out"]["rx"] + r["keepalives_rx"])
-want("gateway confirmed sessions", d["confirmed"], r["peers"])
+want("gateway confirmed sessions = handshakes + rekeys", d["confirmed"],
+     r["handshakes"] + r["rekeys"])
+want("one confirming keepalive per session", r["keepalives_tx"], r["handshakes"] + r["rekeys"])
+if len(sys.argv) > 4:
+    want("every client rekeyed at least once", r["rekeys"] >= r["peers"], True)
 # Handshakes: every initiation arrived; every response the gateway made
 # reached the generator, unless the gateway counted it nic_tx_full (the
 # generator's queues come up after its link); an initiation the gateway
-# refused is one it counted wg_hs_flood (a retransmission that met the first
+# refused is one it counted wg_hs_flood or wg_timestamp (a retransmission that met the first
 # in its queue on a loaded machine).  Nothing else is dropped.
 want("gateway initiations_rx = initiations sent", d["initiations_rx"], r["initiations"])
 want("gateway responses_tx = responses received + nic_tx_full", d["responses_tx"],
      r["responses"] + drops["nic_tx_full"])
-want("gateway initiations refused = wg_hs_flood", d["initiations_rx"] - d["responses_tx"],
-     drops["wg_hs_flood"])
-want("gateway drops other than those", d["drops_total"] - drops["nic_tx_full"] -
-     drops["wg_hs_flood"], 0)
+refused = drops["wg_hs_flood"] + drops["wg_timestamp"]
+want("gateway initiations refused = wg_hs_flood + wg_timestamp",
+     d["initiations_rx"] - d["responses_tx"], refused)
+want("  ... each one a retransmission", refused <= r["initiations"] - r["handshakes"] - r["rekeys"],
+     True)
+want("gateway drops other than those", d["drops_total"] - drops["nic_tx_full"] - refused, 0)
 want("generator: nothing left unsent", r["tx_failed"], 0)
 sys.exit(1 if bad else 0)
 PY
 }
 
 counters c0
-lab_check "run 1: 64-byte inner packets, 20,000 pps each way, 3 s" \
-	pktgen_run run1 --size 64 --rate 20000 --seconds 3 --direction both
+# Run 1 rekeys every session after 1 s while traffic flows (the old session
+# stays until the new one's response; both sides receive on both meanwhile).
+lab_check "run 1: 64-byte inner packets, 20,000 pps each way, 3 s, a rekey every 1 s" \
+	pktgen_run run1 --size 64 --rate 20000 --seconds 3 --direction both --rekey-after 1
 counters c1
 lab_log "run 1: $(grep -E '^(in|out):' "$LAB_DIR/run1.log" | tr '\n' ' ')"
-lab_check "run 1: exact accounting, generator and gateway" check_run run1 c0 c1
+lab_check "run 1: exact accounting, generator and gateway, across rekeys" check_run run1 c0 c1 rekeys
 lab_check "run 2: IMIX inner packets, 5,000 pps each way, 2 s, --pcap" \
 	pktgen_run run2 --size imix --rate 5000 --seconds 2 --direction both --pcap "$LAB_DIR/run2.pcap"
 counters c2

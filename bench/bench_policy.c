@@ -5,14 +5,23 @@
  * generated policies of 10, 1,000 and 100,000 rules, on one core, and the
  * key building the stages add (sg_policy_key_set).
  *
- *   bench_policy [--seconds S] [--rules N] [--hosts]   the table (or one size;
- *                                       --hosts: per-peer /128 -> /112 rules)
+ *   bench_policy [--seconds S] [--rules N] [--shape cloud|hosts|mixed]
+ *                                       the table (or one size) for one shape of
+ *                                       rules (default cloud; --hosts = --shape hosts)
  *   bench_policy --write N FILE         writes an N-rule policy that leaves the
  *                                       tests/fixture traffic to the base rule
  *                                       (for bench_datapath --policy FILE)
  *
- * The rules are over orgs fdaa:0:0..f::/48, prefixes /48 to /128, every
- * protocol, port ranges and directions; the packets are drawn near them.
+ * Shapes: "cloud" (the default) is what a cloud's policy looks like: per-peer
+ * rules, a peer's /128 to VMs' /112 in other orgs on a few service ports
+ * (four rules a peer, many sharing their VM, port and protocol), and per-VM
+ * egress rules to an org /48; half the packets hit a rule, half miss them all.
+ * "hosts": a /128 to a /112, TCP or UDP, any one port.  "mixed": rules over
+ * orgs fdaa:0:0..f::/48, prefixes /48 to /128, every protocol, port ranges and
+ * directions (rte_acl's build of 100,000 of them needs more than 6 GB).
+ * Besides the cycles, each size reports the build time, the DPDK heap the
+ * context holds (its rules and run-time tables) and how much the process's
+ * peak RSS grew during the build (rte_acl builds in malloc'd memory).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,11 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <x86intrin.h>
 
 #include <rte_cpuflags.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_malloc.h>
 #include <rte_memory.h>
 
 #include "lib/policy/sg_policy.h"
@@ -99,6 +110,169 @@ static char *generate_hosts(unsigned n)
 			(unsigned)(rnd() % 65536));
 	t[off] = '\0';
 	return t;
+}
+
+/*
+ * The cloud shape: peer j (fdaa:0:ORG:ff00::J/128, org 1 + j % 16) has four
+ * rules, to VMs of other orgs (fdaa:0:ORG:0:V:0:1:0/112, 4,096 VMs) on TCP 22,
+ * 443, 8080 and UDP 53, one in 16 of them a deny; every eighth line is a
+ * VM's egress rule (TCP 443 to an org /48).  A VM may be many peers'.
+ */
+struct cloud_rule {
+	uint8_t src[16], dst[16];
+	uint8_t proto;
+	uint16_t port;
+	bool out;
+};
+
+static struct cloud_rule *cloud_rules;
+
+static void cloud_vm(uint8_t *a, unsigned v)
+{
+	memset(a, 0, 16);
+	a[0] = 0xfd;
+	a[1] = 0xaa;
+	a[5] = (uint8_t)(1 + v % 16);
+	a[8] = (uint8_t)(v >> 8);
+	a[9] = (uint8_t)v;
+	a[13] = 1;
+}
+
+static char *generate_cloud(unsigned n)
+{
+	static const uint16_t ports[] = { 22, 443, 8080, 53 };
+	size_t cap = (size_t)n * 128 + 64, off = 0;
+	char *t = malloc(cap), s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
+	free(cloud_rules);
+	cloud_rules = calloc(n, sizeof(*cloud_rules));
+	if (t == NULL || cloud_rules == NULL)
+		return NULL;
+	for (unsigned i = 0; i < n; i++) {
+		struct cloud_rule *r = &cloud_rules[i];
+		unsigned j = i / 4, k = i % 4, org = 1 + j % 16;
+
+		if (i % 8 == 7) {
+			unsigned v = (unsigned)(rnd() % 4096);
+
+			cloud_vm(r->src, v);
+			memset(r->dst, 0, 16);
+			r->dst[0] = 0xfd;
+			r->dst[1] = 0xaa;
+			r->dst[5] = (uint8_t)(1 + (v + 1 + rnd() % 15) % 16);
+			r->proto = IPPROTO_TCP;
+			r->port = 443;
+			r->out = true;
+			inet_ntop(AF_INET6, r->src, s, sizeof(s));
+			inet_ntop(AF_INET6, r->dst, d, sizeof(d));
+			off += (size_t)snprintf(t + off, cap - off,
+						"allow out tcp from %s/112 to %s/48 port 443\n", s,
+						d);
+			continue;
+		}
+		memset(r->src, 0, 16);
+		r->src[0] = 0xfd;
+		r->src[1] = 0xaa;
+		r->src[5] = (uint8_t)org;
+		r->src[6] = 0xff;
+		r->src[12] = (uint8_t)((j + 2) >> 24);
+		r->src[13] = (uint8_t)((j + 2) >> 16);
+		r->src[14] = (uint8_t)((j + 2) >> 8);
+		r->src[15] = (uint8_t)(j + 2);
+		/* A VM of another org: org + 1..15. */
+		{
+			unsigned v = (unsigned)(rnd() % 256) * 16 + (org - 1 + 1 + rnd() % 15) % 16;
+
+			cloud_vm(r->dst, v);
+		}
+		r->proto = k == 3 ? IPPROTO_UDP : IPPROTO_TCP;
+		r->port = ports[k];
+		inet_ntop(AF_INET6, r->src, s, sizeof(s));
+		inet_ntop(AF_INET6, r->dst, d, sizeof(d));
+		off += (size_t)snprintf(
+			t + off, cap - off, "%s in %s from %s/128 to %s/112 port %u\n",
+			rnd() % 16 ? "allow" : "deny", k == 3 ? "udp" : "tcp", s, d, r->port);
+	}
+	t[off] = '\0';
+	return t;
+}
+
+/* Half the keys hit a cloud rule (a host of its /112), half are make_keys'. */
+static void make_cloud_keys(struct sg_policy_key *keys, unsigned n, unsigned n_rules)
+{
+	for (unsigned i = 0; i < n; i += 2) {
+		const struct cloud_rule *r = &cloud_rules[rnd() % n_rules];
+		uint8_t ip[48] = { 0x60 };
+
+		ip[5] = 8;
+		ip[6] = r->proto;
+		memcpy(ip + 8, r->src, 16);
+		memcpy(ip + 24, r->dst, 16);
+		if (r->out) {
+			ip[22] = (uint8_t)rnd();
+			ip[23] = (uint8_t)rnd();
+			for (unsigned b = 30; b < 40; b++)
+				ip[b] = (uint8_t)rnd();
+		} else {
+			ip[38] = (uint8_t)rnd();
+			ip[39] = (uint8_t)rnd();
+		}
+		ip[40] = (uint8_t)((1024 + rnd() % 60000) >> 8);
+		ip[41] = (uint8_t)rnd();
+		ip[42] = (uint8_t)(r->port >> 8);
+		ip[43] = (uint8_t)r->port;
+		sg_policy_key_set(&keys[i], ip, sizeof(ip),
+				  r->out ? SG_POLICY_DIR_OUT : SG_POLICY_DIR_IN, false);
+	}
+}
+
+/* The DPDK heap in use, all sockets. */
+static size_t heap_bytes(void)
+{
+	size_t sum = 0;
+
+	for (unsigned i = 0; i < rte_socket_count(); i++) {
+		struct rte_malloc_socket_stats st;
+
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0)
+			sum += st.heap_allocsz_bytes;
+	}
+	return sum;
+}
+
+/* A field of /proc/self/status in kB (VmRSS, VmHWM), 0 when unknown. */
+static size_t status_kb(const char *field)
+{
+	char line[256];
+	size_t v = 0, fl = strlen(field);
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+			v = strtoull(line + fl + 1, NULL, 10);
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+/* This process's CPU time in ms (the build's wall time on a loaded machine is mostly waiting). */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Resets the peak RSS (VmHWM) to the current RSS. */
+static void reset_peak(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+
+	if (f != NULL) {
+		fputs("5", f);
+		fclose(f);
+	}
 }
 
 /* n rules as policy text; none of them names fdaa:0:18::/48 (the fixture's org). */
@@ -210,8 +384,8 @@ int main(int argc, char **argv)
 	static struct sg_policy_key keys[N_PKTS];
 	static const uint8_t *kp[N_PKTS];
 	double secs = 2;
-	unsigned only = 0;  /* --rules N: that size alone */
-	bool hosts = false; /* --hosts: per-peer /128 -> /112 rules */
+	unsigned only = 0; /* --rules N: that size alone */
+	const char *shape = "cloud";
 	char prefix_arg[64];
 	int rc;
 
@@ -221,13 +395,20 @@ int main(int argc, char **argv)
 		if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) {
 			secs = strtod(argv[i + 1], NULL);
 		} else if (strcmp(argv[i], "--hosts") == 0) {
-			hosts = true;
+			shape = "hosts";
 			i--;
+		} else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0 &&
+			   (strcmp(argv[i + 1], "cloud") == 0 ||
+			    strcmp(argv[i + 1], "hosts") == 0 ||
+			    strcmp(argv[i + 1], "mixed") == 0)) {
+			shape = argv[i + 1];
 		} else if (i + 1 < argc && strcmp(argv[i], "--rules") == 0) {
 			only = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		} else {
 			fprintf(stderr,
-				"usage: %s [--seconds S] [--rules N] [--hosts] | --write N FILE\n",
+				"usage: %s [--seconds S] [--rules N] [--shape cloud|hosts|mixed] | "
+				"--write "
+				"N FILE\n",
 				argv[0]);
 			return 2;
 		}
@@ -260,11 +441,16 @@ int main(int argc, char **argv)
 		       (double)(rte_rdtsc_precise() - t0) / 1e6);
 		make_keys(keys, N_PKTS);
 	}
-	printf("%8s %10s %12s %14s %10s\n", "rules", "build_ms", "classify", "cycles/packet",
-	       "Mpps");
+	printf("shape %s\n%8s %10s %10s %10s %10s %12s %14s %10s\n", shape, "rules", "build_ms",
+	       "build_cpu", "heap_MB", "build_MB", "classify", "cycles/packet", "Mpps");
 	for (unsigned s = 0; s < (only ? 1 : sizeof(sizes) / sizeof(sizes[0])); s++) {
 		unsigned n = only ? only : sizes[s];
-		char *text = hosts ? generate_hosts(n) : generate(n), err[SG_POLICY_ERR_LEN];
+		char *text = shape[0] == 'c'   ? generate_cloud(n)
+			     : shape[0] == 'h' ? generate_hosts(n)
+					       : generate(n),
+		     err[SG_POLICY_ERR_LEN];
+		size_t heap0, rss0;
+		double cpu0;
 		struct sg_policy p = { 0 };
 		struct sg_policy_acl *acl = NULL;
 		uint64_t t0, allowed;
@@ -276,6 +462,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		free(text);
+		make_keys(keys, N_PKTS);
+		if (shape[0] == 'c')
+			make_cloud_keys(keys, N_PKTS, n);
+		heap0 = heap_bytes();
+		reset_peak();
+		rss0 = status_kb("VmRSS");
+		cpu0 = cpu_ms();
 		t0 = rte_rdtsc_precise();
 		if (sg_policy_acl_build(&acl, &p, SOCKET_ID_ANY, err, sizeof(err)) != 0) {
 			fprintf(stderr, "bench_policy: %s\n", err);
@@ -283,9 +476,14 @@ int main(int argc, char **argv)
 		}
 		double build_ms =
 			(double)(rte_rdtsc_precise() - t0) * 1e3 / (double)rte_get_tsc_hz();
+		double build_cpu = cpu_ms() - cpu0;
+		double heap_mb = (double)(heap_bytes() - heap0) / 1048576.0;
+		double build_mb = (double)(status_kb("VmHWM") - rss0) / 1024.0;
+
 		cyc = measure(acl, kp, secs, &allowed, &p);
-		printf("%8zu %10.1f %12s %14.1f %10.2f\n", p.n_rules, build_ms,
-		       sg_policy_acl_alg(acl), cyc, (double)rte_get_tsc_hz() / cyc / 1e6);
+		printf("%8zu %10.1f %10.1f %10.1f %10.1f %12s %14.1f %10.2f\n", p.n_rules, build_ms,
+		       build_cpu, heap_mb, build_mb, sg_policy_acl_alg(acl), cyc,
+		       (double)rte_get_tsc_hz() / cyc / 1e6);
 		sg_policy_acl_free(acl);
 		sg_policy_free(&p);
 	}

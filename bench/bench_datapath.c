@@ -61,7 +61,7 @@
 
 #define BURST_MAX SG_BURST_MAX
 
-#define MAX_PEERS  256
+#define MAX_PEERS  10000
 #define IMG_BURSTS 8	/* distinct bursts per cell before its images repeat */
 #define IMG_MAX	   1536 /* outer frame of a 1420-byte inner packet: 1514 */
 #define MAX_SLICES 20000
@@ -118,7 +118,8 @@ struct bench {
 	unsigned burst, peers;
 	double secs, tsc_hz;
 	bool no_huge;
-	const char *policy; /* --policy FILE: [interface] policy_file */
+	unsigned no_huge_mb; /* -m for --no-huge: 512, more with many peers */
+	const char *policy;  /* --policy FILE: [interface] policy_file */
 	int cpu;
 };
 
@@ -617,7 +618,10 @@ static struct cell *cell_add(struct bench *b, const char *name, enum kind k, uns
 	c->n_clients = n;
 	c->crypto = c->sodium = -1;
 	if (k <= K_TX) {
+		/* At least one image per peer, so that every peer's state is touched. */
 		c->n_img = IMG_BURSTS * b->burst;
+		if (c->n_img < n)
+			c->n_img = (n + b->burst - 1) / b->burst * b->burst;
 		c->img = calloc(c->n_img, sizeof(*c->img));
 	}
 	return c;
@@ -734,7 +738,13 @@ static void guess_runtime_dir(const char *prefix)
 		snprintf(runtime_dir, sizeof(runtime_dir), "%s/dpdk/%s", xdg, prefix);
 }
 
-static bool hugepages_usable(void)
+/* EAL memory for n clients: the pool and the tables, and about 16 KB per peer. */
+static unsigned mem_mb(unsigned n_clients)
+{
+	return 64 + n_clients / 64;
+}
+
+static bool hugepages_usable(unsigned need_mb)
 {
 	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
 	char line[512];
@@ -751,13 +761,13 @@ static bool hugepages_usable(void)
 		mounted |= strstr(line, " hugetlbfs ") != NULL;
 	if (f != NULL)
 		fclose(f);
-	/* The pool and the tables need about 16 MB: leave the rest to others. */
-	return mounted && n >= 32;
+	/* Leave the rest to others. */
+	return mounted && n >= 32 && n * 2 >= need_mb;
 }
 
 static int eal_start(struct bench *b, char *prog, const char *prefix)
 {
-	char lcore[16], fp[64];
+	char lcore[16], fp[64], mb[16];
 	char *av[16];
 	int ac = 0;
 
@@ -772,8 +782,9 @@ static int eal_start(struct bench *b, char *prog, const char *prefix)
 	av[ac++] = "--log-level=lib.eal:warning";
 	if (b->no_huge) {
 		av[ac++] = "--no-huge";
+		snprintf(mb, sizeof(mb), "%u", b->no_huge_mb);
 		av[ac++] = "-m";
-		av[ac++] = "512";
+		av[ac++] = mb;
 	} else {
 		av[ac++] = "--huge-unlink";
 	}
@@ -871,7 +882,7 @@ static void teardown(struct bench *b)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	char prefix[32];
+	char prefix[32], mem_buf[32];
 	const char *mem;
 	int rc;
 
@@ -887,10 +898,12 @@ int main(int argc, char **argv)
 		return 1;
 	if (b.cpu < 0)
 		b.cpu = sched_getcpu();
-	b.no_huge = b.no_huge || !hugepages_usable();
-	mem = b.no_huge ? "--no-huge -m 512" : "hugepages";
 	/* Own peers for each rx cell of each mix (see setup_cells). */
 	b.n_clients = 3 * b.peers + (b.peers > 1 ? 2 : 0);
+	b.no_huge = b.no_huge || !hugepages_usable(mem_mb(b.n_clients));
+	b.no_huge_mb = 512 + mem_mb(b.n_clients);
+	snprintf(mem_buf, sizeof(mem_buf), "--no-huge -m %u", b.no_huge_mb);
+	mem = b.no_huge ? mem_buf : "hugepages";
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	/* A closed pipe ("| head") ends the run early, but still through the cleanup. */

@@ -144,7 +144,7 @@ def main():
 
     print("bench/run on %s: %s (%d CPUs), features %s, ipsec-mb arch %s" %
           (date, cpu["model"], cpu["cpus"], " ".join(cpu["features"]), arch or "?"))
-    print("Stages at most %d peers: bench_datapath supports up to 256 (not 10,000)." % (max(peer_counts) if peer_counts else 0))
+    print("Stages at up to %d peers (bench_datapath supports up to 10,000)." % (max(peer_counts) if peer_counts else 0))
     hdr = "%-58s %5s %5s %7s %7s %7s %8s %7s  %-34s %s" % ("figure", "bytes", "peers", "Mpps", "Gbit/s", "cyc/pkt",
                                                            "x crypto", "x wg-go", "note", "cpu")
     print(hdr)

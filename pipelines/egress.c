@@ -26,11 +26,10 @@
 
 /* Adds the data header in front and the padding and tag room behind. */
 static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
-		      struct sg_dpcrypto_op *op, enum sg_drop_reason *why)
+		      uint64_t counter, struct sg_dpcrypto_op *op, enum sg_drop_reason *why)
 {
 	uint32_t len = rte_pktmbuf_pkt_len(m);
 	uint32_t padded = (uint32_t)sg_wire_padded_len(len, w->dp->gw.mtu);
-	uint64_t counter;
 	uint8_t *tail, *hdr;
 
 	tail = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(padded - len + SG_TAG_LEN));
@@ -40,7 +39,6 @@ static int frame_data(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbu
 		return -1;
 	}
 	memset(tail, 0, padded - len);
-	counter = atomic_fetch_add_explicit(&kp->send_counter, 1, memory_order_relaxed);
 	if (counter >= SG_REJECT_AFTER_MESSAGES) {
 		*why = SG_DROP_NO_SESSION;
 		return -1;
@@ -119,16 +117,24 @@ static void batch_add(struct sg_worker *w, struct tx_batch *b, struct sg_peer *p
 {
 	unsigned ri, i;
 	struct tx_run *run = batch_run(b, peer, &ri);
+	uint64_t counter;
 
+	if (run->ep.family == 0) {
+		for (i = 0; i < n; i++)
+			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
+		return;
+	}
+	/*
+	 * One atomic add reserves the nonces of the whole run.  A nonce of a
+	 * packet dropped below is never sent: a gap, which the receiver's
+	 * window accepts, as the packet's loss on the wire.
+	 */
+	counter = atomic_fetch_add_explicit(&kp->send_counter, n, memory_order_relaxed);
 	for (i = 0; i < n; i++) {
 		enum sg_drop_reason why = SG_DROP_NONE;
 		uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
 
-		if (run->ep.family == 0) {
-			sg_drop(w, pkts[i], SG_DROP_NO_SESSION);
-			continue;
-		}
-		if (frame_data(w, kp, pkts[i], &b->ops[b->n], &why) != 0) {
+		if (frame_data(w, kp, pkts[i], counter + i, &b->ops[b->n], &why) != 0) {
 			sg_drop(w, pkts[i], why);
 			continue;
 		}
@@ -400,7 +406,8 @@ static enum vm_verdict vm_forward(struct sg_worker *w, struct sg_vm *vm, struct 
 				  enum sg_drop_reason *why)
 {
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-	struct sg_peer *peer = sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->dst_addr);
+	struct sg_peer *peer =
+		sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache, ip->dst_addr);
 
 	if (peer == NULL) {
 		*why = SG_DROP_NO_PEER;

@@ -469,7 +469,10 @@ static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcor
 	w->icmp_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(10, 100);
 	w->local_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(100, 1000);
 	w->crypto = sg_dpcrypto_create();
-	if (w->crypto == NULL) {
+	w->aips_cache = rte_zmalloc("sg_aips_cache", sizeof(*w->aips_cache), 64);
+	if (w->crypto == NULL || w->aips_cache == NULL) {
+		sg_dpcrypto_destroy(w->crypto);
+		rte_free(w->aips_cache);
 		rte_free(w);
 		return NULL;
 	}
@@ -688,10 +691,13 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	rte_ring_free(dp->ev_ring);
 	for (i = 0; i < dp->n_workers; i++) {
 		sg_dpcrypto_destroy(dp->workers[i]->crypto);
+		rte_free(dp->workers[i]->aips_cache);
 		rte_free(dp->workers[i]);
 	}
-	if (dp->ctl != NULL)
+	if (dp->ctl != NULL) {
 		sg_dpcrypto_destroy(dp->ctl->crypto);
+		rte_free(dp->ctl->aips_cache);
+	}
 	rte_free(dp->ctl);
 	rte_free(dp->qsbr);
 	/* After the peers: their staged packets came from the VMs' pools. */

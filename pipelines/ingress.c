@@ -24,15 +24,58 @@
 #include "lib/common/sg_prefix.h"
 #include "pipelines/sg_stages.h"
 
-/* Finds the keypair and pre-checks the counter; fills op.  Returns a drop reason. */
-static enum sg_drop_reason prepare(struct sg_worker *w, const struct sg_peers_index *ix,
-				   struct rte_mbuf *m, struct sg_keypair **kpp,
+/*
+ * Finds each packet's keypair, with the loads of the whole burst in flight
+ * at once: first every index slot, then every keypair, then what the
+ * pre-check and the rest of the stage read of it (its replay window word,
+ * its peer's stamps, endpoint and org).  kp[i] is NULL for an unknown index.
+ */
+static void find_keypairs(const struct sg_peers_index *ix, struct rte_mbuf **pkts, unsigned n,
+			  struct sg_keypair **kp)
+{
+	uint32_t idx[SG_BURST_MAX];
+	uint64_t ctr[SG_BURST_MAX];
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const uint8_t *msg =
+			rte_pktmbuf_mtod_offset(pkts[i], uint8_t *, sg_meta(pkts[i])->wg_off);
+
+		idx[i] = sg_get_le32(msg + 4);
+		ctr[i] = sg_get_le64(msg + 8);
+		rte_prefetch0(&ix->slot[idx[i] & ix->mask]);
+	}
+	for (i = 0; i < n; i++) {
+		kp[i] = atomic_load_explicit(&ix->slot[idx[i] & ix->mask], memory_order_acquire);
+		if (kp[i] != NULL) {
+			rte_prefetch0(kp[i]);
+			rte_prefetch0((const uint8_t *)kp[i] + 64);
+			rte_prefetch0(&kp[i]->replay_lock);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct sg_peer *p;
+
+		if (kp[i] == NULL || kp[i]->local_index != idx[i]) {
+			kp[i] = NULL;
+			continue;
+		}
+		p = kp[i]->peer;
+		rte_prefetch0(&kp[i]->replay.bitmap[(ctr[i] / SG_REPLAY_BITS_PER_WORD) %
+						    SG_REPLAY_WORDS]);
+		rte_prefetch0(&p->org);
+		rte_prefetch0(&p->ep_lock);
+		rte_prefetch0(&p->st);
+	}
+}
+
+/* Pre-checks the counter on keypair kp (or NULL); fills op.  Returns a drop reason. */
+static enum sg_drop_reason prepare(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
 				   struct sg_dpcrypto_op *op)
 {
 	struct sg_pkt_meta *meta = sg_meta(m);
 	uint8_t *msg = rte_pktmbuf_mtod_offset(m, uint8_t *, meta->wg_off);
 	uint64_t counter = sg_get_le64(msg + 8);
-	struct sg_keypair *kp = sg_peers_lookup_index(ix, sg_get_le32(msg + 4));
 
 	if (kp == NULL)
 		return SG_DROP_WG_UNKNOWN_INDEX;
@@ -41,7 +84,6 @@ static enum sg_drop_reason prepare(struct sg_worker *w, const struct sg_peers_in
 	/* A hint only (another worker may commit meanwhile): commit decides. */
 	if (!sg_replay_check(&kp->replay, counter))
 		return SG_DROP_WG_REPLAY;
-	*kpp = kp;
 	op->key = kp->recv_key;
 	op->nonce = counter;
 	op->src = msg + SG_MSG_DATA_HEADER_LEN;
@@ -54,35 +96,78 @@ static enum sg_drop_reason prepare(struct sg_worker *w, const struct sg_peers_in
 	return SG_DROP_NONE;
 }
 
-static bool commit(struct sg_keypair *kp, uint64_t counter)
+/*
+ * Commits the counters of the packets that authenticated (ok[i] true on
+ * entry), each keypair's lock taken once for a run of its packets; ok[i]
+ * becomes false for a counter committed meanwhile (a replay).
+ */
+static void commit_all(struct sg_keypair **kps, const struct sg_dpcrypto_op *ops, bool *ok,
+		       unsigned n)
 {
-	bool ok;
+	struct sg_keypair *held = NULL;
+	unsigned i;
 
-	rte_spinlock_lock(&kp->replay_lock);
-	ok = sg_replay_commit(&kp->replay, counter);
-	rte_spinlock_unlock(&kp->replay_lock);
-	return ok;
+	for (i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (kps[i] != held) {
+			if (held != NULL)
+				rte_spinlock_unlock(&held->replay_lock);
+			held = kps[i];
+			rte_spinlock_lock(&held->replay_lock);
+		}
+		ok[i] = sg_replay_commit(&held->replay, ops[i].nonce);
+	}
+	if (held != NULL)
+		rte_spinlock_unlock(&held->replay_lock);
+}
+
+/*
+ * A run of authenticated packets of one peer in a burst: its stamps and
+ * counters are written once for the run, not once per packet.
+ */
+struct peer_run {
+	struct sg_peer *peer;
+	struct sg_endpoint ep; /* the peer's endpoint as this run last saw or set it */
+	uint64_t bytes, packets;
+};
+
+static void run_end(struct sg_worker *w, struct peer_run *r)
+{
+	struct sg_peer *p = r->peer;
+
+	if (p == NULL)
+		return;
+	atomic_store_explicit(&p->st.last_rx_ns, w->now_ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.rx_bytes, r->bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.rx_packets, r->packets, memory_order_relaxed);
+	r->peer = NULL;
 }
 
 /* What every authenticated packet does to its peer: stamps, roaming, confirmation. */
-static void authenticated(struct sg_worker *w, struct sg_keypair *kp, struct rte_mbuf *m,
-			  uint32_t len)
+static void authenticated(struct sg_worker *w, struct peer_run *r, struct sg_keypair *kp,
+			  struct rte_mbuf *m, uint32_t len)
 {
 	struct sg_peer *p = kp->peer;
-	struct sg_endpoint cur;
 
-	atomic_store_explicit(&p->st.last_rx_ns, w->now_ns, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st.rx_bytes, len, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st.rx_packets, 1, memory_order_relaxed);
+	if (p != r->peer) {
+		run_end(w, r);
+		r->peer = p;
+		r->bytes = r->packets = 0;
+		sg_peer_endpoint_get(p, &r->ep);
+	}
+	r->bytes += len;
+	r->packets++;
 	/* Roaming: replies follow the outer source of the latest authentic packet. */
-	sg_peer_endpoint_get(p, &cur);
-	if (memcmp(&cur, &sg_meta(m)->src, sizeof(cur)) != 0) {
-		sg_peer_endpoint_set(p, &sg_meta(m)->src);
+	if (memcmp(&r->ep, &sg_meta(m)->src, sizeof(r->ep)) != 0) {
+		r->ep = sg_meta(m)->src;
+		sg_peer_endpoint_set(p, &r->ep);
 		w->st.roams++;
 	}
 	if (!atomic_load_explicit(&kp->confirmed, memory_order_relaxed) &&
 	    !atomic_exchange(&kp->confirmed, true)) {
 		/* Key confirmation: the session can send now; staged packets go first. */
+		run_end(w, r);
 		sg_peer_notify(w, p, SG_PEER_EV_CONFIRMED);
 		sg_egress_flush_staged(w, p);
 	}
@@ -108,20 +193,19 @@ static enum sg_drop_reason inner(struct sg_worker *w, struct sg_keypair *kp, con
 	if (plen + sizeof(*ip) > len)
 		return SG_DROP_INNER_TRUNCATED;
 	*ip_len = plen + (uint32_t)sizeof(*ip);
-	if (sg_allowedips_lookup(w->dp->aips, AF_INET6, ip->src_addr) != peer)
+	if (sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache, ip->src_addr) != peer)
 		return SG_DROP_INNER_SRC;
 	sg_policy_key_set(key, pkt, *ip_len, SG_POLICY_DIR_IN,
 			  sg_prefix_contains(peer->org, peer->org_len, ip->dst_addr));
 	return SG_DROP_NONE;
 }
 
-/* The VM that owns the destination, or -1 with *why; the hop limit spent. */
-static int route(struct sg_dp *dp, uint8_t *pkt, enum sg_drop_reason *why)
+/* The VM nh that owns the destination, or -1 with *why; the hop limit spent. */
+static int route(struct sg_dp *dp, uint8_t *pkt, uint64_t nh, enum sg_drop_reason *why)
 {
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)pkt;
-	int vm = (int)sg_routing_lookup(dp->routes, ip->dst_addr);
 
-	if (vm == SG_ROUTING_NO_ROUTE || (unsigned)vm >= dp->n_vms) {
+	if (nh == SG_ROUTING_NO_ROUTE || nh >= dp->n_vms) {
 		*why = SG_DROP_NO_ROUTE;
 		return -1;
 	}
@@ -131,7 +215,7 @@ static int route(struct sg_dp *dp, uint8_t *pkt, enum sg_drop_reason *why)
 		return -1;
 	}
 	ip->hop_limits--;
-	return vm;
+	return (int)nh;
 }
 
 /* Leaves the inner packet (ip_len bytes) with room for an Ethernet header in front. */
@@ -214,29 +298,40 @@ static void to_vms(struct sg_worker *w, struct inner_batch *b)
 {
 	const struct sg_dp_policy *pol = sg_policy_get(w);
 	struct rte_mbuf *out[SG_BURST_MAX];
+	uint8_t dst[SG_BURST_MAX][16];
+	uint64_t nh[SG_BURST_MAX];
+	struct sg_peer *stamped = NULL;
 	int vms[SG_BURST_MAX];
 	unsigned no = 0, i;
 
 	if (b->n == 0)
 		return;
 	sg_policy_acl_classify(pol->acl, b->kptr, b->res, b->n);
+	for (i = 0; i < b->n; i++)
+		memcpy(dst[i], ((const struct rte_ipv6_hdr *)b->pkt[i])->dst_addr, 16);
+	sg_routing_lookup_bulk(w->dp->routes, dst, nh, b->n);
 	for (i = 0; i < b->n; i++) {
 		struct rte_mbuf *m = b->ms[i];
 		enum sg_drop_reason why = sg_policy_verdict(w, pol, b->res[i]);
+		struct sg_peer *peer = b->kps[i]->peer;
 		int vm = -1;
 
 		if (why == SG_DROP_NONE)
-			vm = route(w->dp, b->pkt[i], &why);
+			vm = route(w->dp, b->pkt[i], nh[i], &why);
 		if (vm < 0 && why == SG_DROP_HOP_LIMIT) {
-			time_exceeded(w, b->kps[i]->peer, m, b->ip_len[i]);
+			time_exceeded(w, peer, m, b->ip_len[i]);
 			continue;
 		}
 		if (vm < 0) {
 			sg_drop(w, m, why);
 			continue;
 		}
-		atomic_store_explicit(&b->kps[i]->peer->st.last_data_rx_ns, w->now_ns,
-				      memory_order_relaxed);
+		/* The same stamp for the whole burst: once per run of a peer. */
+		if (peer != stamped) {
+			atomic_store_explicit(&peer->st.last_data_rx_ns, w->now_ns,
+					      memory_order_relaxed);
+			stamped = peer;
+		}
 		to_vm_frame(w->dp, m, (unsigned)vm, b->ip_len[i]);
 		out[no] = m;
 		vms[no++] = vm;
@@ -248,23 +343,30 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 {
 	const struct sg_peers_index *ix = sg_peers_index_table(w->dp->peers);
 	struct sg_dpcrypto_op ops[SG_BURST_MAX];
-	struct sg_keypair *kps[SG_BURST_MAX];
+	struct sg_keypair *found[SG_BURST_MAX], *kps[SG_BURST_MAX];
 	struct rte_mbuf *ms[SG_BURST_MAX];
+	bool ok[SG_BURST_MAX];
+	struct peer_run run = { .peer = NULL };
 	struct inner_batch b;
 	unsigned k = 0, i;
 
+	find_keypairs(ix, pkts, n, found);
 	for (i = 0; i < n; i++) {
-		enum sg_drop_reason why = prepare(w, ix, pkts[i], &kps[k], &ops[k]);
+		enum sg_drop_reason why = prepare(w, found[i], pkts[i], &ops[k]);
 
 		if (why != SG_DROP_NONE) {
 			sg_drop(w, pkts[i], why);
 			continue;
 		}
+		kps[k] = found[i];
 		ms[k++] = pkts[i];
 	}
 	if (k == 0)
 		return;
 	sg_dpcrypto_decrypt_burst(w->crypto, ops, k);
+	for (i = 0; i < k; i++)
+		ok[i] = ops[i].status == 0;
+	commit_all(kps, ops, ok, k);
 	b.n = 0;
 	for (i = 0; i < k; i++) {
 		struct rte_mbuf *m = ms[i];
@@ -277,12 +379,12 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 				ops[i].status == -EBADMSG ? SG_DROP_WG_BAD_TAG : SG_DROP_CRYPTO);
 			continue;
 		}
-		if (!commit(kps[i], ops[i].nonce)) {
+		if (!ok[i]) {
 			sg_drop(w, m, SG_DROP_WG_REPLAY);
 			continue;
 		}
 		w->st.decrypted++;
-		authenticated(w, kps[i], m, ops[i].len);
+		authenticated(w, &run, kps[i], m, ops[i].len);
 		if (ops[i].len == 0) {
 			/* A keepalive: it did its work (stamps, endpoint); nothing to deliver. */
 			w->st.keepalive_rx++;
@@ -300,6 +402,7 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 		b.kps[b.n] = kps[i];
 		b.pkt[b.n++] = ops[i].dst;
 	}
+	run_end(w, &run);
 	to_vms(w, &b);
 }
 

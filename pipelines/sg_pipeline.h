@@ -50,6 +50,7 @@ extern "C" {
 #define SG_VM_PENDING	 256
 
 struct sg_allowedips;
+struct sg_allowedips_cache;
 struct sg_dpcrypto;
 struct sg_policy_acl;
 struct sg_routing;
@@ -197,6 +198,8 @@ struct sg_worker {
 	unsigned vms[SG_MAX_VMS]; /* indices into dp->vms that this worker owns */
 	unsigned n_vms;
 	struct sg_dpcrypto *crypto;
+	/* This worker's own cache of dp->aips lookups (ingress source, egress peer). */
+	struct sg_allowedips_cache *aips_cache;
 	uint64_t now_ns;
 	struct sg_log_rl_state icmp_rl;	 /* the ICMPv6 errors it sends (sg_icmp_allowed) */
 	struct sg_log_rl_state local_rl; /* its replies to ARP, ND and echo requests */

@@ -55,7 +55,15 @@ struct sg_allowedips {
 	struct peer_map peers;
 	sg_allowedips_retire_fn retire;
 	void *retire_ctx;
+	/* Moves after every change; never 0, so that a zeroed cache entry is stale. */
+	uint64_t gen;
 };
+
+/* After a change is published: every cached lookup is stale from now on. */
+static void changed(struct sg_allowedips *t)
+{
+	__atomic_fetch_add(&t->gen, 1, __ATOMIC_RELEASE);
+}
 
 static inline struct node *load_ptr(struct node *const *p)
 {
@@ -386,6 +394,7 @@ int sg_allowedips_insert(struct sg_allowedips *t, int family, const uint8_t *add
 	for (n = *link; n && n->cidr <= cidr && node_matches(n, key); n = *link) {
 		if (n->cidr == cidr) {
 			node_set_peer(t, n, peer);
+			changed(t);
 			return 0;
 		}
 		parent = n;
@@ -403,6 +412,7 @@ int sg_allowedips_insert(struct sg_allowedips *t, int family, const uint8_t *add
 	}
 	list_append(t, nn, peer);
 	t->count++;
+	changed(t);
 	return 0;
 }
 
@@ -454,6 +464,7 @@ int sg_allowedips_remove(struct sg_allowedips *t, int family, const uint8_t *add
 		return -ENOENT;
 	list_unlink(t, n);
 	node_remove(t, n);
+	changed(t);
 	return 0;
 }
 
@@ -473,7 +484,28 @@ size_t sg_allowedips_remove_by_peer(struct sg_allowedips *t, void *peer)
 		n->peer_next = NULL;
 		node_remove(t, n);
 	}
+	changed(t);
 	return removed;
+}
+
+void *sg_allowedips_lookup_cached(const struct sg_allowedips *t, struct sg_allowedips_cache *c,
+				  const uint8_t addr[16])
+{
+	/* Before the lookup: a change that the lookup misses moves it later. */
+	uint64_t gen = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+	uint64_t a[2], h;
+	struct sg_allowedips_cache_entry *e;
+
+	memcpy(a, addr, sizeof(a));
+	h = ((a[0] ^ a[1]) * 0x9e3779b97f4a7c15ull) >> (64 - SG_ALLOWEDIPS_CACHE_BITS);
+	e = &c->e[h];
+	if (e->gen == gen && e->addr[0] == a[0] && e->addr[1] == a[1])
+		return e->peer;
+	e->peer = sg_allowedips_lookup(t, AF_INET6, addr);
+	e->addr[0] = a[0];
+	e->addr[1] = a[1];
+	e->gen = gen;
+	return e->peer;
 }
 
 void *sg_allowedips_lookup(const struct sg_allowedips *t, int family, const uint8_t *addr)
@@ -537,6 +569,7 @@ struct sg_allowedips *sg_allowedips_create(sg_allowedips_retire_fn retire_fn, vo
 		return NULL;
 	t->retire = retire_fn;
 	t->retire_ctx = ctx;
+	t->gen = 1;
 	return t;
 }
 

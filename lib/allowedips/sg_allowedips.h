@@ -90,6 +90,34 @@ size_t sg_allowedips_remove_by_peer(struct sg_allowedips *t, void *peer);
 void *sg_allowedips_lookup(const struct sg_allowedips *t, int family, const uint8_t *addr);
 
 /*
+ * A lookup cache of one reader (a worker): IPv6 address -> peer, direct
+ * mapped.  Every change to the table (insert, remove, remove_by_peer) makes
+ * every entry of every cache stale at once: the table's generation moves
+ * after the change is published, and an entry counts only while its
+ * generation is the table's.  A zeroed cache is empty.  A cache serves one
+ * table only.  32 bytes an entry.
+ */
+#define SG_ALLOWEDIPS_CACHE_BITS 14
+
+struct sg_allowedips_cache_entry {
+	uint64_t gen;
+	uint64_t addr[2];
+	void *peer;
+};
+
+struct sg_allowedips_cache {
+	struct sg_allowedips_cache_entry e[1u << SG_ALLOWEDIPS_CACHE_BITS];
+};
+
+/*
+ * sg_allowedips_lookup(t, AF_INET6, addr) through cache c, which only its
+ * owner uses.  Same answer, and the same concurrency contract: a lookup that
+ * overlaps a writer's call sees the table before or after it.
+ */
+void *sg_allowedips_lookup_cached(const struct sg_allowedips *t, struct sg_allowedips_cache *c,
+				  const uint8_t addr[16]);
+
+/*
  * Called once per prefix of a peer.  addr is in network byte order (4 or 16
  * bytes by family).  Returning non-zero stops the walk.
  */

@@ -210,6 +210,93 @@ TEST_F(AllowedIps, SourceCheckMatchesOnlyTheOwningPeer)
 	EXPECT_FALSE(sg_allowedips_lookup(t, AF_INET6, s3.b) == A);
 }
 
+TEST_F(AllowedIps, CachedLookupFollowsEveryChange)
+{
+	// A worker's cache must never answer from before a change: after each
+	// kind of change (a longer prefix, a replaced prefix, a removed one, a
+	// peer removed) the cached answer is the trie's, for every address.
+	auto *c = static_cast<sg_allowedips_cache *>(calloc(1, sizeof(sg_allowedips_cache)));
+	ASSERT_NE(c, nullptr);
+	const char *addrs[] = { "fdaa:0:18::1", "fdaa:0:18:a7b:2::9", "fdaa:0:18:a7b:2::2",
+				"fdaa:0:19::1", "::" };
+	auto agree = [&](const char *step) {
+		for (int round = 0; round < 2; round++) // the miss, then the hit
+			for (const char *s : addrs) {
+				Addr a = v6(s);
+				EXPECT_EQ(sg_allowedips_lookup_cached(t, c, a.b),
+					  sg_allowedips_lookup(t, AF_INET6, a.b))
+					<< step << ": " << s << " round " << round;
+			}
+	};
+	agree("empty");
+	insert(A, "fdaa:0:18::", 48);
+	agree("a /48");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, v6("fdaa:0:18:a7b:2::2").b), A);
+	insert(B, "fdaa:0:18:a7b:2::2", 128);
+	agree("a longer /128");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, v6("fdaa:0:18:a7b:2::2").b), B);
+	insert(C, "fdaa:0:18::", 48);
+	agree("the /48 replaced");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, v6("fdaa:0:18::1").b), C);
+	Addr p128 = v6("fdaa:0:18:a7b:2::2");
+	ASSERT_EQ(sg_allowedips_remove(t, AF_INET6, p128.b, 128, B), 0);
+	agree("the /128 removed");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, p128.b), C);
+	// A failed remove changes nothing, and nothing goes stale.
+	EXPECT_EQ(sg_allowedips_remove(t, AF_INET6, p128.b, 128, B), -ENOENT);
+	agree("a failed remove");
+	EXPECT_EQ(sg_allowedips_remove_by_peer(t, C), 1u);
+	agree("the peer removed");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, v6("fdaa:0:18::1").b), nullptr);
+	insert(D, "::", 0);
+	agree("the whole space");
+	EXPECT_EQ(sg_allowedips_lookup_cached(t, c, v6("fdaa:0:18::1").b), D);
+	free(c);
+}
+
+TEST(AllowedIpsRandom, CachedLookupMatchesTheTrieUnderChurn)
+{
+	// Random inserts and removes among few addresses (so that the cache
+	// hits, and collides), every cached answer checked against the trie.
+	sg_allowedips *t = sg_allowedips_create(nullptr, nullptr);
+	auto *c = static_cast<sg_allowedips_cache *>(calloc(1, sizeof(sg_allowedips_cache)));
+	ASSERT_NE(t, nullptr);
+	ASSERT_NE(c, nullptr);
+	std::mt19937 rng(11);
+	uint8_t base[16] = { 0xfd, 0xaa, 0, 0x18 };
+	unsigned bad = 0;
+	for (int step = 0; step < 20000; step++) {
+		uint8_t a[16];
+		memcpy(a, base, 16);
+		a[15] = (uint8_t)(rng() % 64);
+		a[14] = (uint8_t)(rng() % 2);
+		uint8_t cidr = (uint8_t)(112 + rng() % 17);
+		void *peer = &peer_storage[rng() % kRandomPeers];
+		switch (rng() % 8) {
+		case 0:
+			sg_allowedips_insert(t, AF_INET6, a, cidr, peer);
+			break;
+		case 1:
+			sg_allowedips_remove(t, AF_INET6, a, cidr, peer);
+			break;
+		case 2:
+			if (rng() % 16 == 0)
+				sg_allowedips_remove_by_peer(t, peer);
+			break;
+		default:
+			break;
+		}
+		for (int k = 0; k < 4; k++) {
+			a[15] = (uint8_t)(rng() % 64);
+			bad += sg_allowedips_lookup_cached(t, c, a) !=
+			       sg_allowedips_lookup(t, AF_INET6, a);
+		}
+	}
+	EXPECT_EQ(bad, 0u);
+	free(c);
+	sg_allowedips_destroy(t);
+}
+
 TEST_F(AllowedIps, RemoveByPeerLeavesNothingOfThatPeer)
 {
 	insert(A, "1.0.0.0", 32);

@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "lib/policy/sg_policy.h"
+#include "lib/store/sg_store.h"
 }
 
 namespace
@@ -32,7 +33,9 @@ class PolicyGateway : public ::testing::Test
 	uint64_t t0 = 0, counter[2] = { 1, 1 };
 	std::string path;
 
-	void start(const char *policy)
+	std::string store;
+
+	void start(const char *policy, unsigned n_stored = 0)
 	{
 		static unsigned n;
 		sg_fx_conf c = {};
@@ -40,6 +43,11 @@ class PolicyGateway : public ::testing::Test
 		c.org2_clients = 1;
 		c.n_vms = 2;
 		c.org2_vms = 1;
+		if (n_stored > 0) {
+			store = "/tmp/sg-ut-policy-" + std::to_string(getpid()) + ".db";
+			c.store = store.c_str();
+			c.n_stored = n_stored;
+		}
 		if (policy != nullptr) {
 			path = "/tmp/sg-ut-policy-" + std::to_string(getpid()) + ".policy";
 			write(policy);
@@ -59,6 +67,9 @@ class PolicyGateway : public ::testing::Test
 		sg_fx_stop(&f);
 		if (!path.empty())
 			unlink(path.c_str());
+		for (const char *sfx : { "", "-wal", "-shm" })
+			if (!store.empty())
+				unlink((store + sfx).c_str());
 	}
 	static void ports(uint8_t *inner, uint32_t len, uint16_t sport, uint16_t dport)
 	{
@@ -214,6 +225,43 @@ TEST_F(PolicyGateway, RequestsAreServedByThePolicyThread)
 	EXPECT_EQ(policy()->n_rules, 2u);
 	EXPECT_EQ(client_to_vm(0, 1, 5001, 7000), 0u) << "the new policy decides";
 	EXPECT_EQ(f.gw->policy_reload_failures, 0u);
+}
+
+// client1 (org 2) is a peer of the store alone; the policy grants it vm0
+// (org 1).  The gateway compiles the name from the store, and recompiles
+// only when what it stands for changed: deleted, it matches nothing.
+TEST_F(PolicyGateway, AStorePeersNameIsResolvedAndRecompiledOnChange)
+{
+	start("grant udp from peer client1 to vm vm0 port 7000\n", 1);
+	ASSERT_EQ(policy()->n_rules, 3u);
+	EXPECT_EQ(f.gw->policy_store_refs, 1u);
+	EXPECT_EQ(client_to_vm(1, 0, 5001, 7000), 1u) << "granted through the store's name";
+	EXPECT_EQ(hits(0), 1u);
+	EXPECT_EQ(client_to_vm(1, 0, 5001, 7001), 0u) << "another port: org isolation";
+
+	char msg[SG_POLICY_ERR_LEN];
+	const sg_dp_policy *before = policy();
+	EXPECT_EQ(sg_gateway_policy_store_recompile(f.gw, msg, sizeof(msg)), 1) << "unchanged";
+	EXPECT_EQ(policy(), before);
+	EXPECT_EQ(f.gw->policy_store_recompiles, 0u);
+
+	sg_store *s = nullptr;
+	char err[SG_STORE_ERR_LEN];
+	ASSERT_EQ(sg_store_open(&s, store.c_str(), 0, 1000, err, sizeof(err)), 0) << err;
+	ASSERT_EQ(sg_store_delete(s, "client1"), 0);
+	sg_store_close(s);
+	ASSERT_EQ(sg_gateway_policy_store_recompile(f.gw, msg, sizeof(msg)), 0) << msg;
+	EXPECT_EQ(policy()->n_rules, 1u) << "its rules match nothing";
+	EXPECT_EQ(f.gw->policy_store_recompiles, 1u);
+	EXPECT_EQ(f.gw->policy_reloads, 0u);
+	EXPECT_EQ(client_to_vm(1, 0, 5001, 7000), 0u);
+	EXPECT_EQ(sg_gateway_policy_store_recompile(f.gw, msg, sizeof(msg)), 1);
+
+	// A reload of the file now refuses the name, and the running policy stays.
+	EXPECT_EQ(sg_gateway_policy_reload(f.gw, msg, sizeof(msg)), -EINVAL);
+	EXPECT_EQ(std::string(msg),
+		  path + ":1: no peer 'client1' (neither in the config nor in the store)");
+	EXPECT_EQ(policy()->n_rules, 1u);
 }
 
 } // namespace

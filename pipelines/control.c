@@ -260,8 +260,14 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m, bool 
 		return SG_DROP_WG_TYPE;
 	control_src(&cs, src);
 	c->miss = false;
-	under = sg_control_under_load(&c->core, rte_ring_count(c->dp->hs_ring),
-				      rte_ring_get_capacity(c->dp->hs_ring), now);
+	/*
+	 * An initiation back from its store lookup (kept == NULL) passed mac2 and
+	 * the rate limit when it arrived: a load that came meanwhile must not ask
+	 * it for a cookie (its first initiation unanswered) nor charge its
+	 * source twice.  mac1 is checked again, as it costs nothing.
+	 */
+	under = kept != NULL && sg_control_under_load(&c->core, rte_ring_count(c->dp->hs_ring),
+						      rte_ring_get_capacity(c->dp->hs_ring), now);
 	if (msg[0] == SG_MSG_INITIATION)
 		why = sg_control_initiation(&c->core, msg, &cs, under, now, &reply, &p);
 	else

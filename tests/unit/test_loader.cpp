@@ -112,6 +112,47 @@ TEST_F(Loader, FirstInitiationOfAStoredPeerIsAnswered)
 	EXPECT_EQ(sg_fx_drain(f.vm_tx[0]), 1u);
 }
 
+// The gateway comes under load while a stored peer's first initiation waits
+// for its lookup (256 clients at once, as sixgate-pktgen makes them): that
+// initiation passed mac1 and the rate limit when it arrived, without load, so
+// it is still answered, not refused for want of a mac2 it was never asked for
+// (a cookie reply and a wg_mac2 drop), and the source's rate limit is not
+// charged a second time.
+TEST_F(Loader, HeldInitiationIsAnsweredThoughLoadCameMeanwhile)
+{
+	start(1, 1);
+	const uint8_t *gw_pub = f.gw->ctl.core.st.public_key;
+	sg_noise_static st;
+	sg_noise_peer_hs hs;
+	sg_msg_initiation init;
+	sg_cookie_maker maker;
+	uint8_t frame[SG_FX_FRAME_MAX];
+	uint32_t idx = 7;
+	ASSERT_EQ(sg_noise_static_init(&st, f.cl[0].priv), 0);
+	ASSERT_EQ(sg_noise_peer_hs_init(&hs, &st, gw_pub, nullptr), 0);
+	ASSERT_EQ(sg_noise_create_initiation(&st, &hs, &init, idx, now), 0);
+	sg_cookie_maker_init(&maker, gw_pub);
+	sg_cookie_add_macs(&maker, &init, sizeof(init), now);
+	rte_mbuf *m = sg_fx_mbuf(&f, frame,
+				 sg_fx_outer(&f, 0, (const uint8_t *)&init, sizeof(init), frame));
+	ASSERT_NE(m, nullptr);
+	sg_nic_input(f.w, &m, 1);
+	sg_ctl_poll(&f.gw->ctl, now); // held: its lookup is on the sg-store thread
+	EXPECT_EQ(stats().lookups, 1u);
+	f.gw->ctl.core.always_under_load = true; // the load arrives meanwhile
+	sg_fx_wait_loader(&f, now);
+	f.gw->ctl.core.always_under_load = false;
+	EXPECT_EQ(f.gw->ctl.core.stats.cookie_tx, 0u) << "no cookie asked of a held initiation";
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_WG_MAC2), 0u);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_WG_HS_RATELIMIT), 0u);
+	EXPECT_EQ(f.gw->ctl.core.stats.resp_tx, 1u) << "the first initiation is answered";
+	EXPECT_EQ(stats().answered, 1u);
+	EXPECT_EQ(sg_fx_drain(f.ctl_tx), 1u);
+	sg_noise_static_clear(&st);
+	sg_noise_peer_hs_clear(&hs);
+	sg_cookie_maker_clear(&maker);
+}
+
 // A key the store does not have is asked for once, then negative-cached: a
 // second initiation costs no lookup, until sixgatectl adds the peer (its
 // notification forgets the entry) and the next initiation is answered.

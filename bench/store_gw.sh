@@ -10,10 +10,11 @@
 #   sudo bench/store_gw.sh [--stored N] [--clients K] [--out DIR]
 #
 # Prints: handshakes completed, initiations sent (K when every client's first
-# initiation was answered: sixgate-pktgen resends one after 250 ms without a
-# response), the gateway's initiations received and responses sent, the
-# store's lookups, loads and answers, handshakes per second (the window of
-# 256 clients at a time), the gateway's peak of loaded peers and its RSS; in
+# initiation was answered: sixgate-pktgen resends one after a second without
+# a response), the gateway's initiations received and responses sent, the
+# store's lookups, loads and answers, handshakes per second (64 clients at a
+# time, each from a /64 of its own), the gateway's peak of loaded peers and
+# its RSS; in
 # DIR/store_gw.json (default bench/out/).  Handshake latency per client is
 # bench/store.sh's (in process); sixgate-pktgen times the whole set only.
 # Exit 1 unless all K handshakes completed.
@@ -169,8 +170,8 @@ r = {"stored": stored, "clients": k, "fill_seconds": fill, "handshakes": pg["han
 json.dump(r, open(out, "w"), indent=1)
 print("bench/store_gw.sh: %d stored peers, %d clients (sixgate-pktgen) against a running sixgate, "
       "%s (%s CPUs); the store written in %d s" % (stored, k, cpu, ncpu, fill))
-print("handshakes %d of %d in %.2f s (%d/s, 256 clients at a time); initiations sent %d "
-      "(%d resent after 250 ms without a response)" % (
+print("handshakes %d of %d in %.2f s (%d/s); initiations sent %d "
+      "(%d resent without a response)" % (
           r["handshakes"], k, r["handshake_seconds"], r["handshakes_per_s"], r["initiations_sent"],
           r["initiations_sent"] - r["handshakes"]))
 print("gateway: %d initiations received, %d responses sent; store: %d lookups, %d loaded, "

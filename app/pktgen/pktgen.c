@@ -76,9 +76,14 @@ struct pg_peer {
 	uint8_t recv_key[32];
 	uint32_t local_index; /* of the current session */
 	uint32_t remote_index;
-	uint32_t hs_index;   /* of the handshake in progress */
-	uint32_t prev_index; /* of the session before, still received on */
-	uint8_t prev_recv_key[32];
+	uint32_t hs_index; /* of the handshake in progress */
+	/*
+	 * The two sessions before, still received on: the gateway confirms a
+	 * session on its control lcore, and one that is late (loaded machine,
+	 * fast rekeys) still sends under the one before the last.
+	 */
+	uint32_t prev_index[2];
+	uint8_t prev_recv_key[2][32];
 	uint64_t session_tsc;
 	uint64_t send_counter;
 	uint64_t last_init_tsc;
@@ -840,12 +845,15 @@ static void rekey_tick(uint64_t now);
 static struct pg_peer *peer_by_index(uint32_t index, bool hs)
 {
 	uint32_t i = index & PG_INDEX_MASK;
-	struct pg_peer *p = &g.peers[i];
+	struct pg_peer *p;
 
 	if (i >= g.o.peers || index == 0)
 		return NULL;
-	if (hs ? p->hs_index != index
-	       : !p->up || (p->local_index != index && p->prev_index != index))
+	p = &g.peers[i];
+	if (hs)
+		return p->hs_index == index ? p : NULL;
+	if (!p->up ||
+	    (p->local_index != index && p->prev_index[0] != index && p->prev_index[1] != index))
 		return NULL;
 	return p;
 }
@@ -893,8 +901,10 @@ static void on_response(const uint8_t *msg, const uint8_t *eth)
 	}
 	if (p->up) {
 		/* A rekey: what the gateway sent under the old session still arrives. */
-		memcpy(p->prev_recv_key, p->recv_key, 32);
-		p->prev_index = p->local_index;
+		memcpy(p->prev_recv_key[1], p->prev_recv_key[0], 32);
+		p->prev_index[1] = p->prev_index[0];
+		memcpy(p->prev_recv_key[0], p->recv_key, 32);
+		p->prev_index[0] = p->local_index;
 		g.rekeys++;
 		g.rekeys_in_flight--;
 	} else {
@@ -940,6 +950,13 @@ struct rx_op {
 	uint8_t *plain;
 };
 
+static const uint8_t *recv_key_of(const struct pg_peer *p, uint32_t index)
+{
+	if (index == p->local_index)
+		return p->recv_key;
+	return p->prev_recv_key[index == p->prev_index[0] ? 0 : 1];
+}
+
 static void nic_rx_burst(struct rte_mbuf **m, unsigned n)
 {
 	struct sg_dpcrypto_op ops[PG_BURST];
@@ -969,8 +986,7 @@ static void nic_rx_burst(struct rte_mbuf **m, unsigned n)
 			uint32_t clen = wlen - SG_MSG_DATA_HEADER_LEN - SG_TAG_LEN;
 
 			ops[k] = (struct sg_dpcrypto_op){
-				.key = sg_get_le32(wg + 4) == p->local_index ? p->recv_key
-									     : p->prev_recv_key,
+				.key = recv_key_of(p, sg_get_le32(wg + 4)),
 				.nonce = sg_get_le64(wg + 8),
 				.src = wg + SG_MSG_DATA_HEADER_LEN,
 				.dst = wg + SG_MSG_DATA_HEADER_LEN,

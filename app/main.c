@@ -144,8 +144,12 @@ static void remove_hugepage_files(const char *prefix)
 	fclose(mounts);
 }
 
-/* The policy file the configuration names, parsed (--check; the gateway compiles it). */
-static int check_policy(const struct sg_config *cfg)
+/*
+ * The policy file the configuration names, parsed (--check; the gateway
+ * compiles it).  With bpf_obj, also its eBPF classifier: bpf_obj's C source
+ * next to it (".c" in place of ".o", or appended) and the object clang builds.
+ */
+static int check_policy(const struct sg_config *cfg, const char *bpf_obj)
 {
 	char err[SG_POLICY_ERR_LEN];
 	struct sg_policy p = { 0 };
@@ -157,13 +161,37 @@ static int check_policy(const struct sg_config *cfg)
 	size_t len = 0;
 	int rc;
 
-	if (cfg->interface.policy_file == NULL)
-		return 0;
+	if (cfg->interface.policy_file == NULL) {
+		if (bpf_obj == NULL)
+			return 0;
+		/* No policy file: org isolation only, which the program also says. */
+		rc = sg_policy_default(&p);
+		goto build;
+	}
 	/* Its peer names: the file's [peer NAME], then the store's peers. */
 	rc = sg_policy_read(cfg->interface.policy_file, &text, &len, err, sizeof(err));
 	if (rc == 0)
 		rc = sg_policy_parse_names(&p, cfg->interface.policy_file, text, len, &names, err,
 					   sizeof(err));
+build:
+	if (rc == 0 && bpf_obj != NULL) {
+		char c_path[PATH_MAX];
+		size_t n = strlen(bpf_obj);
+
+		if (n > 2 && strcmp(bpf_obj + n - 2, ".o") == 0)
+			n -= 2;
+		if (n + 3 > sizeof(c_path)) {
+			snprintf(err, sizeof(err), "%s: path too long", bpf_obj);
+			rc = -ENAMETOOLONG;
+		} else {
+			memcpy(c_path, bpf_obj, n);
+			memcpy(c_path + n, ".c", 3);
+			rc = sg_policy_bpf_build(&p, c_path, bpf_obj, err, sizeof(err));
+			if (rc == 0)
+				printf("%s: eBPF classifier (section %s, %zu rules) from %s\n",
+				       bpf_obj, SG_POLICY_BPF_SECTION, p.n_rules, c_path);
+		}
+	}
 	if (rc != 0)
 		fprintf(stderr, "%s\n", err);
 	sg_policy_store_close(&ps);
@@ -178,6 +206,10 @@ static void usage(const char *prog)
 		"usage: %s [EAL options] -- --config FILE [options]\n"
 		"  --config FILE          the gateway's configuration (see config/README.md)\n"
 		"  --check                only validate FILE: exit 0 when it is good, else 1\n"
+		"  --emit-bpf OBJ         with --check: also build the policy's eBPF tc "
+		"classifier\n"
+		"                         (OBJ, and its C source beside it) for hosts without "
+		"DPDK\n"
 		"  --mbufs N              mbufs in the packet pool (default 8191)\n"
 		"  --idle-sleep-us N      workers sleep N us after many empty polls (default 0:\n"
 		"                         pure polling; use on machines shared with others)\n"
@@ -199,6 +231,7 @@ static void usage(const char *prog)
 struct app_args {
 	const char *config;
 	bool check;
+	const char *emit_bpf;
 	unsigned mbufs;
 	unsigned idle_sleep_us;
 	unsigned status_interval_s;
@@ -213,6 +246,7 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "emit-bpf", required_argument, NULL, 'b' },
 		{ "mbufs", required_argument, NULL, 'm' },
 		{ "idle-sleep-us", required_argument, NULL, 'i' },
 		{ "status-interval", required_argument, NULL, 's' },
@@ -235,6 +269,9 @@ static int parse_args(int argc, char **argv, struct app_args *a)
 			break;
 		case 'k':
 			a->check = true;
+			break;
+		case 'b':
+			a->emit_bpf = optarg;
 			break;
 		case 'm':
 			a->mbufs = (unsigned)strtoul(optarg, NULL, 10);
@@ -352,7 +389,7 @@ static int check_only(int argc, char **argv)
 	}
 	rc = load_config(&c, a.config);
 	if (rc == 0)
-		rc = check_policy(&c);
+		rc = check_policy(&c, a.emit_bpf);
 	sg_config_free(&c);
 	if (rc == 0)
 		printf("%s: ok\n", a.config);

@@ -64,6 +64,9 @@
  * per-source rate limit) from 1/8 of its handshake ring (1024): stay below.
  */
 #define HS_WINDOW 64
+/* Distinct junk initiations of --flood, and the /64s they come from. */
+#define PG_FLOOD_MSGS	 1024
+#define PG_FLOOD_SOURCES 4096
 
 enum { DIR_IN, DIR_OUT, N_DIRS };
 static const char *const dir_name[N_DIRS] = { "in", "out" };
@@ -137,6 +140,9 @@ struct pg_opts {
 	double rekey_after;
 	double precision;
 	double pdr_loss;
+	bool pcap_only;
+	bool flood;
+	double flood_rate; /* 0 = one burst every loop turn */
 };
 
 static struct {
@@ -163,6 +169,10 @@ static struct {
 	struct timeval pcap_tv; /* wall clock at pcap_tsc */
 	uint64_t pcap_tsc;
 	double rate; /* of the current trial, 0 = max */
+	bool have_vm;
+	struct sg_cookie_maker flood_maker;
+	struct sg_msg_initiation *flood_msgs;
+	uint64_t flood_tx;
 } g;
 
 static volatile sig_atomic_t stop;
@@ -245,10 +255,17 @@ static void usage(FILE *f)
 		"data)\n"
 		"                        as classic pcap (microseconds, frames up to 1514 bytes)\n"
 		"  --pcap-max N          at most N frames into it (default 1000000)\n"
+		"  --pcap-only           handshake on the NIC port, then write --pcap-max data\n"
+		"                        messages of those sessions to --pcap instead of sending\n"
+		"                        them (timestamps --rate apart; no VM port): one pass\n"
+		"                        of fresh counters to replay into that gateway\n"
+		"  --flood PPS|max       also send invalid initiations (valid mac1, junk inside,\n"
+		"                        from %u /64s) while traffic flows (max: a burst every\n"
+		"                        loop turn)\n"
 		"  --trial S             seconds per NDR trial (default 10; shorter for tests)\n"
 		"  --precision F         stop the search when the bounds are within F (default "
 		"0.02)\n",
-		PG_MAX_PEERS, PG_MAX_SECONDS);
+		PG_MAX_PEERS, PG_MAX_SECONDS, PG_FLOOD_SOURCES);
 }
 
 static int parse_mac(const char *s, struct rte_ether_addr *m)
@@ -308,6 +325,8 @@ enum {
 	OPT_TRIAL,
 	OPT_PRECISION,
 	OPT_PDR_LOSS,
+	OPT_PCAP_ONLY,
+	OPT_FLOOD,
 	OPT_HELP,
 };
 
@@ -339,6 +358,8 @@ static const struct option longopts[] = {
 	{ "trial", required_argument, NULL, OPT_TRIAL },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
 	{ "pdr-loss", required_argument, NULL, OPT_PDR_LOSS },
+	{ "pcap-only", no_argument, NULL, OPT_PCAP_ONLY },
+	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -430,6 +451,16 @@ static int parse_one(int c, const char *arg, struct pg_opts *o)
 		return parse_double(arg, 0.001, 0.5, &o->precision);
 	case OPT_PDR_LOSS:
 		return parse_double(arg, 0, 0.5, &o->pdr_loss);
+	case OPT_PCAP_ONLY:
+		o->pcap_only = true;
+		return 0;
+	case OPT_FLOOD:
+		o->flood = true;
+		if (strcmp(arg, "max") == 0) {
+			o->flood_rate = 0;
+			return 0;
+		}
+		return parse_double(arg, 1, 1e9, &o->flood_rate);
 	case OPT_HELP:
 		usage(stdout);
 		exit(0);
@@ -677,28 +708,37 @@ static uint32_t next_size(void)
 	return (uint32_t)atoi(g.o.size);
 }
 
-/* Outer Ethernet/IPv6/UDP toward the gateway, then the data header, for peer p. */
-static uint8_t *put_outer(struct rte_mbuf *m, struct pg_peer *p, uint32_t wg_len)
+/* Outer Ethernet/IPv6/UDP from src:sport toward the gateway; returns where the message goes. */
+static uint8_t *put_outer(struct rte_mbuf *m, const uint8_t src[16], uint16_t sport,
+			  uint32_t wg_len)
 {
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
 
 	m->data_len = m->pkt_len = PG_OUTER_LEN + wg_len;
 	put_eth(f, &g.gw_mac, &g.o.client_mac);
-	put_ip6(f + PG_ETH_LEN, (uint16_t)(PG_UDP_LEN + wg_len), p->outer, g.o.gw_addr);
-	put_udp(f + PG_ETH_LEN + PG_IP6_LEN, p->sport, g.o.gw_port,
-		(uint16_t)(PG_UDP_LEN + wg_len));
+	put_ip6(f + PG_ETH_LEN, (uint16_t)(PG_UDP_LEN + wg_len), src, g.o.gw_addr);
+	put_udp(f + PG_ETH_LEN + PG_IP6_LEN, sport, g.o.gw_port, (uint16_t)(PG_UDP_LEN + wg_len));
 	return f + PG_OUTER_LEN;
 }
 
-/* The frames as they leave, until --pcap-max (a frame that is then not sent is still in). */
+/*
+ * The frames as they leave, until --pcap-max (a frame that is then not sent
+ * is still in).  With --pcap-only nothing leaves: frame k is stamped k/--rate
+ * seconds after the first (1 us apart at max), the pace of a replay.
+ */
 static void pcap_write(struct rte_mbuf **m, unsigned n)
 {
-	uint64_t us = (rte_rdtsc() - g.pcap_tsc) * 1000000 / g.hz;
+	uint64_t now_us = (rte_rdtsc() - g.pcap_tsc) * 1000000 / g.hz;
 	struct pcap_pkthdr h;
 
-	h.ts.tv_sec = g.pcap_tv.tv_sec + (time_t)((uint64_t)g.pcap_tv.tv_usec + us) / 1000000;
-	h.ts.tv_usec = (suseconds_t)(((uint64_t)g.pcap_tv.tv_usec + us) % 1000000);
 	for (unsigned i = 0; i < n && g.pcap_frames < g.o.pcap_max; i++, g.pcap_frames++) {
+		uint64_t us = g.o.pcap_only ? (uint64_t)((double)g.pcap_frames *
+							 (g.o.rate ? 1e6 / g.o.rate : 1))
+					    : now_us;
+
+		h.ts.tv_sec =
+			g.pcap_tv.tv_sec + (time_t)(((uint64_t)g.pcap_tv.tv_usec + us) / 1000000);
+		h.ts.tv_usec = (suseconds_t)(((uint64_t)g.pcap_tv.tv_usec + us) % 1000000);
 		h.len = rte_pktmbuf_pkt_len(m[i]);
 		h.caplen = RTE_MIN(h.len, rte_pktmbuf_data_len(m[i]));
 		pcap_dump((u_char *)g.pcap, &h, rte_pktmbuf_mtod(m[i], const u_char *));
@@ -743,7 +783,12 @@ static unsigned tx_all(uint16_t port, struct rte_mbuf **m, unsigned n, int dir, 
 	uint64_t give_up = 0;
 	unsigned sent = 0;
 
-	if (g.pcap && port == g.o.nic_port)
+	if (g.o.pcap_only && dir == DIR_IN) {
+		pcap_write(m, n);
+		rte_pktmbuf_free_bulk(m, n);
+		return n;
+	}
+	if (g.pcap && !g.o.pcap_only && port == g.o.nic_port)
 		pcap_write(m, n);
 	while (sent < n && !stop) {
 		unsigned k = rte_eth_tx_burst(port, 0, m + sent, (uint16_t)(n - sent));
@@ -785,7 +830,8 @@ static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
 		struct pg_peer *p = pp[i];
 		uint32_t size = keepalive ? 0 : next_size();
 		uint32_t padded = (uint32_t)sg_wire_padded_len(size, PG_MTU);
-		uint8_t *wg = put_outer(m[i], p, SG_MSG_DATA_HEADER_LEN + padded + SG_TAG_LEN);
+		uint8_t *wg = put_outer(m[i], p->outer, p->sport,
+					SG_MSG_DATA_HEADER_LEN + padded + SG_TAG_LEN);
 		uint8_t *inner = wg + SG_MSG_DATA_HEADER_LEN;
 		uint64_t counter = p->send_counter++;
 
@@ -837,6 +883,52 @@ static unsigned send_egress(unsigned n)
 	return tx_all(g.o.vm_port, m, n, DIR_OUT, PG_ETH_LEN);
 }
 
+/*
+ * --flood: initiations that pass the gateway's first check (mac1 under its
+ * public key) and fail the next (junk ephemeral and static: a wg_static or,
+ * under load, a wg_mac2 or rate-limit drop), as an attacker without any
+ * peer's key sends them.  mac1 covers no address, so a pool of messages is
+ * sealed once and sent in turn from PG_FLOOD_SOURCES /64s.
+ */
+static int flood_setup(void)
+{
+	g.flood_msgs = calloc(PG_FLOOD_MSGS, sizeof(*g.flood_msgs));
+	if (g.flood_msgs == NULL)
+		return -ENOMEM;
+	sg_cookie_maker_init(&g.flood_maker, g.o.gw_pub);
+	for (unsigned i = 0; i < PG_FLOOD_MSGS; i++) {
+		struct sg_msg_initiation *msg = &g.flood_msgs[i];
+
+		sg_random(msg, sizeof(*msg));
+		msg->header.type = SG_MSG_INITIATION;
+		memset(msg->header.reserved, 0, sizeof(msg->header.reserved));
+		memset(&msg->macs, 0, sizeof(msg->macs));
+		if (sg_cookie_add_macs(&g.flood_maker, msg, sizeof(*msg), sg_now_ns()) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void send_flood(unsigned n)
+{
+	struct rte_mbuf *m[PG_BURST];
+
+	if (rte_pktmbuf_alloc_bulk(g.pool, m, n) != 0)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t k = g.flood_tx + i;
+		uint32_t src_n = 0x40000000u + (uint32_t)(k % PG_FLOOD_SOURCES);
+		uint8_t src[16];
+		uint8_t *wg;
+
+		addr_plus(g.o.client_net, src_n, src, 4);
+		wg = put_outer(m[i], src, (uint16_t)(30000 + k % 1000), sizeof(*g.flood_msgs));
+		memcpy(wg, &g.flood_msgs[k % PG_FLOOD_MSGS], sizeof(*g.flood_msgs));
+		udp_csum(rte_pktmbuf_mtod(m[i], uint8_t *) + PG_ETH_LEN);
+	}
+	g.flood_tx += tx_all(g.o.nic_port, m, n, -1, 0);
+}
+
 /* ---- handshakes ---- */
 
 static void rekey_tick(uint64_t now);
@@ -876,7 +968,7 @@ static void send_initiation(struct pg_peer *p, uint64_t now_tsc)
 		return;
 	}
 	sg_cookie_add_macs(&p->maker, &msg, sizeof(msg), sg_now_ns());
-	wg = put_outer(m, p, sizeof(msg));
+	wg = put_outer(m, p->outer, p->sport, sizeof(msg));
 	memcpy(wg, &msg, sizeof(msg));
 	sg_wipe(&msg, sizeof(msg));
 	udp_csum(rte_pktmbuf_mtod(m, uint8_t *) + PG_ETH_LEN);
@@ -1031,7 +1123,7 @@ static void poll_nic(void)
 static void poll_vm(void)
 {
 	struct rte_mbuf *m[PG_BURST];
-	uint16_t n = rte_eth_rx_burst(g.o.vm_port, 0, m, PG_BURST);
+	uint16_t n = g.have_vm ? rte_eth_rx_burst(g.o.vm_port, 0, m, PG_BURST) : 0;
 
 	for (uint16_t i = 0; i < n; i++) {
 		uint8_t *f = rte_pktmbuf_mtod(m[i], uint8_t *);
@@ -1053,7 +1145,7 @@ static int wait_links(double seconds)
 	uint64_t deadline = rte_rdtsc() + (uint64_t)(seconds * (double)g.hz);
 	uint16_t ports[2] = { g.o.nic_port, g.o.vm_port };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < (g.have_vm ? 2 : 1); i++) {
 		struct rte_eth_link link;
 
 		for (;;) {
@@ -1194,6 +1286,9 @@ static void report(double secs, char *per_second)
 		"keepalives: sent %" PRIu64 " received %" PRIu64 "; refused: %" PRIu64
 		" bad tag, %" PRIu64 " unknown index, %" PRIu64 " other frames\n",
 		g.keepalives_tx, g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other);
+	if (g.o.flood)
+		fprintf(f, "flood: %" PRIu64 " invalid initiations sent (%.0f per second)\n",
+			g.flood_tx, (double)g.flood_tx / secs);
 	if (!g.o.json)
 		return;
 	printf("{\"peers\": %u, \"size\": \"%s\", \"rate\": %.0f, \"seconds\": %.3f, "
@@ -1202,10 +1297,11 @@ static void report(double secs, char *per_second)
 	       ", \"cookie_replies\": %" PRIu64 ", \"rekeys\": %" PRIu64 ", \"tx_failed\": %" PRIu64
 	       ", \"keepalives_tx\": %" PRIu64 ", \"keepalives_rx\": %" PRIu64
 	       ", \"rx_bad_tag\": %" PRIu64 ", \"rx_unknown_index\": %" PRIu64
-	       ", \"rx_other\": %" PRIu64,
+	       ", \"rx_other\": %" PRIu64 ", \"flood_tx\": %" PRIu64 ", \"hs_refused\": %" PRIu64,
 	       g.o.peers, g.o.size, g.o.rate, secs, g.handshakes, g.hs_seconds, g.hs_initiations,
 	       g.hs_responses, g.hs_cookies, g.rekeys, g.tx_failed, g.keepalives_tx,
-	       g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other);
+	       g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other, g.flood_tx,
+	       g.hs_refused);
 	for (int d = 0; d < N_DIRS; d++) {
 		const struct pg_dir *x = &g.d[d];
 
@@ -1226,13 +1322,13 @@ static void report(double secs, char *per_second)
 
 /* ---- the run ---- */
 
-static unsigned credit(uint64_t start, uint64_t now, uint64_t sent)
+static unsigned credit(double rate, uint64_t start, uint64_t now, uint64_t sent)
 {
 	double due;
 
-	if (g.rate == 0)
+	if (rate == 0)
 		return PG_BURST;
-	due = (double)(now - start) * g.rate / (double)g.hz;
+	due = (double)(now - start) * rate / (double)g.hz;
 	if (due <= (double)sent)
 		return 0;
 	return due - (double)sent > PG_BURST ? PG_BURST : (unsigned)(due - (double)sent);
@@ -1291,6 +1387,7 @@ static double trial(double seconds, double rate, bool lines, FILE *js)
 	uint64_t next_sec = start + g.hz, last = start, drain_end, stopped;
 	struct snap a, b;
 	unsigned sec = 0;
+	uint64_t flood0 = g.flood_tx;
 
 	reset_counts();
 	g.rate = rate;
@@ -1301,15 +1398,17 @@ static double trial(double seconds, double rate, bool lines, FILE *js)
 
 		if (now >= end)
 			break;
-		if (g.o.dir[DIR_IN] && (n = credit(start, now, g.d[DIR_IN].tx)) > 0) {
+		if (g.o.dir[DIR_IN] && (n = credit(g.rate, start, now, g.d[DIR_IN].tx)) > 0) {
 			struct pg_peer *pp[PG_BURST];
 
 			for (unsigned i = 0; i < n; i++)
 				pp[i] = &g.peers[g.rr_in++ % g.o.peers];
 			send_data(pp, n, false);
 		}
-		if (g.o.dir[DIR_OUT] && (n = credit(start, now, g.d[DIR_OUT].tx)) > 0)
+		if (g.o.dir[DIR_OUT] && (n = credit(g.rate, start, now, g.d[DIR_OUT].tx)) > 0)
 			send_egress(n);
+		if (g.o.flood && (n = credit(g.o.flood_rate, start, now, g.flood_tx - flood0)) > 0)
+			send_flood(n);
 		poll_nic();
 		poll_vm();
 		rekey_tick(now);
@@ -1452,12 +1551,15 @@ static int run_ndr(void)
 	if (g.o.json) {
 		printf("{\"peers\": %u, \"size\": \"%s\", \"direction\": \"%s\", "
 		       "\"trial_seconds\": "
-		       "%.3f, \"pdr_loss\": %.4f",
+		       "%.3f, \"pdr_loss\": %.4f, \"handshakes\": %" PRIu64
+		       ", \"handshake_seconds\": %.3f, \"initiations\": %" PRIu64
+		       ", \"rekeys\": %" PRIu64 ", \"flood_tx\": %" PRIu64,
 		       g.o.peers, g.o.size,
 		       g.o.dir[DIR_IN] && g.o.dir[DIR_OUT] ? "both"
 		       : g.o.dir[DIR_IN]		   ? "in"
 							   : "out",
-		       g.o.trial, g.o.pdr_loss);
+		       g.o.trial, g.o.pdr_loss, g.handshakes, g.hs_seconds, g.hs_initiations,
+		       g.rekeys, g.flood_tx);
 		for (int w = 0; w < 2; w++)
 			printf(", \"%s\": {\"pps\": %.0f, \"gbps\": %.4f, \"loss\": %.6f, "
 			       "\"latency_ns\": {\"p50\": %.0f, \"p99\": %.0f, \"p99.9\": %.0f}}",
@@ -1471,6 +1573,44 @@ static int run_ndr(void)
 		printf("]}\n");
 	}
 	return best[0].rate > 0 ? 0 : 1;
+}
+
+/*
+ * --pcap-only: the data messages of the sessions just made, sealed as a run
+ * seals them (each client's counters in order, clients in turn) but written
+ * to the pcap instead of the NIC port.  Replayed once into this gateway while
+ * the sessions live (REJECT_AFTER_TIME, 180 s), every one is fresh; a second
+ * replay is all replays.
+ */
+static int write_pcap_data(void)
+{
+	struct pg_dir *d = &g.d[DIR_IN];
+
+	reset_counts();
+	while (d->tx < g.o.pcap_max && !stop) {
+		struct pg_peer *pp[PG_BURST];
+		unsigned n = (unsigned)RTE_MIN((uint64_t)PG_BURST, g.o.pcap_max - d->tx);
+
+		for (unsigned i = 0; i < n; i++)
+			pp[i] = &g.peers[g.rr_in++ % g.o.peers];
+		if (send_data(pp, n, false) != n)
+			return -ENOMEM;
+	}
+	fprintf(human(),
+		"handshakes: %" PRIu64 " of %u in %.2f s (%" PRIu64 " initiations); pcap: %" PRIu64
+		" data messages, %" PRIu64 " bytes of inner packets, written to %s\n",
+		g.handshakes, g.o.peers, g.hs_seconds, g.hs_initiations, d->tx, d->tx_bytes,
+		g.o.pcap);
+	if (g.o.json)
+		printf("{\"peers\": %u, \"size\": \"%s\", \"rate\": %.0f, \"handshakes\": %" PRIu64
+		       ", \"initiations\": %" PRIu64 ", \"responses\": %" PRIu64
+		       ", \"keepalives_tx\": %" PRIu64 ", \"tx_failed\": %" PRIu64
+		       ", \"pcap_frames\": %" PRIu64 ", \"in\": {\"tx\": %" PRIu64
+		       ", \"tx_bytes\": %" PRIu64 "}}\n",
+		       g.o.peers, g.o.size, g.o.rate, g.handshakes, g.hs_initiations,
+		       g.hs_responses, g.keepalives_tx, g.tx_failed, g.pcap_frames, d->tx,
+		       d->tx_bytes);
+	return d->tx == g.o.pcap_max ? 0 : -EINTR;
 }
 
 /* ---- setup ---- */
@@ -1544,6 +1684,8 @@ static void teardown(void)
 	}
 	for (int d = 0; d < N_DIRS; d++)
 		free(g.d[d].seen);
+	free(g.flood_msgs);
+	sg_cookie_maker_clear(&g.flood_maker);
 	sg_dpcrypto_destroy(g.dc);
 }
 
@@ -1563,6 +1705,11 @@ int main(int argc, char **argv)
 		rte_exit(2, "sixgate-pktgen: bad options\n");
 	if (!g.o.have_gw_pub)
 		rte_exit(2, "sixgate-pktgen: --gw-pub is required\n");
+	if (g.o.pcap_only && (!g.o.pcap || g.o.ndr || g.o.flood))
+		rte_exit(2, "sixgate-pktgen: --pcap-only needs --pcap, and no --ndr or --flood\n");
+	if (g.o.pcap_only)
+		g.o.dir[DIR_OUT] = false;
+	g.have_vm = !g.o.pcap_only;
 	if (sg_crypto_init() != 0)
 		rte_exit(2, "sixgate-pktgen: crypto init failed\n");
 	signal(SIGINT, on_signal);
@@ -1577,17 +1724,20 @@ int main(int argc, char **argv)
 		rte_exit(2, "sixgate-pktgen: no crypto engine or mbuf pool\n");
 	if (port_setup(g.o.nic_port, g.o.nic_rxq) != 0)
 		rte_exit(2, "sixgate-pktgen: cannot start NIC port %u\n", g.o.nic_port);
-	if ((g.o.dir[DIR_IN] || g.o.dir[DIR_OUT]) && port_setup(g.o.vm_port, 1) != 0)
+	if (g.have_vm && port_setup(g.o.vm_port, 1) != 0)
 		rte_exit(2, "sixgate-pktgen: cannot start VM port %u\n", g.o.vm_port);
 	if (setup_peers() != 0)
 		rte_exit(2, "sixgate-pktgen: cannot set up %u clients\n", g.o.peers);
 	if (g.o.pcap && pcap_start() != 0)
 		rte_exit(2, "sixgate-pktgen: cannot write %s\n", g.o.pcap);
+	if (g.o.flood && flood_setup() != 0)
+		rte_exit(2, "sixgate-pktgen: cannot seal the flood's initiations\n");
 	fprintf(human(), "sixgate-pktgen: %u clients, size %s, %s, direction %s%s%s\n", g.o.peers,
 		g.o.size,
-		g.o.ndr	   ? "NDR/PDR search"
-		: g.o.rate ? "fixed rate"
-			   : "max rate",
+		g.o.pcap_only ? "pcap only"
+		: g.o.ndr     ? "NDR/PDR search"
+		: g.o.rate    ? "fixed rate"
+			      : "max rate",
 		g.o.dir[DIR_IN] ? "in" : "", g.o.dir[DIR_IN] && g.o.dir[DIR_OUT] ? "+" : "",
 		g.o.dir[DIR_OUT] ? "out" : "");
 	if (wait_links(30) != 0) {
@@ -1611,7 +1761,9 @@ int main(int argc, char **argv)
 				"sessions may have passed the gateway's 180 s limit before their "
 				"rekey (wg_keypair_expired drops)\n",
 				g.hs_seconds);
-		if (g.o.ndr) {
+		if (g.o.pcap_only) {
+			rc = write_pcap_data() == 0 ? 0 : 1;
+		} else if (g.o.ndr) {
 			rc = run_ndr();
 		} else {
 			run_traffic();
@@ -1624,8 +1776,10 @@ int main(int argc, char **argv)
 	teardown();
 	rte_eth_dev_stop(g.o.nic_port);
 	rte_eth_dev_close(g.o.nic_port);
-	rte_eth_dev_stop(g.o.vm_port);
-	rte_eth_dev_close(g.o.vm_port);
+	if (g.have_vm) {
+		rte_eth_dev_stop(g.o.vm_port);
+		rte_eth_dev_close(g.o.vm_port);
+	}
 	rte_eal_cleanup();
 	return rc;
 }

@@ -104,6 +104,8 @@ static void up_index_free(void *ctx, uint32_t index)
 	sg_peers_index_free(c->dp->peers, index);
 }
 
+static void confirm_next(struct sg_ctl *c, struct sg_peer *peer);
+
 static int up_session_new(void *ctx, struct sg_control_peer *p, const struct sg_noise_keypair *nk,
 			  uint64_t now_ns)
 {
@@ -115,6 +117,7 @@ static int up_session_new(void *ctx, struct sg_control_peer *p, const struct sg_
 				  nk->is_initiator, now_ns);
 	if (kp == NULL)
 		return -ENOMEM;
+	confirm_next(c, ctl_peer(p)->peer);
 	sg_peers_install(c->dp->peers, kp);
 	return 0;
 }
@@ -352,18 +355,32 @@ static void want_handshake(struct sg_ctl *c, struct sg_peer *peer)
 		send_initiation(c, peer);
 }
 
-static void handle_flags(struct sg_ctl *c, struct sg_peer *peer, unsigned flags)
+/*
+ * Promotes the peer's next keypair to current once a worker has seen it
+ * confirmed (a packet received under it).  Called for the worker's event and
+ * before a new handshake replaces next: a client that rekeyed twice in a row
+ * may have confirmed the first session while its second initiation was still
+ * queued, and that session was live (counted, staged packets flushed) even
+ * though the next one supersedes it.
+ */
+static void confirm_next(struct sg_ctl *c, struct sg_peer *peer)
 {
 	struct sg_ctl_peer *cp = cp_of(peer);
 	struct sg_keypair *next = peer->ks.next;
 
-	if ((flags & SG_PEER_EV_CONFIRMED) && next != NULL && atomic_load(&next->confirmed) &&
+	if (next != NULL && atomic_load(&next->confirmed) &&
 	    sg_peers_confirm(c->dp->peers, peer, next)) {
 		sg_timers_handshake_complete(&cp->cp.timers, c->dp->ctl->now_ns);
 		cp->last_handshake_ns = wall_ns();
 		c->st.confirmed++;
 		sg_egress_flush_staged(c->dp->ctl, peer);
 	}
+}
+
+static void handle_flags(struct sg_ctl *c, struct sg_peer *peer, unsigned flags)
+{
+	if (flags & SG_PEER_EV_CONFIRMED)
+		confirm_next(c, peer);
 	if (flags & SG_PEER_EV_WANT_HANDSHAKE)
 		want_handshake(c, peer);
 }

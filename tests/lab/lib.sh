@@ -74,6 +74,12 @@ lab_cleanup() {
 			echo "--- $f (last 30 lines)" >&2
 			tail -n 30 "$f" >&2
 		done
+		# Last, so that a runner that keeps only the tail still shows them.
+		if [ ${#LAB_FAILED[@]} -gt 0 ]; then
+			echo "--- failed checks:" >&2
+			printf '  FAIL: %s\n' "${LAB_FAILED[@]}" >&2
+			grep -E '!= \(FAIL\)|Error|assert' "$LAB_DIR/checks.log" 2>/dev/null | tail -n 10 >&2
+		fi
 	elif [ -n "${LAB_DIR:-}" ]; then
 		rm -rf "$LAB_DIR"
 	fi
@@ -213,6 +219,7 @@ lab_eal_mem() {
 
 # lab_check NAME cmd...: runs one check, prints ok/FAIL, counts failures.
 LAB_FAILS=0
+LAB_FAILED=()
 lab_check() {
 	local name=$1
 	shift
@@ -221,6 +228,7 @@ lab_check() {
 	else
 		lab_log "FAIL: $name"
 		LAB_FAILS=$((LAB_FAILS + 1))
+		LAB_FAILED+=("$name")
 	fi
 }
 

@@ -4,7 +4,9 @@
 # generator holds the other memif end and a virtio_user port on that socket.
 # 100 generated clients handshake (real Noise_IKpsk2), then send at a low
 # fixed rate in both directions.  Asserted, exactly: every packet sent is
-# received, in order, once, across rekeys; the gateway's own counters agree with the
+# received, in order, once, across rekeys, or counted by the gateway as
+# dropped at a full queue towards the generator (whose one lcore a loaded
+# machine can deschedule); the gateway's own counters agree with the
 # generator's (decrypted = data + keepalives sent, vm_tx = received on the VM
 # port, vm_rx = sent from it, encrypted = received on the client side) and it
 # dropped nothing but what the handshakes explain; the --pcap file holds every
@@ -76,7 +78,7 @@ pktgen_run() {
 	# shellcheck disable=SC2086
 	timeout 120 "$PG" --file-prefix "$prefix" --no-pci $mem --lcores "0@($(lab_cpus))" \
 		--vdev "net_memif0,role=client,socket=$LAB_DIR/nic.memif,socket-abstract=no" \
-		--vdev "virtio_user0,path=$LAB_DIR/vm1.sock,queues=1" \
+		--vdev "virtio_user0,path=$LAB_DIR/vm1.sock,queues=1,queue_size=1024" \
 		-- --gw-pub "$(cat "$LAB_DIR/gw.pub")" --peers $PEERS --seed $SEED --nic-rxq 2 \
 		--vm-addr "$DP_VM1" --drain 3 --json "$@" >"$LAB_DIR/$name.json" 2>"$LAB_DIR/$name.log"
 }
@@ -98,9 +100,19 @@ def want(what, got, exp):
     if got != exp:
         bad.append(what)
 want("handshakes", r["handshakes"], r["peers"])
+# On a loaded machine the generator's single lcore can be descheduled long
+# enough for the gateway's queues towards it to fill: such a packet is one
+# the gateway counted (vm_tx_full towards the VM port, nic_tx_full towards
+# the clients), never an unexplained loss.
+full_vm, full_nic = drops["vm_tx_full"], drops["nic_tx_full"]
+if full_vm or full_nic:
+    print("lost to full queues towards the generator: vm_tx_full %d nic_tx_full %d" %
+          (full_vm, full_nic))
+want("in: received + the gateway's vm_tx_full = sent", r["in"]["rx"] + full_vm, r["in"]["tx"])
+want("out: sent - received <= the gateway's nic_tx_full", r["out"]["tx"] - r["out"]["rx"] <= full_nic,
+     True)
 for dname in ("in", "out"):
     x = r[dname]
-    want(dname + ": received = sent", x["rx"], x["tx"])
     want(dname + ": reordered", x["reordered"], 0)
     want(dname + ": duplicated", x["duplicated"], 0)
     want(dname + ": sent > 0", x["tx"] > 0, True)
@@ -111,8 +123,11 @@ want("gateway decrypted = in sent + keepalives", d["decrypted"],
 want("gateway keepalive_rx = keepalives sent", d["keepalive_rx"], r["keepalives_tx"])
 want("gateway vm_tx = in received", d["vm_tx"], r["in"]["rx"])
 want("gateway vm_rx = out sent", d["vm_rx"], r["out"]["tx"])
-want("gateway encrypted = out received + keepalives", d["encrypted"],
-     r["out"]["rx"] + r["keepalives_rx"])
+want("gateway encrypted = out sent + its keepalives", d["encrypted"],
+     r["out"]["tx"] + d["keepalive_tx"])
+want("gateway's NIC frames (responses + encrypted) = received by the generator + nic_tx_full",
+     d["responses_tx"] + d["encrypted"],
+     r["responses"] + r["out"]["rx"] + r["keepalives_rx"] + full_nic)
 want("gateway confirmed sessions = handshakes + rekeys", d["confirmed"],
      r["handshakes"] + r["rekeys"])
 want("one confirming keepalive per session", r["keepalives_tx"], r["handshakes"] + r["rekeys"])
@@ -120,18 +135,16 @@ if len(sys.argv) > 4:
     want("every client rekeyed at least once", r["rekeys"] >= r["peers"], True)
 # Handshakes: every initiation arrived; every response the gateway made
 # reached the generator, unless the gateway counted it nic_tx_full (the
-# generator's queues come up after its link); an initiation the gateway
+# generator's queues come up after its link, or it was descheduled); an initiation the gateway
 # refused is one it counted wg_hs_flood or wg_timestamp (a retransmission that met the first
 # in its queue on a loaded machine).  Nothing else is dropped.
 want("gateway initiations_rx = initiations sent", d["initiations_rx"], r["initiations"])
-want("gateway responses_tx = responses received + nic_tx_full", d["responses_tx"],
-     r["responses"] + drops["nic_tx_full"])
 refused = drops["wg_hs_flood"] + drops["wg_timestamp"]
 want("gateway initiations refused = wg_hs_flood + wg_timestamp",
      d["initiations_rx"] - d["responses_tx"], refused)
 want("  ... each one a retransmission", refused <= r["initiations"] - r["handshakes"] - r["rekeys"],
      True)
-want("gateway drops other than those", d["drops_total"] - drops["nic_tx_full"] - refused, 0)
+want("gateway drops other than those", d["drops_total"] - full_nic - full_vm - refused, 0)
 want("generator: nothing left unsent", r["tx_failed"], 0)
 sys.exit(1 if bad else 0)
 PY

@@ -1353,7 +1353,8 @@ static void rekey_tick(uint64_t now)
 			send_initiation(p, now);
 		return;
 	}
-	if (now - p->session_tsc < after || g.rekeys_in_flight >= HS_WINDOW)
+	/* now may be older than a session that a response installed since. */
+	if (now < p->session_tsc + after || g.rekeys_in_flight >= HS_WINDOW)
 		return;
 	p->rekeying = true;
 	g.rekeys_in_flight++;

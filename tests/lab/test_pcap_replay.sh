@@ -128,6 +128,17 @@ sys.exit(0 if (r["datagrams"], r["distinct"], r["min"], r["max"]) == (n, n, 0, n
 PY
 }
 
+# vm_at_least N: the VM has received N datagrams or more.
+vm_at_least() { [ "$(vm_count)" -ge "$1" ]; }
+
+# replays_at_least SNAPSHOT N: N more wg_replay drops than in SNAPSHOT.
+replays_at_least() {
+	dp_tel /sixgate/counters | python3 -c 'import json, sys
+a = json.load(open(sys.argv[1]))["/sixgate/counters"]["drops"]["wg_replay"]
+b = json.load(sys.stdin)["/sixgate/counters"]["drops"]["wg_replay"]
+sys.exit(0 if b - a >= int(sys.argv[2]) else 1)' "$LAB_DIR/$1.counters.json" "$2"
+}
+
 vm_count() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["datagrams"])' "$LAB_DIR/vmrx.json"; }
 
 # replay NAME: tcpreplay the capture once on the client's veth, at 1,000
@@ -158,7 +169,7 @@ PY
 sleep 1
 counters c0
 lab_check "tcpreplay 1: $N frames sent" replay replay1
-lab_wait_for 30 sh -c "[ \$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"datagrams\"])' '$LAB_DIR/vmrx.json') -ge $N ]"
+lab_wait_for 30 vm_at_least $N
 sleep 1
 counters c1
 lab_check "replay 1: the VM received each of the $N inner packets once" vm_got $N
@@ -167,8 +178,7 @@ lab_check "replay 1: the gateway decrypted $N, delivered $N to the VM, dropped n
 lab_log "replay 1: VM $(vm_count) datagrams"
 
 lab_check "tcpreplay 2 (the same file): $N frames sent" replay replay2
-lab_wait_for 30 sh -c "dpdk-telemetry.py -f '$DP_PREFIX' <<<'/sixgate/counters' 2>/dev/null |
-	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))[\"/sixgate/counters\"][\"drops\"][\"wg_replay\"]; b=json.load(sys.stdin)[\"/sixgate/counters\"][\"drops\"][\"wg_replay\"]; sys.exit(0 if b - a >= $N else 1)' '$LAB_DIR/c1.counters.json'"
+lab_wait_for 30 replays_at_least c1 $N
 sleep 1
 counters c2
 lab_check "replay 2: every frame a replay ($N wg_replay), nothing decrypted or delivered" \

@@ -476,7 +476,7 @@ static inline void egress_burst(struct sg_worker *w, unsigned vmi, struct rte_mb
 		}
 	}
 	if (c.n > 0)
-		sg_policy_acl_classify(pol->acl, c.kptr, c.res, c.n);
+		sg_policy_acl_classify_cached(w->pol_cache, pol->acl, c.kptr, c.res, c.n);
 	for (i = 0; i < c.n; i++) {
 		enum sg_drop_reason why = sg_policy_verdict(w, pol, c.res[i]);
 		struct sg_peer *peer = NULL;

@@ -25,6 +25,7 @@
 #include "lib/common/sg_prefix.h"
 #include "lib/crypto/sg_crypto.h"
 #include "lib/dpcrypto/sg_dpcrypto.h"
+#include "lib/policy/sg_policy.h"
 #include "lib/routing/sg_routing.h"
 #include "pipelines/sg_gateway.h"
 #include "pipelines/sg_stages.h"
@@ -470,9 +471,11 @@ static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcor
 	w->local_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(100, 1000);
 	w->crypto = sg_dpcrypto_create();
 	w->aips_cache = rte_zmalloc("sg_aips_cache", sizeof(*w->aips_cache), 64);
-	if (w->crypto == NULL || w->aips_cache == NULL) {
+	w->pol_cache = rte_zmalloc("sg_policy_cache", sizeof(*w->pol_cache), 64);
+	if (w->crypto == NULL || w->aips_cache == NULL || w->pol_cache == NULL) {
 		sg_dpcrypto_destroy(w->crypto);
 		rte_free(w->aips_cache);
+		rte_free(w->pol_cache);
 		rte_free(w);
 		return NULL;
 	}
@@ -692,11 +695,13 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	for (i = 0; i < dp->n_workers; i++) {
 		sg_dpcrypto_destroy(dp->workers[i]->crypto);
 		rte_free(dp->workers[i]->aips_cache);
+		rte_free(dp->workers[i]->pol_cache);
 		rte_free(dp->workers[i]);
 	}
 	if (dp->ctl != NULL) {
 		sg_dpcrypto_destroy(dp->ctl->crypto);
 		rte_free(dp->ctl->aips_cache);
+		rte_free(dp->ctl->pol_cache);
 	}
 	rte_free(dp->ctl);
 	rte_free(dp->qsbr);

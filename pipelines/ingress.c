@@ -306,7 +306,7 @@ static void to_vms(struct sg_worker *w, struct inner_batch *b)
 
 	if (b->n == 0)
 		return;
-	sg_policy_acl_classify(pol->acl, b->kptr, b->res, b->n);
+	sg_policy_acl_classify_cached(w->pol_cache, pol->acl, b->kptr, b->res, b->n);
 	for (i = 0; i < b->n; i++)
 		memcpy(dst[i], ((const struct rte_ipv6_hdr *)b->pkt[i])->dst_addr, 16);
 	sg_routing_lookup_bulk(w->dp->routes, dst, nh, b->n);

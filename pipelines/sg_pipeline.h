@@ -51,6 +51,7 @@ extern "C" {
 
 struct sg_allowedips;
 struct sg_allowedips_cache;
+struct sg_policy_cache;
 struct sg_dpcrypto;
 struct sg_policy_acl;
 struct sg_routing;
@@ -200,6 +201,8 @@ struct sg_worker {
 	struct sg_dpcrypto *crypto;
 	/* This worker's own cache of dp->aips lookups (ingress source, egress peer). */
 	struct sg_allowedips_cache *aips_cache;
+	/* And of its policy verdicts (sg_policy_acl_classify_cached), both stages. */
+	struct sg_policy_cache *pol_cache;
 	uint64_t now_ns;
 	struct sg_log_rl_state icmp_rl;	 /* the ICMPv6 errors it sends (sg_icmp_allowed) */
 	struct sg_log_rl_state local_rl; /* its replies to ARP, ND and echo requests */

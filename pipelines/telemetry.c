@@ -498,6 +498,21 @@ static void policy_hits(struct rte_tel_data *d, const struct sg_dp_policy *p, un
 		add_container(d, "hits", h);
 }
 
+/* The workers' verdict caches: lookups answered from them and classified. */
+static void policy_cache(struct rte_tel_data *d, const struct sg_dp *dp)
+{
+	uint64_t hits = 0, misses = 0;
+
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		const struct sg_policy_cache *c = dp->workers[i]->pol_cache;
+
+		hits += __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
+		misses += __atomic_load_n(&c->misses, __ATOMIC_RELAXED);
+	}
+	rte_tel_data_add_dict_u64(d, "cache_hits", hits);
+	rte_tel_data_add_dict_u64(d, "cache_misses", misses);
+}
+
 static int cmd_policy(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct sg_dp_policy *p;
@@ -516,6 +531,7 @@ static int cmd_policy(const char *cmd, const char *params, struct rte_tel_data *
 	rte_tel_data_add_dict_u64(d, "reload_failures", tel_gw->policy_reload_failures);
 	rte_tel_data_add_dict_u64(d, "store_names", tel_gw->policy_store_refs);
 	rte_tel_data_add_dict_u64(d, "store_recompiles", tel_gw->policy_store_recompiles);
+	policy_cache(d, &tel_gw->dp);
 	policy_hits(d, p, tel_gw->dp.n_workers);
 	pthread_mutex_unlock(&tel_gw->policy_lock);
 	return 0;

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include <rte_acl.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include "lib/policy/sg_policy.h"
 
@@ -77,6 +79,7 @@ static const struct rte_acl_field_def field_defs[N_FIELDS] = {
 struct sg_policy_acl {
 	struct rte_acl_ctx *ctx;
 	uint32_t n_rules;
+	uint32_t gen; /* this context's own, never 0: the cache's tag */
 	const char *alg;
 };
 
@@ -142,6 +145,11 @@ static const char *pick_alg(struct rte_acl_ctx *ctx)
 	return "default";
 }
 
+/* The largest burst the cache takes at once (the stages pass up to 256). */
+#define SG_POLICY_CACHE_BURST 256u
+
+static atomic_uint gens;
+
 int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, int socket_id,
 			char *err, size_t errlen)
 {
@@ -192,6 +200,9 @@ int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, i
 	if (rc != 0)
 		goto fail;
 	a->alg = pick_alg(a->ctx);
+	do
+		a->gen = atomic_fetch_add(&gens, 1) + 1;
+	while (a->gen == 0);
 	free(rules);
 	*out = a;
 	return 0;
@@ -211,6 +222,64 @@ void sg_policy_acl_classify(const struct sg_policy_acl *a, const uint8_t **keys,
 	rte_acl_classify(a->ctx, keys, results, n, 1);
 	for (unsigned i = 0; i < n; i++)
 		results[i] = results[i] == 0 ? a->n_rules : results[i] - 1;
+}
+
+static inline bool key_eq(const struct sg_policy_key *a, const struct sg_policy_key *b)
+{
+	uint64_t x[5], y[5];
+	uint32_t u, v;
+
+	/* 44 bytes: five 8-byte words and the ports; one branch. */
+	memcpy(x, a, 40);
+	memcpy(y, b, 40);
+	memcpy(&u, (const uint8_t *)a + 40, 4);
+	memcpy(&v, (const uint8_t *)b + 40, 4);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+		(u ^ v)) == 0;
+}
+
+void sg_policy_acl_classify_cached(struct sg_policy_cache *c, const struct sg_policy_acl *a,
+				   const uint8_t **keys, uint32_t *results, unsigned n)
+{
+	struct sg_policy_cache_entry *slot[SG_POLICY_CACHE_BURST];
+	const uint8_t *miss_keys[SG_POLICY_CACHE_BURST];
+	uint32_t miss_res[SG_POLICY_CACHE_BURST];
+	uint16_t miss_at[SG_POLICY_CACHE_BURST];
+	unsigned i, nm = 0;
+
+	if (a->n_rules < SG_POLICY_CACHE_MIN_RULES || n > SG_POLICY_CACHE_BURST) {
+		sg_policy_acl_classify(a, keys, results, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t h = rte_hash_crc(keys[i], sizeof(struct sg_policy_key), 0);
+
+		slot[i] = &c->e[h & (SG_POLICY_CACHE_SIZE - 1)];
+		rte_prefetch0(slot[i]);
+	}
+	for (i = 0; i < n; i++) {
+		const struct sg_policy_cache_entry *e = slot[i];
+
+		if (e->gen == a->gen && key_eq(&e->key, (const struct sg_policy_key *)keys[i])) {
+			results[i] = e->result;
+		} else {
+			miss_keys[nm] = keys[i];
+			miss_at[nm++] = (uint16_t)i;
+		}
+	}
+	c->hits += n - nm;
+	if (nm == 0)
+		return;
+	c->misses += nm;
+	sg_policy_acl_classify(a, miss_keys, miss_res, nm);
+	for (i = 0; i < nm; i++) {
+		struct sg_policy_cache_entry *e = slot[miss_at[i]];
+
+		memcpy(&e->key, miss_keys[i], sizeof(e->key));
+		e->result = miss_res[i];
+		e->gen = a->gen;
+		results[miss_at[i]] = miss_res[i];
+	}
 }
 
 const char *sg_policy_acl_alg(const struct sg_policy_acl *a)

@@ -190,6 +190,39 @@ int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, i
 void sg_policy_acl_classify(const struct sg_policy_acl *a, const uint8_t **keys, uint32_t *results,
 			    unsigned n);
 
+/*
+ * A worker's cache of recent verdicts: a direct-mapped table of keys and the
+ * rule that decided them, for one context at a time (an entry holds the
+ * generation of the context that made it: every context built has its own,
+ * so a reload makes every entry stale at once, without touching the cache).
+ * A verdict is a pure function of the key and the context, so a hit is
+ * exactly what the classify would say; the packets of a flow after its first
+ * skip the trie walk, which with a thousand rules is most of a stage's cost
+ * outside the AEAD.  Contexts of fewer than SG_POLICY_CACHE_MIN_RULES rules
+ * are classified directly (their walk costs about what a lookup does).
+ */
+#define SG_POLICY_CACHE_SIZE	  4096u /* entries, a power of two: 256 KiB */
+#define SG_POLICY_CACHE_MIN_RULES 16u
+
+struct sg_policy_cache_entry {
+	struct sg_policy_key key;
+	uint32_t result;
+	uint32_t gen; /* 0: empty */
+} __attribute__((aligned(64)));
+
+struct sg_policy_cache {
+	uint64_t hits, misses;
+	struct sg_policy_cache_entry e[SG_POLICY_CACHE_SIZE];
+};
+
+/*
+ * As sg_policy_acl_classify, through c: one rte_acl_classify for the keys
+ * the cache does not hold (none when it holds them all), whose results it
+ * keeps.  The keys must come from sg_policy_key_set (its padding zeroed).
+ */
+void sg_policy_acl_classify_cached(struct sg_policy_cache *c, const struct sg_policy_acl *a,
+				   const uint8_t **keys, uint32_t *results, unsigned n);
+
 /* The name of the classify algorithm in use ("avx2", "scalar", ...). */
 const char *sg_policy_acl_alg(const struct sg_policy_acl *a);
 

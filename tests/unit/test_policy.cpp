@@ -655,4 +655,70 @@ TEST(PolicyAcl, AgreesWithTheReferenceOnRandomRules)
 	sg_policy_acl_free(acl);
 }
 
+// The verdict cache: every result through it equals the reference, on keys
+// drawn from a small set (so that they repeat and collide in the 4,096
+// slots); the repeats hit; a context built from another policy (a reload)
+// is never answered from the first one's entries; bursts of every size.
+TEST(PolicyAcl, CachedClassifyAgreesAndFollowsAReload)
+{
+	std::mt19937 rng(13);
+	auto rules = [&](unsigned seed) {
+		std::mt19937 r(seed);
+		std::string text;
+		for (int i = 0; i < 200; i++) {
+			char line[160];
+			snprintf(line, sizeof(line),
+				 "%s tcp from fdaa:0:%x::/48 to fdaa:0:%x::/48 port %u-%u\n",
+				 r() % 2 ? "allow" : "deny", (unsigned)(r() % 8),
+				 (unsigned)(r() % 8), (unsigned)(r() % 100),
+				 (unsigned)(100 + r() % 100));
+			text += line;
+		}
+		return text;
+	};
+	Policy p1(rules(1)), p2(rules(2));
+	ASSERT_EQ(p1.rc, 0) << p1.err;
+	ASSERT_EQ(p2.rc, 0) << p2.err;
+	sg_policy_acl *a1 = nullptr, *a2 = nullptr;
+	char err[SG_POLICY_ERR_LEN];
+	ASSERT_EQ(sg_policy_acl_build(&a1, &p1.p, -1, err, sizeof(err)), 0) << err;
+	ASSERT_EQ(sg_policy_acl_build(&a2, &p2.p, -1, err, sizeof(err)), 0) << err;
+	std::vector<sg_policy_key> pool(1500);
+	for (auto &k : pool) {
+		char src[64], dst[64];
+		snprintf(src, sizeof(src), "fdaa:0:%x::%x", (unsigned)(rng() % 8),
+			 (unsigned)(rng() % 16));
+		snprintf(dst, sizeof(dst), "fdaa:0:%x::1", (unsigned)(rng() % 8));
+		k = key_of({ src, dst, IPPROTO_TCP, 40000, (uint16_t)(rng() % 220),
+			     SG_POLICY_DIR_IN, false });
+	}
+	auto *cache = static_cast<sg_policy_cache *>(calloc(1, sizeof(sg_policy_cache)));
+	ASSERT_NE(cache, nullptr);
+	size_t checked = 0, differ = 0;
+	for (int round = 0; round < 60; round++) {
+		const sg_policy_acl *a = round % 10 < 5 ? a1 : a2;
+		const sg_policy &p = round % 10 < 5 ? p1.p : p2.p;
+		unsigned n = 1 + (unsigned)(rng() % 256);
+		std::vector<const uint8_t *> keys(n);
+		for (auto &k : keys)
+			k = (const uint8_t *)&pool[rng() % pool.size()];
+		std::vector<uint32_t> res(n, ~0u);
+		sg_policy_acl_classify_cached(cache, a, keys.data(), res.data(), n);
+		for (unsigned i = 0; i < n; i++) {
+			const sg_policy_key *k = (const sg_policy_key *)keys[i];
+			ASSERT_EQ(res[i], sg_policy_match(&p, k))
+				<< "round " << round << " key " << i;
+			differ += sg_policy_match(&p1.p, k) != sg_policy_match(&p2.p, k);
+			checked++;
+		}
+	}
+	EXPECT_GT(cache->hits, 1000u) << "repeated keys are answered from the cache";
+	EXPECT_GT(cache->misses, 1000u);
+	EXPECT_EQ(cache->hits + cache->misses, checked);
+	EXPECT_GT(differ, 500u) << "the two policies disagree often enough to catch a stale entry";
+	free(cache);
+	sg_policy_acl_free(a1);
+	sg_policy_acl_free(a2);
+}
+
 } // namespace

@@ -692,8 +692,10 @@ TEST(PolicyAcl, CachedClassifyAgreesAndFollowsAReload)
 		k = key_of({ src, dst, IPPROTO_TCP, 40000, (uint16_t)(rng() % 220),
 			     SG_POLICY_DIR_IN, false });
 	}
-	auto *cache = static_cast<sg_policy_cache *>(calloc(1, sizeof(sg_policy_cache)));
+	// Its entries are cache-line aligned (as rte_zmalloc gives them to the workers).
+	auto *cache = static_cast<sg_policy_cache *>(aligned_alloc(64, sizeof(sg_policy_cache)));
 	ASSERT_NE(cache, nullptr);
+	memset(cache, 0, sizeof(*cache));
 	size_t checked = 0, differ = 0;
 	for (int round = 0; round < 60; round++) {
 		const sg_policy_acl *a = round % 10 < 5 ? a1 : a2;

@@ -776,7 +776,8 @@ static void pcap_stop(void)
  * a second: the gateway may be descheduled on a loaded machine).  What never
  * left is freed, taken back from direction dir's counts (dir < 0: none) and
  * counted as tx_failed; the sequence numbers it used are never seen, which
- * the receiver tolerates.  Returns how many were sent.
+ * the receiver tolerates.  With --pcap-only, data (dir DIR_IN) goes into
+ * the pcap instead and counts as sent.  Returns how many were sent.
  */
 static unsigned tx_all(uint16_t port, struct rte_mbuf **m, unsigned n, int dir, uint32_t over)
 {

@@ -142,6 +142,8 @@ def main():
             add(figure, None, None, None, None, None, None, None, PKTGEN)
 
     def f(v, fmt):
+        if isinstance(v, str):  # an IMIX row's size
+            return v
         return "-" if v is None else fmt % v
 
     print("bench/run on %s: %s (%d CPUs), features %s, ipsec-mb arch %s" %

@@ -6,7 +6,7 @@
 # (net_af_packet on the client's veth) makes real handshakes for 10 clients
 # with the gateway, confirms each session with a keepalive, then seals 2,000
 # IMIX data messages under those sessions and writes them to a classic pcap
-# instead of sending them (--pcap-only), 1 ms apart.  tcpreplay replays the
+# instead of sending them (--pcap-only), 2 ms apart.  tcpreplay replays the
 # file on the client's veth.  Asserted, exactly: the VM's UDP socket receives
 # each inner packet once (2,000 datagrams, sequence numbers 0..1,999), the
 # gateway decrypted 2,000 and handed 2,000 to the VM, with no data-path drop.
@@ -76,7 +76,7 @@ PG_PREFIX=$(lab_dpdk_prefix pg)
 lab_exec c1 timeout 120 "$PG" --file-prefix "$PG_PREFIX" --no-pci --no-huge -m 256 \
 	--lcores "0@($(lab_cpus))" --vdev "net_af_packet0,iface=${LAB}c1" \
 	-- --gw-pub "$(cat "$LAB_DIR/gw.pub")" --peers $PEERS --seed $SEED --vm-addr "$DP_VM1" \
-	--size imix --rate 1000 --pcap-only --pcap "$LAB_DIR/replay.pcap" --pcap-max $N \
+	--size imix --rate 500 --pcap-only --pcap "$LAB_DIR/replay.pcap" --pcap-max $N \
 	--json >"$LAB_DIR/pg.json" 2>"$LAB_DIR/pg.log"
 PG_RC=$?
 lab_log "pktgen: $(grep -h '^handshakes' "$LAB_DIR/pg.log")"
@@ -141,10 +141,10 @@ sys.exit(0 if b - a >= int(sys.argv[2]) else 1)' "$LAB_DIR/$1.counters.json" "$2
 
 vm_count() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["datagrams"])' "$LAB_DIR/vmrx.json"; }
 
-# replay NAME: tcpreplay the capture once on the client's veth, at 1,000
+# replay NAME: tcpreplay the capture once on the client's veth, at 500
 # frames per second; checks that it sent every frame.
 replay() {
-	lab_exec c1 tcpreplay -i "${LAB}c1" --pps 1000 "$LAB_DIR/replay.pcap" >"$LAB_DIR/$1.log" 2>&1 &&
+	lab_exec c1 tcpreplay -i "${LAB}c1" --pps 500 "$LAB_DIR/replay.pcap" >"$LAB_DIR/$1.log" 2>&1 &&
 		grep -qE "Successful packets: +$N\b" "$LAB_DIR/$1.log" &&
 		grep -qE "Failed packets: +0\b" "$LAB_DIR/$1.log"
 }

@@ -633,7 +633,7 @@ TEST(PolicyDifferential, ExamplePolicy)
 		  0)
 		<< err;
 	differential(p, "demo", scaled(4000000, 10000000), scaled(4000000, 10000000),
-		     scaled(2000000, 10000000));
+		     scaled(4000000, 10000000));
 	sg_policy_free(&p);
 }
 
@@ -655,13 +655,13 @@ void generated(unsigned n_rules, uint64_t n, uint64_t n_rte_bpf, uint64_t n_kern
 TEST(PolicyDifferential, Generated10Rules)
 {
 	generated(10, scaled(4500000, 10000000), scaled(4500000, 10000000),
-		  scaled(2000000, 10000000));
+		  scaled(4500000, 10000000));
 }
 
 TEST(PolicyDifferential, Generated1000Rules)
 {
 	generated(1000, scaled(2000000, 10000000), scaled(1500000, 10000000),
-		  scaled(100000, 10000000));
+		  scaled(1500000, 10000000));
 }
 
 // librte_bpf's validator walks a 20,000-rule program for many minutes (the

@@ -185,5 +185,7 @@ lab_check "replay 2: every frame a replay ($N wg_replay), nothing decrypted or d
 	deltas c1 c2 0 0 $N
 lab_check "replay 2: the VM still has $N datagrams" vm_got $N
 lab_stop "$VMRX_PID"
+lab_check "no sanitizer report from sixgate-pktgen" \
+	sh -c "! grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' '$LAB_DIR/pg.log'"
 cat "$LAB_DIR/checks.log" >&2
 dp_finish

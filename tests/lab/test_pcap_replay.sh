@@ -73,6 +73,7 @@ lab_wait_for 10 test -s "$LAB_DIR/vmrx.json" || lab_die "the VM's receiver did n
 
 # The capture: sessions made live over the veth, their data written, not sent.
 PG_PREFIX=$(lab_dpdk_prefix pg)
+LAB_PREFIXES+=("$PG_PREFIX") # recorded here: $(...) ran lab_dpdk_prefix in a subshell
 lab_exec c1 timeout 120 "$PG" --file-prefix "$PG_PREFIX" --no-pci --no-huge -m 256 \
 	--lcores "0@($(lab_cpus))" --vdev "net_af_packet0,iface=${LAB}c1" \
 	-- --gw-pub "$(cat "$LAB_DIR/gw.pub")" --peers $PEERS --seed $SEED --vm-addr "$DP_VM1" \

@@ -41,6 +41,13 @@ static struct sg_ctl_peer *ctl_peer(struct sg_control_peer *p)
 	return (struct sg_ctl_peer *)((char *)p - offsetof(struct sg_ctl_peer, cp));
 }
 
+/* Brings p to the next tick: its timers or stamps changed outside a tick. */
+static void visit_soon(struct sg_ctl *c, struct sg_peer *p)
+{
+	cp_of(p)->touched = true;
+	sg_timers_queue_earlier(&c->due, p->id, c->dp->ctl->now_ns);
+}
+
 static void send_msg(struct sg_ctl *c, const struct sg_endpoint *ep, const void *msg, size_t len)
 {
 	struct sg_worker *w = c->dp->ctl;
@@ -160,7 +167,9 @@ int sg_ctl_init(struct sg_ctl *c, struct sg_dp *dp, const struct sg_config *cfg,
 	 */
 	c->core.ratelimit_under_load_only = true;
 	c->cps = rte_zmalloc("sg_ctl_peers", (max_peers ? max_peers : 1) * sizeof(*c->cps), 64);
-	return c->cps != NULL ? 0 : -ENOMEM;
+	if (c->cps == NULL)
+		return -ENOMEM;
+	return sg_timers_queue_init(&c->due, max_peers);
 }
 
 int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p)
@@ -175,7 +184,10 @@ int sg_ctl_peer_init(struct sg_ctl *c, struct sg_peer *p)
 	cp->peer = p;
 	cp->from_store = false;
 	cp->active_ns = sg_now_ns();
+	cp->touched = false;
 	p->ctl = cp;
+	/* Nothing to do before its first deadline (a persistent keepalive), if any. */
+	sg_timers_queue_set(&c->due, p->id, sg_timers_next_deadline(&cp->cp.timers, 0));
 	return 0;
 }
 
@@ -189,6 +201,7 @@ void sg_ctl_peer_fini(struct sg_ctl *c, struct sg_peer *p)
 		cp->staged_dropped++;
 	}
 	atomic_store_explicit(&p->staged_at, 0, memory_order_relaxed);
+	sg_timers_queue_remove(&c->due, p->id);
 	sg_control_peer_clear(&c->core, &cp->cp);
 	sg_wipe(&cp->cp, sizeof(cp->cp));
 }
@@ -205,6 +218,7 @@ void sg_ctl_fini(struct sg_ctl *c)
 			sg_control_peer_clear(&c->core, &c->cps[i].cp);
 	rte_free(c->cps);
 	c->cps = NULL;
+	sg_timers_queue_fini(&c->due);
 	sg_control_fini(&c->core);
 }
 
@@ -288,6 +302,7 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m, bool 
 		return why;
 	sg_peer_endpoint_set(ctl_peer(p)->peer, src);
 	ctl_peer(p)->active_ns = now;
+	visit_soon(c, ctl_peer(p)->peer);
 	if (msg[0] == SG_MSG_RESPONSE)
 		session_up(c, ctl_peer(p)->peer);
 	return SG_DROP_NONE;
@@ -379,6 +394,8 @@ static void confirm_next(struct sg_ctl *c, struct sg_peer *peer)
 
 static void handle_flags(struct sg_ctl *c, struct sg_peer *peer, unsigned flags)
 {
+	/* Whatever the flags, the next tick reads the peer's stamps and timers. */
+	visit_soon(c, peer);
 	if (flags & SG_PEER_EV_CONFIRMED)
 		confirm_next(c, peer);
 	if (flags & SG_PEER_EV_WANT_HANDSHAKE)
@@ -411,7 +428,7 @@ static void report(struct sg_ctl_peer *cp, enum stamp k, uint64_t at)
  * then received" (a passive keepalive later), not the other way round (a
  * needless handshake).  Equal stamps keep rx before tx.
  */
-static void feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
+static unsigned feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
 {
 	uint64_t at[ST_COUNT] = {
 		atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed),
@@ -422,13 +439,14 @@ static void feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
 	uint64_t *seen[ST_COUNT] = { &cp->seen_rx, &cp->seen_data_rx, &cp->seen_tx,
 				     &cp->seen_data_tx };
 	bool fresh[ST_COUNT];
-	unsigned k, n = 0;
+	unsigned k, n = 0, moved;
 
 	for (k = 0; k < ST_COUNT; k++) {
 		fresh[k] = at[k] != *seen[k];
 		n += fresh[k];
 		*seen[k] = at[k];
 	}
+	moved = n;
 	while (n-- > 0) {
 		unsigned first = ST_COUNT;
 
@@ -438,6 +456,7 @@ static void feed_timers(struct sg_ctl_peer *cp, struct sg_peer *p)
 		report(cp, (enum stamp)first, at[first]);
 		fresh[first] = false;
 	}
+	return moved;
 }
 
 /* Section 6.2's rekey rules, plus the configured gateway-side rekey interval. */
@@ -459,21 +478,59 @@ static bool rekey_due(struct sg_ctl *c, struct sg_ctl_peer *cp, struct sg_peer *
 	       now - cur->birth_ns >= (uint64_t)c->rekey_after_time_s * CTL_NS_PER_S;
 }
 
+static uint64_t min_ns(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * When p is to be visited again: its earliest timer, its staged packets'
+ * expiry, and the next tick after a visit that found it changed (moved).
+ * That extra visit reads again what a worker may have written just as this
+ * one cleared SG_PEER_EV_ACTIVE (a stamp or staged_at not yet visible then,
+ * whose worker saw the flag still raised and queued nothing).
+ */
+static uint64_t next_visit(struct sg_ctl_peer *cp, struct sg_peer *p, uint64_t now, bool moved)
+{
+	uint64_t at = sg_timers_next_deadline(&cp->cp.timers, now);
+	uint64_t staged = atomic_load_explicit(&p->staged_at, memory_order_relaxed);
+
+	if (staged != 0)
+		at = min_ns(at, staged + (uint64_t)SG_STAGED_TIMEOUT_S * CTL_NS_PER_S);
+	else if (sg_peer_staged_count(p) > 0)
+		moved = true; /* staged, its time not visible yet */
+	if (moved)
+		at = min_ns(at, now + CTL_TICK_NS);
+	/* Due now is for the next tick, not this one again. */
+	return at != SG_TIMERS_NEVER && at <= now ? now + 1 : at;
+}
+
+/*
+ * What the old walk did to every peer, now done to the peers that are due:
+ * the flags, the stamps fed to the timers, the staged packets' expiry, the
+ * rekey rules, the timers' decisions.  A peer not visited has nothing due:
+ * no stamp moved (a worker would have raised SG_PEER_EV_ACTIVE), no flag
+ * (the event ring), no handshake (visit_soon), no deadline reached.
+ */
 static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 {
 	struct sg_ctl_peer *cp = cp_of(p);
 	uint64_t old_tx = cp->seen_data_tx, old_rx = cp->seen_data_rx;
+	/* Before the stamps are read: a stamp written after this raises it again. */
+	bool moved = sg_peer_take_active(p) || cp->touched;
 	uint64_t rx = atomic_load_explicit(&p->st.last_rx_ns, memory_order_relaxed);
 	unsigned d, flags = 0;
 
+	cp->touched = false;
 	if (rx > cp->active_ns)
 		cp->active_ns = rx;
 
-	if (atomic_load_explicit(&p->events, memory_order_relaxed) != 0)
-		flags = sg_peer_take_flags(p);
+	if (atomic_load_explicit(&p->events, memory_order_relaxed) & ~(unsigned)SG_PEER_EV_ACTIVE)
+		flags = sg_peer_take_flags(p) & ~(unsigned)SG_PEER_EV_ACTIVE;
 	if (flags != 0)
 		handle_flags(c, p, flags);
-	feed_timers(cp, p);
+	if (feed_timers(cp, p) > 0)
+		moved = true;
 	expire_staged(c, p, now);
 	if (rekey_due(c, cp, p, now, cp->seen_data_tx != old_tx, cp->seen_data_rx != old_rx) &&
 	    sg_timers_handshake_wanted(&cp->cp.timers, now)) {
@@ -496,6 +553,9 @@ static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 		sg_noise_peer_hs_zero(&cp->cp.hs);
 		sg_control_release_index(&c->core, &cp->cp);
 	}
+	moved = moved || cp->touched;
+	cp->touched = false;
+	sg_timers_queue_set(&c->due, p->id, next_visit(cp, p, now, moved));
 }
 
 static void print_status(struct sg_ctl *c)
@@ -524,16 +584,51 @@ static void print_status(struct sg_ctl *c)
 	       (unsigned long)total);
 }
 
-static void tick(struct sg_ctl *c, uint64_t now)
+/*
+ * The event ring refused a peer (never seen: it has room for every peer
+ * twice): its flags stay raised with nobody to take them, so take every
+ * peer's once.
+ */
+static void sweep_flags(struct sg_ctl *c)
 {
+	uint64_t lost = atomic_load_explicit(&c->dp->ev_lost, memory_order_relaxed);
 	unsigned i, n = sg_peers_slots(c->dp->peers);
 
+	if (lost == c->ev_lost_seen)
+		return;
+	c->ev_lost_seen = lost;
 	for (i = 0; i < n; i++) {
 		struct sg_peer *p = sg_peers_at(c->dp->peers, i);
 
-		if (p != NULL)
-			tick_peer(c, p, now);
+		if (p != NULL && atomic_load_explicit(&p->events, memory_order_relaxed) != 0)
+			handle_flags(c, p, sg_peer_take_flags(p));
 	}
+}
+
+/* Visits the peers that are due, the earliest first, at most SG_CTL_TICK_VISITS_MAX. */
+static void visit_due(struct sg_ctl *c, uint64_t now)
+{
+	uint64_t visits = 0;
+	uint32_t id;
+
+	while (visits < SG_CTL_TICK_VISITS_MAX && sg_timers_queue_pop(&c->due, now, &id)) {
+		struct sg_peer *p = sg_peers_at(c->dp->peers, id);
+
+		if (p == NULL || p->ctl == NULL)
+			continue;
+		tick_peer(c, p, now);
+		visits++;
+	}
+	c->st.ticks++;
+	c->st.tick_visits += visits;
+	if (visits > c->st.tick_visits_max)
+		c->st.tick_visits_max = visits;
+}
+
+static void tick(struct sg_ctl *c, uint64_t now)
+{
+	sweep_flags(c);
+	visit_due(c, now);
 	sg_peers_reclaim(c->dp->peers);
 	if (now >= c->next_gc_ns) {
 		sg_ratelimit_gc(c->core.rl, now);

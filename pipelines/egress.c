@@ -188,6 +188,7 @@ static void batch_send(struct sg_worker *w, struct tx_batch *b)
 					      memory_order_relaxed);
 		atomic_fetch_add_explicit(&peer->st.tx_bytes, run->bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&peer->st.tx_packets, sent[i], memory_order_relaxed);
+		sg_peer_touch(w, peer);
 	}
 	w->st.encrypted += no;
 	batch_init(b);

@@ -141,6 +141,7 @@ static void run_end(struct sg_worker *w, struct peer_run *r)
 	atomic_store_explicit(&p->st.last_rx_ns, w->now_ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st.rx_bytes, r->bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st.rx_packets, r->packets, memory_order_relaxed);
+	sg_peer_touch(w, p);
 	r->peer = NULL;
 }
 
@@ -330,6 +331,7 @@ static void to_vms(struct sg_worker *w, struct inner_batch *b)
 		if (peer != stamped) {
 			atomic_store_explicit(&peer->st.last_data_rx_ns, w->now_ns,
 					      memory_order_relaxed);
+			sg_peer_touch(w, peer);
 			stamped = peer;
 		}
 		to_vm_frame(w->dp, m, (unsigned)vm, b->ip_len[i]);

@@ -47,6 +47,8 @@ struct sg_ctl_peer {
 	uint64_t seen_rx, seen_data_rx, seen_tx, seen_data_tx;
 	uint64_t last_handshake_ns; /* wall-clock ns of the last completed handshake */
 	uint64_t staged_dropped;
+	/* Something changed it outside a tick: its next visit is followed by one more. */
+	bool touched;
 	bool from_store;    /* loaded from the peer store (else the file's) */
 	uint64_t loaded_ns; /* when it was loaded */
 	uint64_t active_ns; /* its last handshake or packet, for eviction */
@@ -73,7 +75,15 @@ struct sg_loader;
 /* Counters of the control lcore besides lib/control's (written by control only). */
 struct sg_ctl_stats {
 	uint64_t keepalive_tx, rekeys, confirmed, expired, give_up;
+	/* Timer ticks, the peers they visited, and the most one tick visited. */
+	uint64_t ticks, tick_visits, tick_visits_max;
 };
+
+/*
+ * The most peers one tick (every 20 ms) visits; peers due beyond it wait for
+ * the next tick, so that a burst of deadlines cannot stall the handshakes.
+ */
+#define SG_CTL_TICK_VISITS_MAX 4096
 
 /* The control lcore. */
 struct sg_ctl {
@@ -107,6 +117,13 @@ struct sg_ctl {
 	uint8_t miss_key[32];
 	bool miss;
 	uint64_t next_tick_ns, next_status_ns, next_gc_ns;
+	/*
+	 * The peers a tick is to visit, by peer id, at their earliest deadline:
+	 * a timer, staged packets' expiry, or the next tick when workers or a
+	 * handshake changed them.  Idle peers are not in it and cost a tick nothing.
+	 */
+	struct sg_timers_queue due;
+	uint64_t ev_lost_seen; /* dp->ev_lost when the flags were last swept */
 	/*
 	 * Drop capture: telemetry hands a new file over in dropcap_new (and asks
 	 * to stop with dropcap_stop); the control lcore owns dropcap then.

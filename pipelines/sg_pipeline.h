@@ -229,6 +229,12 @@ struct sg_dp {
 	struct rte_rcu_qsbr *qsbr;
 	struct rte_ring *hs_ring; /* workers -> control: handshake frames */
 	struct rte_ring *ev_ring; /* workers -> control: peers needing attention */
+	/*
+	 * Peers whose flags were raised but that the ring refused (it has room
+	 * for every peer twice, so never yet): the control lcore then sweeps
+	 * every peer's flags once.
+	 */
+	SG_ATOMIC(uint64_t) ev_lost;
 	struct rte_mempool *pool;
 	unsigned n_workers;
 	struct sg_worker *workers[SG_MAX_WORKERS];

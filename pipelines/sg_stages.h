@@ -98,8 +98,21 @@ static inline enum sg_drop_reason sg_policy_verdict(const struct sg_worker *w,
 
 static inline void sg_peer_notify(struct sg_worker *w, struct sg_peer *peer, unsigned ev)
 {
-	if (sg_peer_flag(peer, ev))
-		(void)rte_ring_enqueue(w->dp->ev_ring, peer);
+	if (sg_peer_flag(peer, ev) && rte_ring_enqueue(w->dp->ev_ring, peer) != 0)
+		atomic_fetch_add_explicit(&w->dp->ev_lost, 1, memory_order_relaxed);
+}
+
+/*
+ * After writing a peer's time stamps: brings it to the control lcore's next
+ * tick, whose timers read them.  The peer is queued at most once per visit
+ * of the control lcore (SG_PEER_EV_ACTIVE stays raised until then), so the
+ * cost for a busy peer is one relaxed load per run, and idle peers cost the
+ * control lcore nothing.
+ */
+static inline void sg_peer_touch(struct sg_worker *w, struct sg_peer *peer)
+{
+	if (!(atomic_load_explicit(&peer->events, memory_order_relaxed) & SG_PEER_EV_ACTIVE))
+		sg_peer_notify(w, peer, SG_PEER_EV_ACTIVE);
 }
 
 /*

@@ -37,6 +37,7 @@
 #define SG_ATOMIC(T)  std::atomic<T>
 #define SG_ALIGNAS(n) alignas(n)
 using std::atomic_exchange_explicit;
+using std::atomic_fetch_and_explicit;
 using std::atomic_fetch_or_explicit;
 using std::atomic_load_explicit;
 using std::memory_order_acq_rel;
@@ -99,7 +100,14 @@ struct sg_keypair {
 enum sg_peer_event {
 	SG_PEER_EV_WANT_HANDSHAKE = 1u << 0, /* a packet waits and no session can send it */
 	SG_PEER_EV_CONFIRMED = 1u << 1,	     /* a responder keypair got its first data */
-	SG_PEER_EV_QUEUED = 1u << 31,	     /* the peer is on the event ring already */
+	/*
+	 * Its time stamps moved since the control lcore last fed them to its
+	 * timers.  Unlike the others it stays raised until that visit
+	 * (sg_peer_take_active), so a peer that keeps sending is queued at
+	 * most once per visit, not once per burst.
+	 */
+	SG_PEER_EV_ACTIVE = 1u << 2,
+	SG_PEER_EV_QUEUED = 1u << 31, /* the peer is on the event ring already */
 };
 
 /* Per-peer statistics and time stamps; written by any worker (relaxed atomics). */
@@ -360,10 +368,26 @@ static inline bool sg_peer_flag(struct sg_peer *p, unsigned ev)
 	return !(old & SG_PEER_EV_QUEUED);
 }
 
-/* Takes the flags of a peer dequeued from the event ring, clearing them. */
+/*
+ * Takes the flags of a peer dequeued from the event ring, clearing them all
+ * but SG_PEER_EV_ACTIVE (which is returned as well, and stays).
+ */
 static inline unsigned sg_peer_take_flags(struct sg_peer *p)
 {
-	return atomic_exchange_explicit(&p->events, 0, memory_order_acq_rel) & ~SG_PEER_EV_QUEUED;
+	return atomic_fetch_and_explicit(&p->events, (unsigned)SG_PEER_EV_ACTIVE,
+					 memory_order_acq_rel) &
+	       ~(unsigned)SG_PEER_EV_QUEUED;
+}
+
+/*
+ * Clears SG_PEER_EV_ACTIVE before its stamps are read (a stamp written after
+ * this raises it again); returns whether it was raised.
+ */
+static inline bool sg_peer_take_active(struct sg_peer *p)
+{
+	return atomic_fetch_and_explicit(&p->events, ~(unsigned)SG_PEER_EV_ACTIVE,
+					 memory_order_acq_rel) &
+	       SG_PEER_EV_ACTIVE;
 }
 
 #ifdef __cplusplus

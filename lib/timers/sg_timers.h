@@ -141,6 +141,56 @@ void sg_timers_handshake_complete(struct sg_timers *t, uint64_t now_ns);
  */
 void sg_timers_session_derived(struct sg_timers *t, uint64_t now_ns);
 
+/*
+ * The deadlines of many peers, so that their owner visits only the peers
+ * whose earliest deadline has come instead of walking them all: a binary
+ * min-heap of ids in [0, capacity), each queued at most once at one
+ * deadline.  set, earlier and remove cost O(log n), pop O(log n) per id
+ * popped, at and the length O(1); the cost of a tick is the ids that are
+ * due, whatever the number queued for later or not queued.  One owner, no
+ * locks, as struct sg_timers.
+ */
+struct sg_timers_queue_entry {
+	uint64_t at_ns;
+	uint32_t id;
+};
+
+struct sg_timers_queue {
+	struct sg_timers_queue_entry *heap; /* ordered by at_ns, the earliest first */
+	uint32_t *pos;			    /* pos[id]: its index in heap + 1; 0: not queued */
+	unsigned n, capacity;
+};
+
+/* An empty queue for ids below capacity.  Returns 0, or -ENOMEM with q zeroed. */
+int sg_timers_queue_init(struct sg_timers_queue *q, unsigned capacity);
+
+/* Frees the queue; safe on a zeroed one. */
+void sg_timers_queue_fini(struct sg_timers_queue *q);
+
+/* Queues id at at_ns, or moves it there; SG_TIMERS_NEVER takes it out. */
+void sg_timers_queue_set(struct sg_timers_queue *q, uint32_t id, uint64_t at_ns);
+
+/* Queues id at at_ns unless it is queued earlier already (a visit wanted by then). */
+void sg_timers_queue_earlier(struct sg_timers_queue *q, uint32_t id, uint64_t at_ns);
+
+/* Takes id out (nothing when it is not queued). */
+void sg_timers_queue_remove(struct sg_timers_queue *q, uint32_t id);
+
+/* The deadline of id, SG_TIMERS_NEVER when it is not queued. */
+uint64_t sg_timers_queue_at(const struct sg_timers_queue *q, uint32_t id);
+
+/* The earliest deadline queued, SG_TIMERS_NEVER when the queue is empty. */
+uint64_t sg_timers_queue_next(const struct sg_timers_queue *q);
+
+/*
+ * Takes out the id with the earliest deadline when that deadline is at or
+ * before now_ns, into *id; returns false (and takes nothing) otherwise.
+ */
+bool sg_timers_queue_pop(struct sg_timers_queue *q, uint64_t now_ns, uint32_t *id);
+
+/* How many ids are queued. */
+unsigned sg_timers_queue_len(const struct sg_timers_queue *q);
+
 /* Decisions. */
 
 /*

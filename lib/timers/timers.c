@@ -16,6 +16,7 @@
  * The times are each peer's struct sg_timers_params, the paper's by default.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sg_timers.h"
@@ -398,4 +399,140 @@ unsigned sg_keyslots_clear(struct sg_keyslots *ks, void *dropped[3])
 	n = drop(dropped, n, ks->next);
 	sg_keyslots_init(ks);
 	return n;
+}
+
+/* --- the queue of many peers' deadlines: a binary min-heap --- */
+
+int sg_timers_queue_init(struct sg_timers_queue *q, unsigned capacity)
+{
+	memset(q, 0, sizeof(*q));
+	q->heap = calloc(capacity ? capacity : 1, sizeof(*q->heap));
+	q->pos = calloc(capacity ? capacity : 1, sizeof(*q->pos));
+	if (q->heap == NULL || q->pos == NULL) {
+		sg_timers_queue_fini(q);
+		return -ENOMEM;
+	}
+	q->capacity = capacity;
+	return 0;
+}
+
+void sg_timers_queue_fini(struct sg_timers_queue *q)
+{
+	free(q->heap);
+	free(q->pos);
+	memset(q, 0, sizeof(*q));
+}
+
+static void place(struct sg_timers_queue *q, unsigned i, struct sg_timers_queue_entry e)
+{
+	q->heap[i] = e;
+	q->pos[e.id] = i + 1;
+}
+
+/* Moves the entry at i toward the root while it is earlier than its parent. */
+static void sift_up(struct sg_timers_queue *q, unsigned i)
+{
+	struct sg_timers_queue_entry e = q->heap[i];
+
+	while (i > 0 && e.at_ns < q->heap[(i - 1) / 2].at_ns) {
+		place(q, i, q->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	place(q, i, e);
+}
+
+/* Moves the entry at i toward the leaves while a child is earlier. */
+static void sift_down(struct sg_timers_queue *q, unsigned i)
+{
+	struct sg_timers_queue_entry e = q->heap[i];
+
+	for (;;) {
+		unsigned c = 2 * i + 1;
+
+		if (c >= q->n)
+			break;
+		if (c + 1 < q->n && q->heap[c + 1].at_ns < q->heap[c].at_ns)
+			c++;
+		if (q->heap[c].at_ns >= e.at_ns)
+			break;
+		place(q, i, q->heap[c]);
+		i = c;
+	}
+	place(q, i, e);
+}
+
+void sg_timers_queue_remove(struct sg_timers_queue *q, uint32_t id)
+{
+	unsigned i;
+
+	if (id >= q->capacity || q->pos[id] == 0)
+		return;
+	i = q->pos[id] - 1;
+	q->pos[id] = 0;
+	if (i == --q->n)
+		return;
+	/* The last entry fills the hole, then finds its place either way. */
+	place(q, i, q->heap[q->n]);
+	if (i > 0 && q->heap[i].at_ns < q->heap[(i - 1) / 2].at_ns)
+		sift_up(q, i);
+	else
+		sift_down(q, i);
+}
+
+void sg_timers_queue_set(struct sg_timers_queue *q, uint32_t id, uint64_t at_ns)
+{
+	unsigned i;
+
+	if (id >= q->capacity)
+		return;
+	if (at_ns == SG_TIMERS_NEVER) {
+		sg_timers_queue_remove(q, id);
+		return;
+	}
+	if (q->pos[id] == 0) {
+		i = q->n++;
+		place(q, i, (struct sg_timers_queue_entry){ .at_ns = at_ns, .id = id });
+		sift_up(q, i);
+		return;
+	}
+	i = q->pos[id] - 1;
+	if (at_ns < q->heap[i].at_ns) {
+		q->heap[i].at_ns = at_ns;
+		sift_up(q, i);
+	} else if (at_ns > q->heap[i].at_ns) {
+		q->heap[i].at_ns = at_ns;
+		sift_down(q, i);
+	}
+}
+
+void sg_timers_queue_earlier(struct sg_timers_queue *q, uint32_t id, uint64_t at_ns)
+{
+	if (at_ns < sg_timers_queue_at(q, id))
+		sg_timers_queue_set(q, id, at_ns);
+}
+
+uint64_t sg_timers_queue_at(const struct sg_timers_queue *q, uint32_t id)
+{
+	if (id >= q->capacity || q->pos[id] == 0)
+		return SG_TIMERS_NEVER;
+	return q->heap[q->pos[id] - 1].at_ns;
+}
+
+uint64_t sg_timers_queue_next(const struct sg_timers_queue *q)
+{
+	return q->n > 0 ? q->heap[0].at_ns : SG_TIMERS_NEVER;
+}
+
+bool sg_timers_queue_pop(struct sg_timers_queue *q, uint64_t now_ns, uint32_t *id)
+{
+	if (q->n == 0 || q->heap[0].at_ns > now_ns)
+		return false;
+	*id = q->heap[0].id;
+	sg_timers_queue_remove(q, *id);
+	return true;
+}
+
+unsigned sg_timers_queue_len(const struct sg_timers_queue *q)
+{
+	return q->n;
 }

@@ -27,7 +27,9 @@ inline int eal_rm_entry(const char *path, const struct stat *, int, struct FTW *
 class Eal : public ::testing::Environment
 {
       public:
-	Eal(const char *name, bool telemetry) : name_(name), telemetry_(telemetry)
+	// mem_mb: EAL's memory (--no-huge -m), reserved, not touched until used.
+	Eal(const char *name, bool telemetry, unsigned mem_mb = 256)
+	    : name_(name), telemetry_(telemetry), mem_(std::to_string(mem_mb))
 	{
 	}
 	void SetUp() override
@@ -36,7 +38,7 @@ class Eal : public ::testing::Environment
 			"--file-prefix=sg-ut-" + name_ + "-" + std::to_string(getpid());
 		std::vector<const char *> av = {
 			name_.c_str(), "-l",	       "0",
-			"--no-huge",   "-m",	       "256",
+			"--no-huge",   "-m",	       mem_.c_str(),
 			"--no-pci",    prefix.c_str(), "--log-level=lib.eal:error"
 		};
 		if (!telemetry_)
@@ -58,6 +60,7 @@ class Eal : public ::testing::Environment
       private:
 	std::string name_, runtime_dir_;
 	bool telemetry_;
+	std::string mem_;
 };
 
 } // namespace sgut

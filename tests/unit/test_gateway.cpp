@@ -28,12 +28,13 @@ class Gateway : public ::testing::Test
 	// Confirmed sessions unless a test says otherwise.
 	bool confirm = true;
 	unsigned n_vms = 1;
+	unsigned n_clients = 1;
 
 	void SetUp() override
 	{
 		static unsigned n;
 		sg_fx_conf c = {};
-		c.n_clients = 1;
+		c.n_clients = n_clients;
 		c.n_vms = n_vms;
 		ASSERT_EQ(sg_fx_start(&f, &c, ("gw" + std::to_string(n++)).c_str()), 0);
 		t0 = sg_now_ns();
@@ -634,7 +635,99 @@ TEST(ManyPeers, TenThousandPeersLoadAtMost2KiBEachAndHandshake)
 	sg_fx_stop(&f);
 }
 
+// 100,000 configured peers, one of them (client 0) with a session: the
+// control lcore's tick costs what is due, not what is configured.  The old
+// tick walked every peer every 20 ms (100,000 visits a tick, 314 handshakes
+// a second left at that scale); now idle peers are not even queued, and the
+// one peer's timers still fire within a tick of their deadline: the passive
+// keepalive 10 s after its last data, a new handshake 15 s (+ jitter) after
+// data it did not answer, the keys wiped 3 * REJECT_AFTER_TIME after the
+// session.
+class HundredThousandPeers : public Gateway
+{
+      protected:
+	static constexpr unsigned kPeers = 100000;
+	// At most this many peers visited in one tick, and in all.
+	static constexpr uint64_t kMaxPerTick = 4, kMaxVisits = 200;
+	uint64_t now = 0;
+
+	void SetUp() override
+	{
+		n_clients = kPeers;
+		Gateway::SetUp();
+		now = t0;
+	}
+	// Steps the control lcore every 20 ms (a tick each) up to until; returns
+	// when what() first became true, UINT64_MAX when it did not.
+	template <typename F> uint64_t tick_until(uint64_t until, F what, uint64_t every = 20 * kMs)
+	{
+		while (now + every <= until) {
+			now += every;
+			step(now);
+			sg_fx_drain(f.ctl_tx);
+			if (what())
+				return now;
+		}
+		return UINT64_MAX;
+	}
+	uint64_t visits() const
+	{
+		return f.gw->ctl.st.tick_visits;
+	}
+};
+
+TEST_F(HundredThousandPeers, ATickVisitsOnlyDuePeersAndTheirTimersAreOnTime)
+{
+	auto &st = f.gw->ctl.st;
+	ASSERT_EQ(sg_peers_count(f.gw->dp.peers), kPeers);
+	EXPECT_LE(sg_timers_queue_len(&f.gw->ctl.due), 1u) << "idle peers are not queued";
+
+	// A second of ticks with nothing to do.
+	uint64_t ticks = st.ticks;
+	tick_until(t0 + 1 * kS, [] { return false; });
+	EXPECT_GE(st.ticks - ticks, 40u) << "the tick ran";
+
+	// The passive keepalive: 10 s after the client's last data.
+	uint64_t t1 = now + 7 * kMs, ka = st.keepalive_tx;
+	client_sends(1, t1);
+	uint64_t at = tick_until(t1 + 10 * kS + 20 * kMs, [&] { return st.keepalive_tx != ka; });
+	EXPECT_GE(at, t1 + 10 * kS) << "not before keepalive_timeout";
+	EXPECT_LE(at, t1 + 10 * kS + 20 * kMs) << "within a tick of it";
+	EXPECT_EQ(st.keepalive_tx, ka + 1);
+
+	// Data sent and never answered: a new handshake after 15 s + jitter.
+	uint64_t t2 = now + 3 * kMs, inits = f.gw->ctl.core.stats.init_tx;
+	vm_sends(t2);
+	at = tick_until(t2 + 15 * kS + 354 * kMs,
+			[&] { return f.gw->ctl.core.stats.init_tx != inits; });
+	EXPECT_GE(at, t2 + 15 * kS) << "not before keepalive_timeout + rekey_timeout";
+	EXPECT_LE(at, t2 + 15 * kS + 354 * kMs) << "within the jitter and a tick";
+	EXPECT_EQ(f.gw->ctl.core.stats.init_tx, inits + 1);
+
+	// The keys of the session go 3 * reject_after_time (the fixture's 3,600 s)
+	// after it was made (the retries above gave up after REKEY_ATTEMPT_TIME
+	// meanwhile); a tick a second until the last second.
+	const sg_timers_params &tp = ((sg_ctl_peer *)f.cl[0].peer->ctl)->cp.timers.params;
+	uint64_t wipe = t0 + 3ull * tp.reject_after_time * kS, expired = st.expired;
+	tick_until(
+		wipe - 1 * kS, [&] { return st.expired != expired; }, 1 * kS);
+	tick_until(wipe - 20 * kMs, [&] { return st.expired != expired; });
+	EXPECT_EQ(st.expired, expired) << "not before";
+	at = tick_until(wipe + 20 * kMs, [&] { return st.expired != expired; });
+	EXPECT_GE(at, wipe);
+	EXPECT_LE(at, wipe + 20 * kMs);
+	EXPECT_EQ(sg_peers_keypairs_alive(f.gw->dp.peers), 0u);
+	EXPECT_GE(st.give_up, 1u);
+
+	printf("[ tick ] %lu ticks over %.0f s of %u peers: %lu visits, at most %lu in one tick\n",
+	       (unsigned long)st.ticks, (double)(now - t0) / kS, kPeers,
+	       (unsigned long)st.tick_visits, (unsigned long)st.tick_visits_max);
+	EXPECT_GE(st.ticks, 12000u);
+	EXPECT_LE(st.tick_visits_max, kMaxPerTick) << "a tick visits what is due";
+	EXPECT_LE(st.tick_visits, kMaxVisits);
+}
+
 ::testing::Environment *const env =
-	::testing::AddGlobalTestEnvironment(new sgfx::Eal("gateway", false));
+	::testing::AddGlobalTestEnvironment(new sgfx::Eal("gateway", false, 1024));
 
 } // namespace

@@ -541,6 +541,112 @@ void expect_slots(const sg_keyslots &ks, void *prev, void *cur, void *next)
 	EXPECT_EQ(ks.next, next);
 }
 
+// The queue of many peers' deadlines (the control lcore's tick pops the due ones).
+TEST(TimersQueue, PopsWhatIsDueEarliestFirstAndNothingElse)
+{
+	sg_timers_queue q;
+	ASSERT_EQ(sg_timers_queue_init(&q, 8), 0);
+	uint32_t id = 99;
+	EXPECT_FALSE(sg_timers_queue_pop(&q, UINT64_MAX - 1, &id)) << "empty";
+	EXPECT_EQ(sg_timers_queue_next(&q), SG_TIMERS_NEVER);
+	sg_timers_queue_set(&q, 5, T0 + 3 * SEC);
+	sg_timers_queue_set(&q, 2, T0 + 1 * SEC);
+	sg_timers_queue_set(&q, 7, T0 + 2 * SEC);
+	sg_timers_queue_set(&q, 8, T0); // beyond the capacity: ignored
+	EXPECT_EQ(sg_timers_queue_len(&q), 3u);
+	EXPECT_EQ(sg_timers_queue_next(&q), T0 + 1 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 7), T0 + 2 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 3), SG_TIMERS_NEVER) << "not queued";
+	EXPECT_FALSE(sg_timers_queue_pop(&q, T0 + 1 * SEC - 1, &id)) << "nothing due yet";
+	ASSERT_TRUE(sg_timers_queue_pop(&q, T0 + 2 * SEC, &id));
+	EXPECT_EQ(id, 2u) << "a deadline at now is due";
+	ASSERT_TRUE(sg_timers_queue_pop(&q, T0 + 2 * SEC, &id));
+	EXPECT_EQ(id, 7u);
+	EXPECT_FALSE(sg_timers_queue_pop(&q, T0 + 2 * SEC, &id)) << "5 is a second later";
+	EXPECT_EQ(sg_timers_queue_at(&q, 2), SG_TIMERS_NEVER) << "popped ids leave the queue";
+	EXPECT_EQ(sg_timers_queue_len(&q), 1u);
+	sg_timers_queue_fini(&q);
+	sg_timers_queue_fini(&q); // twice is safe
+}
+
+// set moves an id either way, earlier only ever brings it forward, NEVER and
+// remove take it out; each id is in the queue once.
+TEST(TimersQueue, SetMovesEarlierOnlyAdvancesNeverTakesOut)
+{
+	sg_timers_queue q;
+	ASSERT_EQ(sg_timers_queue_init(&q, 4), 0);
+	sg_timers_queue_set(&q, 1, T0 + 5 * SEC);
+	sg_timers_queue_set(&q, 1, T0 + 9 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 1), T0 + 9 * SEC) << "later";
+	sg_timers_queue_earlier(&q, 1, T0 + 10 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 1), T0 + 9 * SEC) << "earlier does not postpone";
+	sg_timers_queue_earlier(&q, 1, T0 + 1 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 1), T0 + 1 * SEC);
+	sg_timers_queue_earlier(&q, 3, T0 + 4 * SEC);
+	EXPECT_EQ(sg_timers_queue_at(&q, 3), T0 + 4 * SEC) << "earlier queues one not queued";
+	EXPECT_EQ(sg_timers_queue_len(&q), 2u) << "each id once";
+	sg_timers_queue_set(&q, 1, SG_TIMERS_NEVER);
+	EXPECT_EQ(sg_timers_queue_at(&q, 1), SG_TIMERS_NEVER);
+	sg_timers_queue_remove(&q, 3);
+	sg_timers_queue_remove(&q, 3);
+	EXPECT_EQ(sg_timers_queue_len(&q), 0u);
+	sg_timers_queue_fini(&q);
+}
+
+// Against a deliberately naive reference (a map of id -> deadline) under
+// random sets, advances, removals and pops: the same ids come out, in
+// deadline order, and at() always agrees.
+TEST(TimersQueue, AgreesWithANaiveReferenceUnderRandomChanges)
+{
+	const unsigned kIds = 500;
+	sg_timers_queue q;
+	ASSERT_EQ(sg_timers_queue_init(&q, kIds), 0);
+	std::map<uint32_t, uint64_t> ref;
+	std::mt19937_64 rng(7);
+	uint64_t now = T0;
+	for (int op = 0; op < 200000; op++) {
+		uint32_t id = (uint32_t)(rng() % kIds);
+		uint64_t at = now + rng() % (20 * SEC);
+		switch (rng() % 6) {
+		case 0:
+		case 1:
+			sg_timers_queue_set(&q, id, at);
+			ref[id] = at;
+			break;
+		case 2:
+			sg_timers_queue_earlier(&q, id, at);
+			if (!ref.count(id) || at < ref[id])
+				ref[id] = at;
+			break;
+		case 3:
+			sg_timers_queue_remove(&q, id);
+			ref.erase(id);
+			break;
+		default: {
+			now += rng() % (200 * MS);
+			uint64_t last = 0;
+			uint32_t got;
+			while (sg_timers_queue_pop(&q, now, &got)) {
+				ASSERT_EQ(ref.count(got), 1u) << "op " << op;
+				ASSERT_LE(ref[got], now) << "popped before its time";
+				ASSERT_GE(ref[got], last) << "out of order";
+				last = ref[got];
+				ref.erase(got);
+			}
+			for (auto &kv : ref)
+				ASSERT_GT(kv.second, now) << "a due id left behind, op " << op;
+		}
+		}
+		ASSERT_EQ(sg_timers_queue_len(&q), ref.size());
+		ASSERT_EQ(sg_timers_queue_at(&q, id), ref.count(id) ? ref[id] : SG_TIMERS_NEVER);
+	}
+	uint64_t next = SG_TIMERS_NEVER;
+	for (auto &kv : ref)
+		next = std::min(next, kv.second);
+	EXPECT_EQ(sg_timers_queue_next(&q), next);
+	sg_timers_queue_fini(&q);
+}
+
 } // namespace
 
 TEST(Keyslots, InitiatorKeypairsBecomeCurrentAtOnce)

@@ -11,9 +11,14 @@
  * is handled again, so that it is answered.
  *
  * The same slots carry checks of loaded peers (sixgatectl's notification
- * through telemetry, and a sweep whenever the store changed, as a
- * backstop): a revoked, expired or deleted peer is unloaded at once; one
- * whose allowed IPs changed gets the new set.  Peers idle past
+ * through telemetry, the store's own notifications, which the thread polls
+ * for (PostgreSQL's LISTEN: a change made through any gateway of the
+ * fleet), and a sweep whenever the store changed, as a backstop): a
+ * revoked, expired or deleted peer is unloaded at once; one whose allowed IPs
+ * changed gets the new set.  A store that cannot be reached (a database
+ * server down) leaves loaded peers working: the thread counts the outage,
+ * keeps the fault for telemetry, and its handle reconnects; once it is back,
+ * every loaded peer is checked again (notifications may have been missed).  Peers idle past
  * idle_timeout_s, or the least recently active when max_loaded are loaded,
  * are evicted; they come back on their next handshake.
  */
@@ -39,6 +44,7 @@
 #define NOTIFY_LEN     256
 #define SWEEP_PER_POLL 64
 #define THREAD_IDLE_NS 200000
+#define CHANGES_NS     20000000 /* how often the thread takes the store's notifications */
 
 #define EVICT_SCAN_PER_TICK 4096
 
@@ -112,10 +118,42 @@ static void thread_fault(struct sg_loader *l, const char *msg)
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* Whether the store answered (rc): an outage starts at -ENOTCONN and ends at the next answer. */
+static void thread_reach(struct sg_loader *l, int64_t rc)
+{
+	bool down = rc == -ENOTCONN, answered = rc >= 0 || rc == -ENOENT;
+
+	if (!answered)
+		thread_fault(l, sg_store_error(l->store));
+	if (!answered && !down)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (down && !l->st.unreachable) {
+		l->st.unreachable = 1;
+		l->st.outages++;
+	} else if (!down && l->st.unreachable) {
+		l->st.unreachable = 0;
+		l->st.reconnects++;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* A change the store notified: checked like sixgatectl's (a full ring: a sweep). */
+static void thread_changed(void *arg, const uint8_t *key)
+{
+	struct sg_loader *l = arg;
+
+	pthread_mutex_lock(&l->lock);
+	l->st.notifications++;
+	pthread_mutex_unlock(&l->lock);
+	if (sg_loader_notify(l, key) != 0)
+		atomic_store_explicit(&l->changed, true, memory_order_release);
+}
+
 static void *loader_main(void *arg)
 {
 	struct sg_loader *l = arg;
-	uint64_t next_version = 0;
+	uint64_t next_version = 0, next_changes = 0;
 	int64_t version = sg_store_version(l->store);
 
 	while (!atomic_load_explicit(&l->quit, memory_order_acquire)) {
@@ -125,21 +163,23 @@ static void *loader_main(void *arg)
 
 		for (i = 0; i < n; i++) {
 			lk[i]->rc = sg_store_get_by_key(l->store, lk[i]->key, &lk[i]->peer);
-			if (lk[i]->rc != 0 && lk[i]->rc != -ENOENT)
-				thread_fault(l, sg_store_error(l->store));
+			thread_reach(l, lk[i]->rc);
 			/* Never full: it has room for every slot. */
 			(void)rte_ring_enqueue(l->res, lk[i]);
 		}
 		if (now >= next_version) {
 			int64_t v = sg_store_version(l->store);
 
-			if (v < 0) {
-				thread_fault(l, sg_store_error(l->store));
-			} else if (v != version) {
+			thread_reach(l, v);
+			if (v >= 0 && v != version) {
 				version = v;
 				atomic_store_explicit(&l->changed, true, memory_order_release);
 			}
 			next_version = now + l->check_ns;
+		}
+		if (now >= next_changes) {
+			thread_reach(l, sg_store_changes(l->store, thread_changed, l));
+			next_changes = now + CHANGES_NS;
 		}
 		if (n == 0) {
 			struct timespec ts = { 0, THREAD_IDLE_NS };
@@ -421,6 +461,8 @@ static void start_checks(struct sg_ctl *c)
 		/* The policy's store names may stand for other prefixes now. */
 		sg_gateway_policy_store_changed(gw_of(c));
 		if (nt->all) {
+			/* Anything may have changed: added keys too. */
+			memset(l->neg, 0, NEG_SLOTS * sizeof(*l->neg));
 			l->sweeping = true;
 			l->sweep_at = 0;
 		} else {
@@ -536,7 +578,7 @@ void sg_loader_stats_get(struct sg_loader *l, struct sg_loader_stats *st, char *
 int sg_loader_start(struct sg_gateway *gw, const struct sg_config *cfg)
 {
 	struct sg_loader *l;
-	char err[SG_STORE_ERR_LEN];
+	char err[SG_STORE_ERR_LEN], shown[256];
 	unsigned i, ring;
 	int rc;
 
@@ -546,6 +588,7 @@ int sg_loader_start(struct sg_gateway *gw, const struct sg_config *cfg)
 	gw->ctl.loader = l;
 	l->gw = gw;
 	pthread_mutex_init(&l->lock, NULL);
+	sg_store_redact(cfg->store.path, shown, sizeof(shown));
 	rc = sg_store_open(&l->store, cfg->store.path, SG_STORE_READONLY, 1000, err, sizeof(err));
 	if (rc != 0) {
 		sg_log(SG_LOG_ERR, "%s:%u: [store] %s", cfg->file, cfg->store.line, err);
@@ -580,8 +623,8 @@ int sg_loader_start(struct sg_gateway *gw, const struct sg_config *cfg)
 		return -EAGAIN;
 	pthread_setname_np(l->thread, "sg-store");
 	l->running = true;
-	sg_log(SG_LOG_INFO, "store %s: up to %u peers loaded, %u lookups/s, %u in flight",
-	       cfg->store.path, l->max_loaded, cfg->store.lookups_per_second, l->n_slots);
+	sg_log(SG_LOG_INFO, "store %s: up to %u peers loaded, %u lookups/s, %u in flight", shown,
+	       l->max_loaded, cfg->store.lookups_per_second, l->n_slots);
 	return 0;
 }
 

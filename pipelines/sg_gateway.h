@@ -68,6 +68,10 @@ struct sg_loader_stats {
 	uint64_t unloaded;	/* peers unloaded: revoked, expired or deleted */
 	uint64_t changed;	/* loaded peers whose allowed IPs changed */
 	uint64_t evicted_idle, evicted_lru;
+	uint64_t notifications; /* changes the store notified (PostgreSQL's NOTIFY) */
+	uint64_t outages;	/* times the store became unreachable */
+	uint64_t reconnects;	/* times it came back */
+	uint64_t unreachable;	/* 1 while it is unreachable */
 };
 
 struct sg_loader;

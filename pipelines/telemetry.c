@@ -640,6 +640,10 @@ static int cmd_store(const char *cmd, const char *params, struct rte_tel_data *d
 	rte_tel_data_add_dict_u64(d, "changed", st.changed);
 	rte_tel_data_add_dict_u64(d, "evicted_idle", st.evicted_idle);
 	rte_tel_data_add_dict_u64(d, "evicted_lru", st.evicted_lru);
+	rte_tel_data_add_dict_int(d, "reachable", !st.unreachable);
+	rte_tel_data_add_dict_u64(d, "notifications", st.notifications);
+	rte_tel_data_add_dict_u64(d, "outages", st.outages);
+	rte_tel_data_add_dict_u64(d, "reconnects", st.reconnects);
 	rte_tel_data_add_dict_string(d, "fault", fault);
 	return 0;
 }

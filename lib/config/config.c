@@ -938,16 +938,35 @@ static const struct key_def metrics_keys[] = {
 
 /* ---- [store] -------------------------------------------------------------- */
 
+static bool is_pg_url(const char *v)
+{
+	return strncmp(v, "postgres://", 11) == 0 || strncmp(v, "postgresql://", 13) == 0;
+}
+
+/* A file (relative to the config's directory, or "sqlite:FILE") or a PostgreSQL URL. */
 static int st_path(struct parser *p, char *v)
 {
 	char full[PATH_MAX];
+	bool sqlite = strncmp(v, "sqlite:", 7) == 0;
+	const char *file = sqlite ? v + 7 : v;
 
-	if (v[0] != '/' && p->basedir)
-		snprintf(full, sizeof(full), "%s/%s", p->basedir, v);
+	if (p->cfg.store.path != NULL)
+		return fail(p, "[store] has path or url once");
+	if (is_pg_url(v))
+		snprintf(full, sizeof(full), "%s", v);
+	else if (file[0] != '/' && p->basedir)
+		snprintf(full, sizeof(full), "%s%s/%s", sqlite ? "sqlite:" : "", p->basedir, file);
 	else
 		snprintf(full, sizeof(full), "%s", v);
 	p->cfg.store.path = strdup(full);
 	return p->cfg.store.path ? 0 : -ENOMEM;
+}
+
+static int st_url(struct parser *p, char *v)
+{
+	if (!is_pg_url(v))
+		return fail(p, "[store] url must be postgresql://... (a file is path = FILE)");
+	return st_path(p, v);
 }
 
 static int st_uint(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
@@ -993,6 +1012,7 @@ static int st_idle(struct parser *p, char *v)
 
 static const struct key_def store_keys[] = {
 	{ "path", st_path },
+	{ "url", st_url },
 	{ "max_loaded", st_max_loaded },
 	{ "lookups_per_second", st_lookups },
 	{ "lookups_in_flight", st_inflight },
@@ -1005,7 +1025,7 @@ static int store_close(struct parser *p)
 {
 	p->cfg.store.line = p->sect_line;
 	if (!p->cfg.store.path)
-		return fail_at(p, p->sect_line, "[store] needs path");
+		return fail_at(p, p->sect_line, "[store] needs path (or url)");
 	return 0;
 }
 

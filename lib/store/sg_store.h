@@ -5,15 +5,19 @@
  * sixgatectl edits.  Packet-free and EAL-free.
  *
  * A store is an opaque handle over a backend (struct sg_store_ops): SQLite
- * today (one file, WAL mode, a versioned schema migrated on open, readable
- * with the sqlite3 CLI); a PostgreSQL backend for a fleet implements the same
- * few operations and nothing else changes.
+ * (one file, WAL mode, a versioned schema migrated on open, readable with
+ * the sqlite3 CLI), or PostgreSQL for a fleet of gateways sharing one
+ * database (postgres.c: the same schema and migrations, a trigger that
+ * NOTIFYs every change, a handle that reconnects by itself).
  *
  * Errors are a negative errno and one line in sg_store_error(): "PATH: what
  * went wrong" (-ENOENT: no such peer or no such file, -EBUSY: the database
  * is locked by another process, -EINVAL: not a store or a corrupt one,
  * -EACCES: a file other users may read or that we may not, -EEXIST: a name or
- * key that is another peer's, -EIO: anything else the backend reports).
+ * key that is another peer's, -ENOTCONN: the database server cannot be
+ * reached (PostgreSQL; the handle tries again on a later call, at most once
+ * a second), -EIO: anything else the backend reports).  The PATH of a
+ * PostgreSQL URI is shown without its password.
  *
  * A handle is for one thread at a time; each thread opens its own.
  */
@@ -68,8 +72,11 @@ enum sg_store_flags {
 };
 
 /*
- * Opens the store at uri: a file path, or "sqlite:PATH".  Creates it with
- * SG_STORE_CREATE, migrates an older schema to SG_STORE_SCHEMA_VERSION
+ * Opens the store at uri: a file path, "sqlite:PATH", or a libpq URI
+ * ("postgresql://[user@]host/db", "postgresql:///db?host=/run/dir"), whose
+ * database must exist.  Creates the file or the schema with SG_STORE_CREATE
+ * (PostgreSQL: whenever the database has no sixgate schema yet and the open
+ * is not read-only), migrates an older schema to SG_STORE_SCHEMA_VERSION
  * (unless read-only: then an old schema is an error), refuses a file that
  * group or others may read, and a newer schema than this build knows.
  * busy_ms: how long an operation waits for another process's lock.
@@ -121,6 +128,20 @@ int sg_store_next_addr(struct sg_store *s, const struct sg_store_prefix *org, ui
  */
 int64_t sg_store_version(struct sg_store *s);
 
+/*
+ * Calls fn for every change other handles committed since the last call, as
+ * the backend reports them (PostgreSQL: the changed peer's public key, from
+ * LISTEN/NOTIFY; key NULL: anything may have changed, as after a reconnect,
+ * when notifications may have been missed).  Never waits.  Returns the
+ * number of changes, 0 for a backend without notifications (SQLite: the
+ * gateway relies on sg_store_version), or a negative errno (-ENOTCONN: the
+ * database is unreachable; a later call reconnects).
+ */
+int sg_store_changes(struct sg_store *s, void (*fn)(void *arg, const uint8_t *key), void *arg);
+
+/* uri as it may be shown: a PostgreSQL URI's password replaced by "***". */
+void sg_store_redact(const char *uri, char *out, size_t len);
+
 /* Whether the gateway may load p at now (Unix seconds): not revoked, not expired. */
 bool sg_store_peer_usable(const struct sg_store_peer *p, int64_t now);
 
@@ -137,6 +158,8 @@ struct sg_store_ops {
 	int (*revoke)(struct sg_store *s, const char *name, int64_t at);
 	int (*del)(struct sg_store *s, const char *name);
 	int64_t (*version)(struct sg_store *s);
+	/* NULL: the backend has no change notifications. */
+	int (*changes)(struct sg_store *s, void (*fn)(void *, const uint8_t *), void *arg);
 	void (*close)(struct sg_store *s);
 };
 
@@ -149,6 +172,33 @@ struct sg_store {
 
 /* The SQLite backend's open (store.c calls it for a path or "sqlite:"). */
 int sg_store_sqlite_open(struct sg_store *s, const char *path, unsigned flags, unsigned busy_ms);
+
+/* The PostgreSQL backend's open (for "postgres://" and "postgresql://"). */
+int sg_store_pg_open(struct sg_store *s, const char *uri, unsigned flags, unsigned busy_ms);
+
+/*
+ * A peer's row as both backends store it: keys base64, addresses, prefixes
+ * and the endpoint in their usual text forms (so that the sqlite3 CLI and
+ * psql read it like the config file).  NULL: no preshared key, no endpoint.
+ */
+struct sg_store_row {
+	int64_t id;
+	const char *name, *public_key, *preshared_key, *org, *address, *allowed_ips, *endpoint;
+	int64_t keepalive, created, expires, revoked;
+};
+
+/* The text of p's columns, in buffers of its own (wipe with sg_store_text_clear). */
+struct sg_store_text {
+	char key[45], psk[45], org[64], addr[48], ep[80];
+	char ips[SG_STORE_MAX_ALLOWED_IPS * 64];
+};
+
+/* Parses a row into *p (its psk only when with_psk); -EINVAL when it does not parse. */
+int sg_store_row_to_peer(struct sg_store *s, const struct sg_store_row *r, struct sg_store_peer *p,
+			 bool with_psk);
+
+/* Fills t from p (t->psk only when p->has_psk, t->ep only when p->has_endpoint). */
+void sg_store_peer_to_text(const struct sg_store_peer *p, struct sg_store_text *t);
 
 /* Sets s->err to "PATH: ..." and returns rc. */
 int sg_store_fail(struct sg_store *s, int rc, const char *fmt, ...)

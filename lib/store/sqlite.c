@@ -6,7 +6,6 @@
  * step.  Keys and addresses are stored as text (base64, the usual notation),
  * so that `sqlite3 FILE 'select * from peers'` reads like the config file.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,75 +85,6 @@ static int exec(struct sg_store *s, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : fail_sql(s, rc, what);
 }
 
-/* --- text forms --- */
-
-static void prefix_text(char *out, size_t len, const struct sg_store_prefix *p)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(p->family, p->addr, a, sizeof(a));
-	snprintf(out, len, "%s/%u", a, p->len);
-}
-
-static int prefix_parse(const char *s, size_t n, struct sg_store_prefix *p)
-{
-	char buf[64], *slash, *end;
-	unsigned long len;
-
-	if (n >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	slash = strchr(buf, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	memset(p, 0, sizeof(*p));
-	p->family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
-	if (inet_pton(p->family, buf, p->addr) != 1)
-		return -1;
-	len = strtoul(slash + 1, &end, 10);
-	if (*end != '\0' || len > (p->family == AF_INET6 ? 128u : 32u))
-		return -1;
-	p->len = (uint8_t)len;
-	return 0;
-}
-
-static void endpoint_text(char *out, size_t len, const struct sg_store_peer *p)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(p->ep_family, p->ep_addr, a, sizeof(a));
-	snprintf(out, len, p->ep_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, p->ep_port);
-}
-
-static int endpoint_parse(const char *s, struct sg_store_peer *p)
-{
-	char buf[64], *colon, *host = buf, *end;
-	unsigned long port;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	colon = strrchr(buf, ':');
-	if (colon == NULL)
-		return -1;
-	*colon = '\0';
-	if (buf[0] == '[') {
-		host = buf + 1;
-		if (colon[-1] != ']')
-			return -1;
-		colon[-1] = '\0';
-	}
-	p->ep_family = buf[0] == '[' ? AF_INET6 : AF_INET;
-	if (inet_pton(p->ep_family, host, p->ep_addr) != 1)
-		return -1;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end != '\0' || port == 0 || port > 65535)
-		return -1;
-	p->ep_port = (uint16_t)port;
-	p->has_endpoint = true;
-	return 0;
-}
-
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
@@ -162,46 +92,30 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
+static const char *col_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) != SQLITE_NULL ? col_text(st, i) : NULL;
+}
+
 /* The peer of the current row; with_psk: fill its preshared key. */
 static int read_row(struct sg_store *s, sqlite3_stmt *st, struct sg_store_peer *p, bool with_psk)
 {
-	const char *ips;
+	const struct sg_store_row r = {
+		.id = sqlite3_column_int64(st, 0),
+		.name = col_text(st, 1),
+		.public_key = col_text(st, 2),
+		.preshared_key = col_null(st, 3),
+		.org = col_text(st, 4),
+		.address = col_text(st, 5),
+		.allowed_ips = col_text(st, 6),
+		.endpoint = col_null(st, 7),
+		.keepalive = sqlite3_column_int(st, 8),
+		.created = sqlite3_column_int64(st, 9),
+		.expires = sqlite3_column_int64(st, 10),
+		.revoked = sqlite3_column_int64(st, 11),
+	};
 
-	memset(p, 0, sizeof(*p));
-	p->id = sqlite3_column_int64(st, 0);
-	snprintf(p->name, sizeof(p->name), "%s", col_text(st, 1));
-	if (sg_key_from_base64(p->public_key, col_text(st, 2)) != 0)
-		goto bad;
-	if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-		p->has_psk = true;
-		if (with_psk && sg_key_from_base64(p->psk, col_text(st, 3)) != 0)
-			goto bad;
-	}
-	if (prefix_parse(col_text(st, 4), strlen(col_text(st, 4)), &p->org) != 0)
-		goto bad;
-	if (inet_pton(AF_INET6, col_text(st, 5), p->addr) != 1)
-		goto bad;
-	ips = col_text(st, 6);
-	while (*ips != '\0') {
-		size_t n = strcspn(ips, ",");
-
-		if (p->n_allowed_ips == SG_STORE_MAX_ALLOWED_IPS ||
-		    prefix_parse(ips, n, &p->allowed_ips[p->n_allowed_ips++]) != 0)
-			goto bad;
-		ips += n;
-		ips += *ips == ',';
-	}
-	if (sqlite3_column_type(st, 7) != SQLITE_NULL && endpoint_parse(col_text(st, 7), p) != 0)
-		goto bad;
-	p->keepalive_s = (uint16_t)sqlite3_column_int(st, 8);
-	p->created = sqlite3_column_int64(st, 9);
-	p->expires = sqlite3_column_int64(st, 10);
-	p->revoked = sqlite3_column_int64(st, 11);
-	return 0;
-bad:
-	sg_store_fail(s, -EINVAL, "peer '%s' (row %lld) does not parse", p->name, (long long)p->id);
-	sg_store_peer_clear(p);
-	return -EINVAL;
+	return sg_store_row_to_peer(s, &r, p, with_psk);
 }
 
 /* Runs a prepared lookup of one row. */
@@ -252,41 +166,28 @@ static int sq_put(struct sg_store *s, struct sg_store_peer *p)
 		"UPDATE peers SET name = ?1, public_key = ?2, preshared_key = ?3, org = ?4, "
 		"address = ?5, allowed_ips = ?6, endpoint = ?7, keepalive = ?8, created = ?9, "
 		"expires = ?10, revoked = ?11 WHERE id = ?12";
-	char key[45], psk[45], org[64], addr[INET6_ADDRSTRLEN], ep[80];
-	char ips[SG_STORE_MAX_ALLOWED_IPS * 64] = "";
+	struct sg_store_text t;
 	sqlite3_stmt *st;
 	int rc;
 
 	rc = sqlite3_prepare_v2(db_of(s)->h, p->id ? upd : ins, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail_sql(s, rc, "put");
-	sg_key_to_base64(key, p->public_key);
-	prefix_text(org, sizeof(org), &p->org);
-	inet_ntop(AF_INET6, p->addr, addr, sizeof(addr));
-	for (unsigned i = 0; i < p->n_allowed_ips; i++) {
-		char one[64];
-
-		prefix_text(one, sizeof(one), &p->allowed_ips[i]);
-		snprintf(ips + strlen(ips), sizeof(ips) - strlen(ips), "%s%s", i ? "," : "", one);
-	}
+	sg_store_peer_to_text(p, &t);
 	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-	if (p->has_psk) {
-		sg_key_to_base64(psk, p->psk);
-		sqlite3_bind_text(st, 3, psk, -1, SQLITE_TRANSIENT);
-		sg_wipe(psk, sizeof(psk));
-	}
-	sqlite3_bind_text(st, 4, org, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, addr, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 6, ips, -1, SQLITE_TRANSIENT);
-	if (p->has_endpoint) {
-		endpoint_text(ep, sizeof(ep), p);
-		sqlite3_bind_text(st, 7, ep, -1, SQLITE_TRANSIENT);
-	}
+	sqlite3_bind_text(st, 2, t.key, -1, SQLITE_TRANSIENT);
+	if (p->has_psk)
+		sqlite3_bind_text(st, 3, t.psk, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, t.org, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, t.addr, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, t.ips, -1, SQLITE_TRANSIENT);
+	if (p->has_endpoint)
+		sqlite3_bind_text(st, 7, t.ep, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 8, p->keepalive_s);
 	sqlite3_bind_int64(st, 9, p->created);
 	sqlite3_bind_int64(st, 10, p->expires);
 	sqlite3_bind_int64(st, 11, p->revoked);
+	sg_wipe(&t, sizeof(t));
 	if (p->id)
 		sqlite3_bind_int64(st, 12, p->id);
 	rc = sqlite3_step(st);

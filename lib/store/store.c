@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The store's front: the backend chosen by the URI, and what every backend shares. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,9 +43,13 @@ int sg_store_open(struct sg_store **out, const char *uri, unsigned flags, unsign
 	}
 	if (strncmp(uri, "sqlite:", 7) == 0)
 		path = uri + 7;
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	if (strncmp(uri, "postgres:", 9) == 0 || strncmp(uri, "postgresql:", 11) == 0)
-		rc = sg_store_fail(s, -ENOTSUP, "no PostgreSQL backend in this build");
+	sg_store_redact(path, s->path, sizeof(s->path));
+	if (strncmp(uri, "postgres://", 11) == 0 || strncmp(uri, "postgresql://", 13) == 0)
+#ifdef SG_STORE_HAVE_PG
+		rc = sg_store_pg_open(s, uri, flags, busy_ms);
+#else
+		rc = sg_store_fail(s, -ENOTSUP, "no PostgreSQL backend in this build (no libpq)");
+#endif
 	else if (strlen(path) >= sizeof(s->path) || path[0] == '\0')
 		rc = sg_store_fail(s, -EINVAL, "not a usable path");
 	else
@@ -106,6 +111,37 @@ int sg_store_delete(struct sg_store *s, const char *name)
 int64_t sg_store_version(struct sg_store *s)
 {
 	return s->ops->version(s);
+}
+
+int sg_store_changes(struct sg_store *s, void (*fn)(void *arg, const uint8_t *key), void *arg)
+{
+	return s->ops->changes != NULL ? s->ops->changes(s, fn, arg) : 0;
+}
+
+void sg_store_redact(const char *uri, char *out, size_t len)
+{
+	const char *auth, *at, *colon, *pw;
+	size_t n;
+
+	snprintf(out, len, "%s", uri);
+	if (strncmp(uri, "postgres://", 11) != 0 && strncmp(uri, "postgresql://", 13) != 0)
+		return;
+	/* postgresql://user:PASSWORD@host/db */
+	auth = strstr(uri, "://") + 3;
+	n = strcspn(auth, "/?");
+	at = memchr(auth, '@', n);
+	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon != NULL)
+		snprintf(out, len, "%.*s:***%s", (int)(colon - uri), uri, at);
+	/* ...?password=PASSWORD&... */
+	pw = strstr(out, "password=");
+	if (pw != NULL && (pw[-1] == '?' || pw[-1] == '&')) {
+		char rest[256];
+		size_t at_pw = (size_t)(pw - out) + 9;
+
+		snprintf(rest, sizeof(rest), "%s", out + at_pw + strcspn(out + at_pw, "&"));
+		snprintf(out + at_pw, len - at_pw, "***%s", rest);
+	}
 }
 
 bool sg_store_peer_usable(const struct sg_store_peer *p, int64_t now)
@@ -195,4 +231,133 @@ int sg_store_next_addr(struct sg_store *s, const struct sg_store_prefix *org, ui
 	out[14] = (uint8_t)(next >> 8);
 	out[15] = (uint8_t)next;
 	return 0;
+}
+
+/* --- the row's text forms, shared by the backends --- */
+
+static void prefix_text(char *out, size_t len, const struct sg_store_prefix *p)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family, p->addr, a, sizeof(a));
+	snprintf(out, len, "%s/%u", a, p->len);
+}
+
+static int prefix_parse(const char *s, size_t n, struct sg_store_prefix *p)
+{
+	char buf[64], *slash, *end;
+	unsigned long len;
+
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	memset(p, 0, sizeof(*p));
+	p->family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(p->family, buf, p->addr) != 1)
+		return -1;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end != '\0' || len > (p->family == AF_INET6 ? 128u : 32u))
+		return -1;
+	p->len = (uint8_t)len;
+	return 0;
+}
+
+static void endpoint_text(char *out, size_t len, const struct sg_store_peer *p)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->ep_family, p->ep_addr, a, sizeof(a));
+	snprintf(out, len, p->ep_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, p->ep_port);
+}
+
+static int endpoint_parse(const char *s, struct sg_store_peer *p)
+{
+	char buf[64], *colon, *host = buf, *end;
+	unsigned long port;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	colon = strrchr(buf, ':');
+	if (colon == NULL)
+		return -1;
+	*colon = '\0';
+	if (buf[0] == '[') {
+		host = buf + 1;
+		if (colon[-1] != ']')
+			return -1;
+		colon[-1] = '\0';
+	}
+	p->ep_family = buf[0] == '[' ? AF_INET6 : AF_INET;
+	if (inet_pton(p->ep_family, host, p->ep_addr) != 1)
+		return -1;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535)
+		return -1;
+	p->ep_port = (uint16_t)port;
+	p->has_endpoint = true;
+	return 0;
+}
+
+int sg_store_row_to_peer(struct sg_store *s, const struct sg_store_row *r, struct sg_store_peer *p,
+			 bool with_psk)
+{
+	const char *ips = r->allowed_ips;
+
+	memset(p, 0, sizeof(*p));
+	p->id = r->id;
+	snprintf(p->name, sizeof(p->name), "%s", r->name);
+	if (sg_key_from_base64(p->public_key, r->public_key) != 0)
+		goto bad;
+	if (r->preshared_key != NULL) {
+		p->has_psk = true;
+		if (with_psk && sg_key_from_base64(p->psk, r->preshared_key) != 0)
+			goto bad;
+	}
+	if (prefix_parse(r->org, strlen(r->org), &p->org) != 0)
+		goto bad;
+	if (inet_pton(AF_INET6, r->address, p->addr) != 1)
+		goto bad;
+	while (*ips != '\0') {
+		size_t n = strcspn(ips, ",");
+
+		if (p->n_allowed_ips == SG_STORE_MAX_ALLOWED_IPS ||
+		    prefix_parse(ips, n, &p->allowed_ips[p->n_allowed_ips++]) != 0)
+			goto bad;
+		ips += n;
+		ips += *ips == ',';
+	}
+	if (r->endpoint != NULL && endpoint_parse(r->endpoint, p) != 0)
+		goto bad;
+	p->keepalive_s = (uint16_t)r->keepalive;
+	p->created = r->created;
+	p->expires = r->expires;
+	p->revoked = r->revoked;
+	return 0;
+bad:
+	sg_store_fail(s, -EINVAL, "peer '%s' (row %lld) does not parse", p->name, (long long)p->id);
+	sg_store_peer_clear(p);
+	return -EINVAL;
+}
+
+void sg_store_peer_to_text(const struct sg_store_peer *p, struct sg_store_text *t)
+{
+	memset(t, 0, sizeof(*t));
+	sg_key_to_base64(t->key, p->public_key);
+	if (p->has_psk)
+		sg_key_to_base64(t->psk, p->psk);
+	prefix_text(t->org, sizeof(t->org), &p->org);
+	inet_ntop(AF_INET6, p->addr, t->addr, sizeof(t->addr));
+	for (unsigned i = 0; i < p->n_allowed_ips; i++) {
+		char one[64];
+		size_t at = strlen(t->ips);
+
+		prefix_text(one, sizeof(one), &p->allowed_ips[i]);
+		snprintf(t->ips + at, sizeof(t->ips) - at, "%s%s", i ? "," : "", one);
+	}
+	if (p->has_endpoint)
+		endpoint_text(t->ep, sizeof(t->ep), p);
 }

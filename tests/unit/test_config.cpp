@@ -624,6 +624,13 @@ class ConfigBroken : public Config
 			{ "metrics address without a port",
 			  { { 0, "[metrics]\nlisten = 127.0.0.1" } },
 			  "t.conf:23: endpoint: '127.0.0.1' is not ADDRESS:PORT or [IPV6]:PORT" },
+			{ "store url that is a file",
+			  { { 0, "[store]\nurl = peers.db" } },
+			  "t.conf:23: [store] url must be postgresql://... (a file is path = "
+			  "FILE)" },
+			{ "store path and url",
+			  { { 0, "[store]\npath = peers.db\nurl = postgresql:///sixgate" } },
+			  "t.conf:24: [store] has path or url once" },
 			{ "metrics peers_top past the bound",
 			  { { 0, "[metrics]\npeers_top = 101" } },
 			  "t.conf:23: peers_top must be a whole number from 0 to 100" },
@@ -874,6 +881,29 @@ TEST_F(Config, PolicyFileIsFoundNextToTheConfig)
 	sg_config_free(&cfg);
 	ASSERT_EQ(parse(join(base())), 0) << err;
 	EXPECT_EQ(cfg.interface.policy_file, nullptr);
+}
+
+// A file is relative to the config's directory (also as sqlite:FILE); a
+// PostgreSQL URL is kept as it is, under path or url.
+TEST_F(Config, StoreIsAFileOrAPostgresUrl)
+{
+	const std::vector<std::pair<std::string, std::string>> cases = {
+		{ "path = peers.db", dir + "/peers.db" },
+		{ "path = /var/lib/sixgate/peers.db", "/var/lib/sixgate/peers.db" },
+		{ "path = sqlite:peers.db", "sqlite:" + dir + "/peers.db" },
+		{ "path = postgresql:///sixgate?host=/run/pg",
+		  "postgresql:///sixgate?host=/run/pg" },
+		{ "url = postgres://gw@db.example/sixgate", "postgres://gw@db.example/sixgate" },
+	};
+	for (const auto &c : cases) {
+		SCOPED_TRACE(c.first);
+		sg_config_free(&cfg);
+		auto l = base();
+		l.push_back("[store]");
+		l.push_back(c.first);
+		ASSERT_EQ(parse(join(l)), 0) << err;
+		EXPECT_EQ(std::string(cfg.store.path), c.second);
+	}
 }
 
 } // namespace

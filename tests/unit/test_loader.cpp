@@ -5,12 +5,21 @@
 // keys are negative-cached, revoked ones refused, lookups rate limited, a
 // revoked peer unloaded within one check, and peers evicted by idle time and
 // by the maximum of loaded peers (least recently active first), coming back
-// on their next handshake.
+// on their next handshake.  On a PostgreSQL store (a server of the test's
+// own, tests/unit/sg_pg.h): a change made through another handle reaches
+// the gateway by NOTIFY alone, and a server stopped and started again
+// leaves loaded peers working, is reported, and is reconnected to.
 #include "tests/fixture/sg_fixture_gtest.h"
 
 #include <sys/stat.h>
 
+#include <chrono>
+
 #include <sqlite3.h>
+
+#ifdef SG_STORE_HAVE_PG
+#include "tests/unit/sg_pg.h"
+#endif
 
 extern "C" {
 #include "lib/store/sg_store.h"
@@ -381,6 +390,128 @@ TEST_F(Loader, MissingOrCorruptStoreFailsTheStart)
 	chmod(path.c_str(), 0600);
 	EXPECT_EQ(sg_fx_start(&f, &c, "ldcorrupt"), -EINVAL);
 }
+
+#ifdef SG_STORE_HAVE_PG
+
+class PgLoader : public Loader
+{
+      protected:
+	void SetUp() override
+	{
+		Loader::SetUp();
+		sgpg::Server &srv = sgpg::server();
+		if (srv.why_not.rfind("no PostgreSQL server binaries", 0) == 0)
+			GTEST_SKIP() << srv.why_not;
+		ASSERT_EQ(srv.why_not, "");
+		path = srv.create_db();
+		ASSERT_NE(path, "");
+		c.store = path.c_str();
+		// No backstop within the test: what arrives, arrives by NOTIFY.
+		c.store_check_s = 3600;
+	}
+	std::string fault()
+	{
+		sg_loader_stats st;
+		char f[SG_STORE_ERR_LEN];
+		sg_loader_stats_get(f_loader(), &st, f, sizeof(f));
+		return f;
+	}
+	sg_loader *f_loader()
+	{
+		return f.gw->ctl.loader;
+	}
+	// Runs the control lcore until done() (or ms pass); how long it took.
+	template <typename F> std::chrono::milliseconds until(F done, int ms)
+	{
+		auto t0 = std::chrono::steady_clock::now();
+		while (!done() &&
+		       std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(ms)) {
+			usleep(1000);
+			sg_ctl_poll(&f.gw->ctl, now);
+			sg_fx_wait_loader(&f, now);
+		}
+		return std::chrono::duration_cast<std::chrono::milliseconds>(
+			std::chrono::steady_clock::now() - t0);
+	}
+	bool data_reaches_vm(unsigned i, uint64_t counter)
+	{
+		uint8_t inner[128], frame[SG_FX_FRAME_MAX], dst[16];
+		sg_fx_vm_addr(&f, 0, dst);
+		sg_fx_inner(inner, sizeof(inner), f.cl[i].addr, dst, counter);
+		rte_mbuf *m = sg_fx_mbuf(&f, frame,
+					 sg_fx_data(&f, i, counter, inner, sizeof(inner), frame));
+		if (m == nullptr)
+			return false;
+		sg_nic_input(f.w, &m, 1);
+		return sg_fx_drain(f.vm_tx[0]) == 1;
+	}
+};
+
+// Another gateway's sixgatectl (another handle on the database, no telemetry
+// notification, no periodic check within the test) revokes one loaded peer
+// and deletes the other: both are unloaded within a second, by NOTIFY.
+TEST_F(PgLoader, ChangeThroughAnotherHandleArrivesByNotify)
+{
+	start(2, 2);
+	ASSERT_EQ(sg_fx_handshake(&f, 0, true, now), 0);
+	ASSERT_EQ(sg_fx_handshake(&f, 1, true, now), 0);
+	EXPECT_EQ(stats().loaded, 2u);
+	edit([&](sg_store *s) { return sg_store_revoke(s, "client0", (int64_t)time(nullptr)); });
+	auto took = until([&] { return !loaded(0); }, 3000);
+	EXPECT_FALSE(loaded(0));
+	EXPECT_LT(took.count(), 1000)
+		<< "revocation reached the gateway in " << took.count() << " ms";
+	edit([&](sg_store *s) { return sg_store_delete(s, "client1"); });
+	took = until([&] { return !loaded(1); }, 3000);
+	EXPECT_FALSE(loaded(1));
+	EXPECT_LT(took.count(), 1000) << took.count() << " ms";
+	printf("[   INFO   ] a deletion reached the gateway in %lld ms\n", (long long)took.count());
+	sg_loader_stats st = stats();
+	EXPECT_EQ(st.unloaded, 2u);
+	EXPECT_GE(st.notifications, 2u);
+	EXPECT_EQ(st.outages + st.faults, 0u);
+}
+
+// The database server stops while the gateway runs: the loaded peer's data
+// still reaches the VM, the outage is reported (unreachable, outages, the
+// fault), a stored peer's initiation is dropped as store_fault; the server
+// starts again: the gateway reconnects by itself, the peer that was refused
+// is loaded on its next initiation, and notifications flow again.
+TEST_F(PgLoader, DatabaseLostKeepsLoadedPeersAndReconnects)
+{
+	start(2, 2);
+	ASSERT_EQ(sg_fx_handshake(&f, 0, true, now), 0);
+	EXPECT_TRUE(data_reaches_vm(0, 1));
+	sgpg::server().stop();
+	auto took = until([&] { return stats().unreachable == 1; }, 3000);
+	EXPECT_EQ(stats().unreachable, 1u) << "noticed in " << took.count() << " ms";
+	EXPECT_EQ(stats().outages, 1u);
+	EXPECT_NE(fault().find(path + ": "), std::string::npos) << fault();
+	EXPECT_NE(fault().find("database unreachable"), std::string::npos) << fault();
+	EXPECT_TRUE(data_reaches_vm(0, 2)) << "a loaded peer keeps working";
+	EXPECT_TRUE(data_reaches_vm(0, 3));
+	EXPECT_EQ(sg_fx_initiate(&f, 1, now), 0u);
+	EXPECT_EQ(sg_fx_drops(&f, SG_DROP_STORE_FAULT), 1u);
+	EXPECT_GE(stats().faults, 1u);
+	EXPECT_FALSE(loaded(1));
+	EXPECT_TRUE(loaded(0));
+
+	ASSERT_TRUE(sgpg::server().start());
+	took = until([&] { return stats().reconnects == 1; }, 5000);
+	EXPECT_EQ(stats().reconnects, 1u) << "reconnected in " << took.count() << " ms";
+	EXPECT_EQ(stats().unreachable, 0u);
+	EXPECT_EQ(stats().outages, 1u);
+	EXPECT_TRUE(data_reaches_vm(0, 4));
+	ASSERT_EQ(sg_fx_handshake(&f, 1, true, now + kS), 0) << "the store answers again";
+	EXPECT_TRUE(loaded(1));
+	edit([&](sg_store *s) { return sg_store_revoke(s, "client1", (int64_t)time(nullptr)); });
+	took = until([&] { return !loaded(1); }, 3000);
+	EXPECT_FALSE(loaded(1)) << "LISTEN again on the new connection";
+	EXPECT_LT(took.count(), 1000);
+	EXPECT_TRUE(loaded(0));
+}
+
+#endif
 
 ::testing::Environment *const env =
 	::testing::AddGlobalTestEnvironment(new sgfx::Eal("loader", false));

@@ -29,6 +29,21 @@ static unsigned long bit_of(uint64_t pos)
 	return 1ul << (pos & (SG_REPLAY_BITS_PER_WORD - 1));
 }
 
+void sg_replay_init_above(struct sg_replay *r, uint64_t first)
+{
+	unsigned long upto;
+
+	memset(r, 0, sizeof(*r));
+	if (first == 0)
+		return;
+	/* Positions up to first (counters up to first - 1) are seen: every
+	 * word behind the top one wholly, the top one up to first's bit. */
+	memset(r->bitmap, 0xff, sizeof(r->bitmap));
+	upto = bit_of(first);
+	r->bitmap[word_of(first)] = upto | (upto - 1);
+	r->top = first;
+}
+
 /* True when counter is acceptable by value alone: not too large, not too old. */
 static bool in_range(const struct sg_replay *r, uint64_t counter)
 {

@@ -38,6 +38,14 @@ struct sg_replay {
 void sg_replay_init(struct sg_replay *r);
 
 /*
+ * A window that has seen every counter below `first`: the first counter it
+ * accepts is `first`, then any later one once.  A standby gateway that takes
+ * a session over starts its window so, above the receive high-water mark the
+ * active last synced (docs/fleet.md).
+ */
+void sg_replay_init_above(struct sg_replay *r, uint64_t first);
+
+/*
  * Read-only pre-check, cheap enough to run before decryption: returns true
  * when counter is below SG_REJECT_AFTER_MESSAGES, not older than the window
  * and not yet committed.  A true answer is only a hint; commit decides.

@@ -270,3 +270,34 @@ TEST(Replay, RandomWalkMatchesNaiveReference)
 		}
 	}
 }
+
+// A window started above a synced high-water mark (a standby taking a
+// session over): nothing below `first` passes, `first` and every later
+// counter pass once, in any order, including the rest of first's word.
+TEST(Replay, InitAboveAcceptsFromFirstOnly)
+{
+	for (uint64_t first : { 0ull, 1ull, 2ull, 63ull, 64ull, 65ull, 127ull, 1000ull, 8191ull,
+				(1ull << 40) + 5 }) {
+		sg_replay r;
+		sg_replay_init_above(&r, first);
+		if (first > 0) {
+			EXPECT_FALSE(sg_replay_check(&r, first - 1)) << first;
+			EXPECT_FALSE(sg_replay_commit(&r, first - 1)) << first;
+		}
+		if (first > 1) {
+			EXPECT_FALSE(sg_replay_commit(&r, first - 2)) << first;
+		}
+		if (first > 100) {
+			EXPECT_FALSE(sg_replay_commit(&r, first - 100)) << first;
+		}
+		// Later counters of first's own word, out of order, then first.
+		for (uint64_t c = first + 63; c > first; c--)
+			EXPECT_TRUE(sg_replay_commit(&r, c)) << first << " " << c;
+		EXPECT_TRUE(sg_replay_check(&r, first)) << first;
+		EXPECT_TRUE(sg_replay_commit(&r, first)) << first;
+		EXPECT_FALSE(sg_replay_commit(&r, first)) << first;
+		EXPECT_TRUE(sg_replay_commit(&r, first + 64)) << first;
+		EXPECT_TRUE(sg_replay_commit(&r, first + 5000)) << first;
+		EXPECT_FALSE(sg_replay_commit(&r, first + 5000)) << first;
+	}
+}

@@ -131,9 +131,12 @@ static void thread_reach(struct sg_loader *l, int64_t rc)
 	if (down && !l->st.unreachable) {
 		l->st.unreachable = 1;
 		l->st.outages++;
+		/* Once an outage: the log has the whole line, telemetry a shortened one. */
+		sg_log(SG_LOG_ERR, "%s (loaded peers keep working; reconnecting)", l->fault);
 	} else if (!down && l->st.unreachable) {
 		l->st.unreachable = 0;
 		l->st.reconnects++;
+		sg_log(SG_LOG_INFO, "store reachable again: every loaded peer is checked again");
 	}
 	pthread_mutex_unlock(&l->lock);
 }

@@ -15,9 +15,11 @@
 # them to DIR/store.json (default bench/out/).
 # --check: exit 1 unless every client's first initiation was answered (both
 # rounds, and the store loader's own count), nothing was limited, unknown or
-# faulty, the peak of loaded peers equals the clients and every figure is
-# there; the test command (tests/run) runs `--stored 20000 --clients 1000
-# --check`.  The binary comes from $SG_BUILD_DIR (default build/).
+# faulty, the peak of loaded peers equals the clients, a loaded peer with its
+# session costs at most 2 KiB (both heaps, the tables sized for the peers
+# included, SQLite's own page cache aside: its cache_size bounds it) and every figure is there; the test command (tests/run) runs
+# `--stored 20000 --clients 1000 --check`.  The binary comes from
+# $SG_BUILD_DIR (default build/).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--clients) CLIENTS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--check) CHECK=1; shift ;;
-	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "bench/store.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -73,8 +75,10 @@ print("| handshake median (us) | %.0f | %.0f |" % (cold["median_us"], warm["medi
 print("| handshake p99 (us) | %.0f | %.0f |" % (cold["p99_us"], warm["p99_us"]))
 print("| handshakes/s (one client at a time) | %.0f | %.0f |" % (cold["handshakes_per_s"], warm["handshakes_per_s"]))
 print("peak loaded peers %d; per loaded peer with its session: %.0f bytes of DPDK heap, %.0f with "
-      "the C heap; the gateway's heaps %.1f MB; RSS %d MB" % (
+      "the C heap; with the tables sized for them too and without SQLite's own %.1f MB: %.0f "
+      "bytes (%.0f of DPDK heap); the gateway's heaps %.1f MB; RSS %d MB" % (
           r["peak_loaded"], r["bytes_per_loaded_peer_dpdk"], r["bytes_per_loaded_peer"],
+          r["sqlite_mb"], r["bytes_per_loaded_peer_all"], r["bytes_per_loaded_peer_all_dpdk"],
           r["heap_mb"], r["rss_mb"]))
 print("store loader: %d lookups, %d loaded, %d answered after their lookup, %d unknown, "
       "%d limited, %d faults" % (ld["lookups"], ld["loaded"], ld["answered"], ld["unknown"],
@@ -95,6 +99,8 @@ want("none unknown, limited or faulty (%d, %d, %d)" % (ld["unknown"], ld["limite
      ld["unknown"] == 0 and ld["limited"] == 0 and ld["faults"] == 0)
 want("every loaded client answered again: %d of %d" % (warm["answered"], k), warm["answered"] == k)
 want("peak of loaded peers = clients: %d" % r["peak_loaded"], r["peak_loaded"] == k)
+want("a loaded peer with its session costs at most 2 KiB, everything counted: %.0f bytes" %
+     r["bytes_per_loaded_peer_all"], 0 < r["bytes_per_loaded_peer_all"] <= 2048)
 want("the figures are there (latency, rate, bytes per peer, RSS)",
      all(x[f] > 0 for x in (cold, warm) for f in ("median_us", "p99_us", "handshakes_per_s"))
      and all(x[f] >= x["median_us"] for x in (cold, warm) for f in ("p99_us",))

@@ -521,14 +521,17 @@ static void routes_sync(void *ctx)
 }
 
 /*
- * Room for every peer's three keypairs and a handshake at once, with the
- * index table at most half full (sg_peers_index_alloc's rule).
+ * Room for three indices a peer at once (previous, current and a next
+ * keypair or a handshake) with the index table at most three quarters full
+ * (sg_peers_index_alloc's rule): 4 to 8 slots of 20 bytes a peer.  A fourth
+ * (a handshake while three keypairs live) comes out of the room that the
+ * other peers leave.
  */
 static unsigned index_bits(unsigned max_peers)
 {
 	unsigned bits = INDEX_BITS_MIN;
 
-	while (bits < INDEX_BITS_MAX && ((1ull << bits) / 2) < 4ull * max_peers)
+	while (bits < INDEX_BITS_MAX && ((1ull << bits) / 4 * 3) < 3ull * max_peers)
 		bits++;
 	return bits;
 }

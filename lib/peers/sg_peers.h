@@ -18,9 +18,13 @@
  *   queue (under its own spinlock) and the attention flags that bring a peer
  *   to the control lcore through the event ring.
  *
- * Memory: a peer costs its struct (one allocation from the DPDK heap) and its
- * share of the key hash; nothing per peer is a memzone, a ring or any other
- * EAL object of bounded number, so the table holds as many peers as memory.
+ * Memory: a peer costs its struct (320 bytes from a pool in the DPDK heap),
+ * 512 bytes for each keypair (from another pool; most of it is the replay
+ * window), its share of the key hash and of the index table (4 to 8 slots of
+ * 20 bytes); nothing per peer is a memzone, a ring or any other EAL object of
+ * bounded number, so the table holds as many peers as memory.  The pools keep
+ * what they hand out once (their peak) for the next peers; sg_peers_destroy
+ * returns it.
  */
 #ifndef SG_PEERS_H
 #define SG_PEERS_H
@@ -77,17 +81,21 @@ struct sg_endpoint {
 /*
  * A session: the two transport keys of one handshake.  Read by workers under
  * RCU; everything but the atomics and the replay window is immutable after
- * sg_peers_keypair_new.
+ * sg_peers_keypair_new.  Laid out in cache lines by who writes them: the
+ * keys and the rest that every worker reads on every packet in the first two,
+ * then the send counter (written by the workers that encrypt), then the
+ * replay window (written by the workers that decrypt), so that neither
+ * direction invalidates the lines the other only reads.  512 bytes.
  */
 struct sg_keypair {
-	uint32_t local_index;  /* receiver index of data sent to us */
-	uint32_t remote_index; /* receiver index we put on data we send */
 	uint8_t send_key[SG_SYMMETRIC_KEY_LEN];
 	uint8_t recv_key[SG_SYMMETRIC_KEY_LEN];
-	uint64_t birth_ns;
-	uint64_t expire_ns; /* birth + REJECT_AFTER_TIME: no use after this */
-	bool initiator;
+	uint32_t local_index;  /* receiver index of data sent to us */
+	uint32_t remote_index; /* receiver index we put on data we send */
+	uint64_t expire_ns;    /* birth + REJECT_AFTER_TIME: no use after this */
 	struct sg_peer *peer;
+	uint64_t birth_ns;
+	bool initiator;
 	/* Set by the first worker that authenticates data on a responder keypair. */
 	SG_ATOMIC(bool) confirmed;
 	/* Shared by all workers that send on this keypair: one nonce each. */
@@ -145,6 +153,7 @@ struct sg_peer {
 
 	rte_seqlock_t ep_lock;
 	struct sg_endpoint ep;
+	SG_ATOMIC(unsigned) events; /* here: in the padding after ep */
 
 	/*
 	 * Packets that wait for a session (at most SG_MAX_STAGED_PACKETS): a
@@ -158,12 +167,14 @@ struct sg_peer {
 	} staged;
 	/* When the oldest of them was staged (0: none); later ones do not move it. */
 	SG_ATOMIC(uint64_t) staged_at;
-	SG_ATOMIC(unsigned) events;
-
-	SG_ALIGNAS(64) struct sg_peer_stats st;
-
 	/* Control-plane state (handshake, timers), owned by the control lcore. */
-	SG_ALIGNAS(64) void *ctl;
+	void *ctl;
+
+	/*
+	 * Written by every worker that moves the peer's packets: a line of its
+	 * own, away from what they only read.  The struct is 320 bytes.
+	 */
+	SG_ALIGNAS(64) struct sg_peer_stats st;
 };
 
 struct sg_peers;

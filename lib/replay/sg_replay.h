@@ -24,7 +24,7 @@ extern "C" {
 #define SG_REPLAY_WORDS		(SG_COUNTER_BITS_TOTAL / SG_REPLAY_BITS_PER_WORD)
 /*
  * Counters accepted below the highest one seen: the top word is partly in the
- * future, so one word of the bitmap does not count (8128 with 64-bit words).
+ * future, so one word of the bitmap does not count (1984 with 64-bit words).
  */
 #define SG_REPLAY_WINDOW_SIZE (SG_COUNTER_BITS_TOTAL - SG_REPLAY_BITS_PER_WORD)
 

@@ -55,11 +55,16 @@ enum sg_msg_type {
 /* Initiations sent before giving up: REKEY_ATTEMPT_TIME / REKEY_TIMEOUT. */
 #define SG_MAX_TIMER_HANDSHAKES (90 / 5)
 /*
- * The receive replay window is a bitmap of this many bits (2^13, the number
- * REJECT_AFTER_MESSAGES leaves room for); one machine word of it is
- * redundant, so the usable window is 8192 - 64 counters, as in the kernel.
+ * The receive replay window is a bitmap of this many bits; one machine word
+ * of it is redundant, so the usable window is 2048 - 64 = 1984 counters.
+ * 2048 is what the kernel used until it went to 8192 for its parallel
+ * decryption, which reorders one peer's packets across all CPUs.  Here a
+ * peer's packets reach one worker (RSS hashes the outer flow) and are
+ * decrypted in order, a burst at a time, so 1984 counters of reordering is
+ * ample, and a session costs 256 bytes of window instead of 1 KiB: the
+ * window is most of a loaded peer's memory (issue 10: at most 2 KiB a peer).
  */
-#define SG_COUNTER_BITS_TOTAL 8192
+#define SG_COUNTER_BITS_TOTAL 2048
 /*
  * Handshake messages accepted per source address (an IPv4 address or an IPv6
  * /64): a token bucket of 20 a second with bursts of 5, forgotten after 1 s

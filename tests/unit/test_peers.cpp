@@ -147,13 +147,13 @@ TEST(Peers, TableFullIsRefused)
 
 TEST(Peers, IndicesAreUniqueAndOwned)
 {
-	Table tb(8, 8); // 256 slots, at most half in use
+	Table tb(8, 8); // 256 slots, at most three quarters in use
 	int err;
 	struct sg_peer *p = add_peer(tb.t, 1, &err);
 	std::set<uint32_t> seen;
 	uint32_t idx;
 
-	for (int i = 0; i < 128; i++) {
+	for (int i = 0; i < 192; i++) {
 		ASSERT_EQ(sg_peers_index_alloc(tb.t, p, &idx), 0) << i;
 		EXPECT_TRUE(seen.insert(idx).second);
 		EXPECT_EQ(sg_peers_index_owner(tb.t, idx), p);

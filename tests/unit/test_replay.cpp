@@ -50,7 +50,7 @@ void run_table(const std::vector<Case> &cases)
 
 TEST(Replay, WindowIsTheBitmapLessOneWord)
 {
-	EXPECT_EQ(B, 8192u);
+	EXPECT_EQ(B, 2048u);
 	EXPECT_EQ(W, B - 8 * sizeof(unsigned long));
 	// REJECT_AFTER_MESSAGES leaves room for the whole bitmap below 2^64.
 	EXPECT_LT(R + B, UINT64_MAX);

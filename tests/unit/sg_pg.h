@@ -4,8 +4,9 @@
 // root), listening on a Unix socket in that directory only
 // (listen_addresses = ''), stopped and restarted at will, and stopped and
 // removed when the test binary ends (also when a test fails; if the binary
-// is killed, the server follows it: PR_SET_PDEATHSIG).  Each test gets a
-// fresh database (sgpg::Server::create_db).
+// crashes or is killed, the server follows it, PR_SET_PDEATHSIG, and only
+// the directory is left).  Each test gets a fresh database
+// (sgpg::Server::create_db).
 #ifndef SG_PG_H
 #define SG_PG_H
 
@@ -170,9 +171,8 @@ class Server
 	// Runs argv as the server's user, output to log; wait: its exit status, else its pid.
 	int run(const std::vector<std::string> &argv, const std::string &log, bool wait)
 	{
-		pid_t p = fork();
+		pid_t parent = getpid(), p = fork();
 		if (p == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGQUIT); // immediate shutdown when we die
 			int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
 			if (fd >= 0) {
 				dup2(fd, 1);
@@ -182,6 +182,10 @@ class Server
 				_exit(126);
 			if (uid != (uid_t)-1 && setuid(uid) != 0)
 				_exit(126);
+			// After setuid, which clears it: an immediate shutdown when the test dies.
+			prctl(PR_SET_PDEATHSIG, SIGQUIT);
+			if (getppid() != parent)
+				_exit(125);
 			std::vector<char *> a;
 			for (const std::string &s : argv)
 				a.push_back(const_cast<char *>(s.c_str()));

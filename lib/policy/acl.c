@@ -79,7 +79,8 @@ static const struct rte_acl_field_def field_defs[N_FIELDS] = {
 struct sg_policy_acl {
 	struct rte_acl_ctx *ctx;
 	uint32_t n_rules;
-	uint32_t gen; /* this context's own, never 0: the cache's tag */
+	uint32_t gen;	/* this context's own, never 0: the cache's tag */
+	bool base_only; /* the base rule alone: the workers decide by the org bit */
 	const char *alg;
 };
 
@@ -150,6 +151,14 @@ static const char *pick_alg(struct rte_acl_ctx *ctx)
 
 static atomic_uint gens;
 
+/* Whether r is the base rule (allow within the source's org, nothing else). */
+static bool is_base_rule(const struct sg_policy_rule *r)
+{
+	return r->action == SG_POLICY_ALLOW && r->dirs == SG_POLICY_DIR_ANY && r->same_org &&
+	       r->proto == 0 && r->src_len == 0 && r->dst_len == 0 && r->sport_lo == 0 &&
+	       r->sport_hi == 0xffff && r->dport_lo == 0 && r->dport_hi == 0xffff;
+}
+
 int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, int socket_id,
 			char *err, size_t errlen)
 {
@@ -200,6 +209,7 @@ int sg_policy_acl_build(struct sg_policy_acl **out, const struct sg_policy *p, i
 	if (rc != 0)
 		goto fail;
 	a->alg = pick_alg(a->ctx);
+	a->base_only = n == 1 && is_base_rule(&p->rules[0]);
 	do
 		a->gen = atomic_fetch_add(&gens, 1) + 1;
 	while (a->gen == 0);
@@ -247,6 +257,16 @@ void sg_policy_acl_classify_cached(struct sg_policy_cache *c, const struct sg_po
 	uint16_t miss_at[SG_POLICY_CACHE_BURST];
 	unsigned i, nm = 0;
 
+	if (a->base_only) {
+		/* Rule 0 when the destination lies in the source's org, else none. */
+		for (i = 0; i < n; i++) {
+			uint32_t meta;
+
+			memcpy(&meta, keys[i] + offsetof(struct sg_policy_key, meta), 4);
+			results[i] = (ntohl(meta) & SG_POLICY_META_SAME_ORG) ? 0 : 1;
+		}
+		return;
+	}
 	if (a->n_rules < SG_POLICY_CACHE_MIN_RULES || n > SG_POLICY_CACHE_BURST) {
 		sg_policy_acl_classify(a, keys, results, n);
 		return;

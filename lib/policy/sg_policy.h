@@ -199,7 +199,9 @@ void sg_policy_acl_classify(const struct sg_policy_acl *a, const uint8_t **keys,
  * exactly what the classify would say; the packets of a flow after its first
  * skip the trie walk, which with a thousand rules is most of a stage's cost
  * outside the AEAD.  Contexts of fewer than SG_POLICY_CACHE_MIN_RULES rules
- * are classified directly (their walk costs about what a lookup does).
+ * are classified directly (their walk costs about what a lookup does), and
+ * the base rule alone (no policy file) by the key's org bit, which is what
+ * its context decides (test_policy BaseRuleAloneIsDecidedByTheOrgBit).
  */
 #define SG_POLICY_CACHE_SIZE	  4096u /* entries, a power of two: 256 KiB */
 #define SG_POLICY_CACHE_MIN_RULES 16u

@@ -723,4 +723,51 @@ TEST(PolicyAcl, CachedClassifyAgreesAndFollowsAReload)
 	sg_policy_acl_free(a2);
 }
 
+// No policy file: the base rule alone, which the workers' path decides by
+// the key's org bit without a trie walk; its verdicts are the context's and
+// the reference's on every kind of key (both org bits, both directions, each
+// protocol), and a one-rule file that is not the base rule still walks.
+TEST(PolicyAcl, BaseRuleAloneIsDecidedByTheOrgBit)
+{
+	std::mt19937 rng(17);
+	for (const char *text : { "", "allow any from fdaa:0:18::/48 to fdaa:0:29::/48\n" }) {
+		Policy p(text);
+		ASSERT_EQ(p.rc, 0) << p.err;
+		sg_policy_acl *acl = nullptr;
+		char err[SG_POLICY_ERR_LEN];
+		ASSERT_EQ(sg_policy_acl_build(&acl, &p.p, -1, err, sizeof(err)), 0) << err;
+		auto *cache =
+			static_cast<sg_policy_cache *>(aligned_alloc(64, sizeof(sg_policy_cache)));
+		ASSERT_NE(cache, nullptr);
+		memset(cache, 0, sizeof(*cache));
+		std::vector<sg_policy_key> keys(4096);
+		const uint8_t pr[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, 0 };
+		for (auto &k : keys)
+			k = key_of({ rng() % 2 ? C1 : C2, rng() % 2 ? VM1 : VM2, pr[rng() % 4],
+				     (uint16_t)rng(), (uint16_t)rng(),
+				     rng() % 2 ? SG_POLICY_DIR_IN : SG_POLICY_DIR_OUT,
+				     rng() % 2 == 0 });
+		std::vector<const uint8_t *> ptrs;
+		for (auto &k : keys)
+			ptrs.push_back((const uint8_t *)&k);
+		std::vector<uint32_t> got(keys.size()), walk(keys.size());
+		size_t allowed = 0;
+		for (size_t i = 0; i < keys.size(); i += 32) {
+			sg_policy_acl_classify_cached(cache, acl, ptrs.data() + i, got.data() + i,
+						      32);
+			sg_policy_acl_classify(acl, ptrs.data() + i, walk.data() + i, 32);
+		}
+		for (size_t i = 0; i < keys.size(); i++) {
+			ASSERT_EQ(got[i], walk[i]) << text << " key " << i;
+			ASSERT_EQ(got[i], sg_policy_match(&p.p, &keys[i])) << text << " key " << i;
+			allowed += sg_policy_allows(&p.p, got[i]);
+		}
+		EXPECT_GT(allowed, 1000u);
+		EXPECT_LT(allowed, keys.size() - 1000);
+		EXPECT_EQ(cache->hits + cache->misses, 0u) << "neither policy is cached";
+		free(cache);
+		sg_policy_acl_free(acl);
+	}
+}
+
 } // namespace

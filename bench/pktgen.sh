@@ -134,7 +134,8 @@ try:
     r["gw_drops"] = {k: b["drops"][k] - a["drops"][k] for k in b["drops"]
                      if b["drops"][k] != a["drops"][k]}
     r["gw"] = {k: b[k] - a[k] for k in ("initiations_rx", "responses_tx", "cookie_tx",
-                                          "confirmed", "decrypted", "encrypted", "vm_tx")
+                                          "confirmed", "decrypted", "encrypted", "vm_tx",
+                                          "ticks", "tick_visits", "tick_visits_max")
                if isinstance(b.get(k), int)}
 except (OSError, ValueError, KeyError, TypeError):
     pass

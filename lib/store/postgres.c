@@ -187,16 +187,18 @@ static void quiet(void *arg, const char *msg)
 /* A new connection (the old one, if any, closed). */
 static int connect_db(struct sg_store *s)
 {
-	static const char *const keys[] = { "connect_timeout",
-					    "application_name",
-					    "keepalives_idle",
-					    "keepalives_interval",
-					    "keepalives_count",
-					    "dbname",
-					    NULL };
+	/*
+	 * A server that vanishes from a TCP path (no reset) is noticed within
+	 * about 25 s when idle (keepalives) and 10 s with data unacknowledged
+	 * (tcp_user_timeout), not after the kernel's 15 minutes.
+	 */
+	static const char *const keys[] = { "connect_timeout",	"application_name",
+					    "keepalives_idle",	"keepalives_interval",
+					    "keepalives_count", "tcp_user_timeout",
+					    "dbname",		NULL };
 	struct pg *d = pg_of(s);
 	/* The URI last: what it says wins over these defaults. */
-	const char *vals[] = { "5", "sixgate", "10", "5", "3", d->uri, NULL };
+	const char *vals[] = { "5", "sixgate", "10", "5", "3", "10000", d->uri, NULL };
 	bool again = d->h != NULL;
 
 	PQfinish(d->h);

@@ -193,7 +193,6 @@ int sg_noise_peer_hs_init(struct sg_noise_peer_hs *hs, const struct sg_noise_sta
 	memcpy(hs->remote_static, remote_static, SG_PUBLIC_KEY_LEN);
 	if (preshared_key)
 		memcpy(hs->preshared_key, preshared_key, SG_SYMMETRIC_KEY_LEN);
-	initial_chain(hs->initial_ck, hs->initial_hash, remote_static);
 	hs->state = SG_NOISE_HS_ZEROED;
 	return peer_hs_precompute(hs, st);
 }
@@ -228,8 +227,7 @@ static int build_initiation(const struct sg_noise_static *st, const struct sg_no
 {
 	int ret;
 
-	memcpy(w->ck, hs->initial_ck, SG_HASH_LEN);
-	memcpy(w->h, hs->initial_hash, SG_HASH_LEN);
+	initial_chain(w->ck, w->h, hs->remote_static);
 
 	/* e */
 	ret = new_ephemeral(st, w->eph, out->unencrypted_ephemeral);

@@ -10,7 +10,8 @@
  * A statement trigger also counts changes in sixgate_meta.data_version, the
  * store's version for the gateway's periodic check.
  *
- * The handle survives the server: a call that finds the connection lost
+ * The handle survives the server: a call that finds the connection lost,
+ * or a server silent for busy_ms + 5 s (hung: the connection is dropped),
  * fails with -ENOTCONN ("database unreachable: ..."); later calls reconnect
  * (at most one attempt a second), a read whose connection broke since its
  * last use is retried once on a new one, and sg_store_changes reports "all
@@ -18,6 +19,7 @@
  * meanwhile are lost.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@
 
 #define CHANNEL	     "sixgate_peers"
 #define RETRY_NS     1000000000ull
+#define SILENCE_MS   5000		/* beyond busy_ms: a server this silent is lost */
 #define MIGRATE_LOCK "5353474154450001" /* the advisory lock of migrations (any fixed key) */
 
 /* Migration n brings a store from schema_version n to n + 1 (as SQLite's). */
@@ -133,7 +136,8 @@ static int fail_res(struct sg_store *s, PGresult *r, const char *what)
 	int rc;
 
 	if (lost(s)) {
-		one_line(d->down, sizeof(d->down), PQerrorMessage(d->h));
+		if (d->h != NULL) /* else hang_up said why */
+			one_line(d->down, sizeof(d->down), PQerrorMessage(d->h));
 		d->missed = true;
 		PQclear(r);
 		return sg_store_fail(s, -ENOTCONN, "%s: database unreachable: %s", what, d->down);
@@ -160,6 +164,68 @@ static int fail_res(struct sg_store *s, PGresult *r, const char *what)
 	return rc;
 }
 
+/* Drops a connection whose server stopped answering (hung, or a stopped process). */
+static void hang_up(struct sg_store *s, int ms)
+{
+	struct pg *d = pg_of(s);
+
+	snprintf(d->down, sizeof(d->down), "no answer in %d ms", ms);
+	PQfinish(d->h);
+	d->h = NULL;
+	d->missed = true;
+}
+
+/*
+ * Waits until a result can be taken without blocking, at most busy_ms + 5 s
+ * of silence (a lock wait ends at busy_ms: longer, the server is not
+ * answering).  False when it hung up.
+ */
+static bool await(struct sg_store *s)
+{
+	struct pg *d = pg_of(s);
+	int ms = (int)d->busy_ms + SILENCE_MS;
+
+	while (PQisBusy(d->h)) {
+		struct pollfd p = { .fd = PQsocket(d->h), .events = POLLIN };
+		int n = poll(&p, 1, ms);
+
+		if (n == 0) {
+			hang_up(s, ms);
+			return false;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || PQconsumeInput(d->h) != 1)
+			break; /* PQgetResult reports it */
+	}
+	return true;
+}
+
+/* PQexec's result (the last one, or the first error), but never waiting on a silent server. */
+static PGresult *run(struct sg_store *s, const char *sql, int n, const char *const *v)
+{
+	PGconn *h = pg_of(s)->h;
+	PGresult *r, *last = NULL;
+	int sent =
+		n == 0 ? PQsendQuery(h, sql) : PQsendQueryParams(h, sql, n, NULL, v, NULL, NULL, 0);
+
+	if (sent != 1)
+		return NULL;
+	while (await(s) && (r = PQgetResult(pg_of(s)->h)) != NULL) {
+		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+		} else {
+			PQclear(last);
+			last = r;
+		}
+	}
+	if (pg_of(s)->h == NULL) {
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
 /* The session every connection starts with. */
 static int setup(struct sg_store *s)
 {
@@ -171,7 +237,7 @@ static int setup(struct sg_store *s)
 		 d->busy_ms > 0 ? d->busy_ms : 1,
 		 d->flags & SG_STORE_READONLY ? " SET default_transaction_read_only = on;" : "",
 		 d->listen ? " LISTEN " CHANNEL ";" : "");
-	r = PQexec(d->h, sql);
+	r = run(s, sql, 0, NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		return fail_res(s, r, "session");
 	PQclear(r);
@@ -244,8 +310,7 @@ static int query(struct sg_store *s, PGresult **out, ExecStatusType want, bool r
 		if (rc != 0)
 			return rc;
 		/* Without parameters: the simple protocol, which runs a script (a migration). */
-		r = n == 0 ? PQexec(pg_of(s)->h, sql)
-			   : PQexecParams(pg_of(s)->h, sql, n, NULL, v, NULL, NULL, 0);
+		r = run(s, sql, n, v);
 		if (r != NULL && PQresultStatus(r) == want) {
 			*out = r;
 			return 0;
@@ -401,7 +466,7 @@ static int pg_list(struct sg_store *s, int (*fn)(void *, const struct sg_store_p
 			return fail_res(s, NULL, "list");
 		}
 		(void)PQsetSingleRowMode(d->h);
-		while ((r = PQgetResult(d->h)) != NULL) {
+		while (await(s) && (r = PQgetResult(d->h)) != NULL) {
 			ExecStatusType st = PQresultStatus(r);
 
 			if (st == PGRES_SINGLE_TUPLE && rc == 0) {
@@ -419,6 +484,8 @@ static int pg_list(struct sg_store *s, int (*fn)(void *, const struct sg_store_p
 				rc = fail_res(s, r, "list");
 			}
 		}
+		if (d->h == NULL && rc == 0) /* hung up: no more rows will come */
+			rc = sg_store_fail(s, -ENOTCONN, "list: database unreachable: %s", d->down);
 		if (!again)
 			return rc;
 	}
@@ -588,7 +655,7 @@ static int migrate(struct sg_store *s)
 	if (rc == 0)
 		return exec(s, "COMMIT", "migration");
 	if (!lost(s))
-		PQclear(PQexec(pg_of(s)->h, "ROLLBACK"));
+		PQclear(run(s, "ROLLBACK", 0, NULL));
 	return rc;
 }
 

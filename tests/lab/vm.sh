@@ -109,9 +109,10 @@ lab_vm_start() {
 		-- $LAB_TESTPMD_FWD </dev/null
 	LAB_VM_PID[$name]=$LAB_LAST_PID
 
-	# "ports=2" means both the virtio and the tap port came up; with one
+	# "ports=2" means both the virtio and the tap port came up (90 s: on a
+	# loaded machine a restarted bridge once took more than 30); with one
 	# port testpmd would reflect the VM's own frames back into it.
-	lab_wait_for 30 sh -c "grep -q 'forwarding - ports=2' '$log' || ! kill -0 $LAB_LAST_PID"
+	lab_wait_for 90 sh -c "grep -q 'forwarding - ports=2' '$log' || ! kill -0 $LAB_LAST_PID"
 	if ! grep -q 'forwarding - ports=2' "$log"; then
 		lab_vm_stop "$name"
 		lab_die "lab_vm_start $name: bridge did not attach both ports (see $log)"

@@ -155,8 +155,8 @@ static struct {
 	bool have_gw_mac;
 	struct pg_dir d[N_DIRS];
 	uint64_t hz;
-	uint64_t rr_in, rr_out; /* round-robin peer cursors */
-	uint64_t imix_i;
+	uint64_t rr_in, rr_out;	 /* round-robin peer cursors */
+	uint64_t imix_i[N_DIRS]; /* per direction: each goes through the whole 7:4:1 cycle */
 	uint64_t handshakes, hs_initiations, hs_cookies, hs_refused;
 	uint64_t keepalives_tx, keepalives_rx, rx_other, rx_bad_tag, rx_unknown_index;
 	uint64_t tx_retries, tx_failed, hs_responses;
@@ -699,12 +699,12 @@ static void put_inner(uint8_t *ip, uint32_t size, const uint8_t src[16], const u
 	udp_csum(ip);
 }
 
-static uint32_t next_size(void)
+static uint32_t next_size(int dir)
 {
 	static const uint16_t imix[12] = { 64, 64, 512, 64, 64, 512, 64, 1420, 64, 512, 64, 512 };
 
 	if (g.o.size[0] == 'i')
-		return imix[g.imix_i++ % 12];
+		return imix[g.imix_i[dir]++ % 12];
 	return (uint32_t)atoi(g.o.size);
 }
 
@@ -829,7 +829,7 @@ static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct pg_peer *p = pp[i];
-		uint32_t size = keepalive ? 0 : next_size();
+		uint32_t size = keepalive ? 0 : next_size(DIR_IN);
 		uint32_t padded = (uint32_t)sg_wire_padded_len(size, PG_MTU);
 		uint8_t *wg = put_outer(m[i], p->outer, p->sport,
 					SG_MSG_DATA_HEADER_LEN + padded + SG_TAG_LEN);
@@ -872,7 +872,7 @@ static unsigned send_egress(unsigned n)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct pg_peer *p = &g.peers[g.rr_out++ % g.o.peers];
-		uint32_t size = next_size();
+		uint32_t size = next_size(DIR_OUT);
 		uint8_t *f = rte_pktmbuf_mtod(m[i], uint8_t *);
 
 		m[i]->data_len = m[i]->pkt_len = PG_ETH_LEN + size;

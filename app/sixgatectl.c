@@ -10,6 +10,7 @@
  *   sixgatectl ... vm rm NAME
  *   sixgatectl ... show | stats
  *   sixgatectl ... policy | policy reload
+ *   sixgatectl ... health [--wait-ms MS]
  *
  * The configuration (default /etc/sixgate/sixgate.conf) names the store
  * ([store] path) and gives the gateway's public key and endpoint for the
@@ -23,9 +24,10 @@
  * Exit codes: 0 done; 1 bad usage; 2 no such peer or VM; 3 a name, key or address
  * that is another peer's; 4 the store or the configuration cannot be used, or
  * the gateway refused the policy file;
- * 5 the gateway cannot be reached (for show and stats; a change the gateway
+ * 5 the gateway cannot be reached (for show, stats and health; a change the gateway
  * was not told about is still made, with a warning, and the gateway's
- * periodic check applies it).
+ * periodic check applies it); 6 (health) the gateway answers but is not
+ * forwarding.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,11 +49,14 @@
 #include "lib/crypto/sg_crypto.h"
 #include "lib/store/sg_store.h"
 
-enum exit_code { EX_OK, EX_USAGE_, EX_NOPEER, EX_EXISTS, EX_STORE, EX_GATEWAY };
+enum exit_code { EX_OK, EX_USAGE_, EX_NOPEER, EX_EXISTS, EX_STORE, EX_GATEWAY, EX_NOT_FORWARDING };
 
 struct ctl {
 	const char *config_path, *prefix, *socket_path;
 	bool json;
+	/* A bound on each read from the gateway (0: none); health sets it, so
+	 * that a stopped or hung gateway is an answer, not a wait. */
+	unsigned timeout_ms;
 	char tel_err[512];
 	struct sg_config cfg;
 	struct sg_store *store;
@@ -129,6 +135,13 @@ static int tel_query(struct ctl *c, const char *cmd, json_t **out)
 		if (fd >= 0)
 			close(fd);
 		return tel_fail(c, -e, "gateway at %s: %s", path, strerror(e));
+	}
+	if (c->timeout_ms > 0) {
+		struct timeval tv = { .tv_sec = c->timeout_ms / 1000,
+				      .tv_usec = (c->timeout_ms % 1000) * 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	buf = malloc(1 << 17);
 	if (buf == NULL) {
@@ -834,6 +847,117 @@ static int policy_reload(struct ctl *c)
 	return code;
 }
 
+/* --- health: is the gateway forwarding? (scripts/sixgate-health, docs/anycast.md) --- */
+
+struct health_sample {
+	json_t *reply, *counters;
+};
+
+static int health_sample(struct ctl *c, struct health_sample *s)
+{
+	if (tel_query(c, "/sixgate/counters", &s->reply) != 0)
+		return -1;
+	s->counters = json_object_get(s->reply, "/sixgate/counters");
+	return json_is_object(s->counters) ? 0 : -1;
+}
+
+static long long counter(const struct health_sample *s, const char *name)
+{
+	json_t *v = json_object_get(s->counters, name);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/*
+ * The verdict on two samples taken wait_ms apart: NULL when the gateway
+ * forwards (not stopping, the control lcore's tick and every worker's poll
+ * loop moving), else why not, in why.
+ */
+static const char *health_verdict(const struct health_sample *a, const struct health_sample *b,
+				  char *why, size_t len)
+{
+	json_t *la = json_object_get(a->counters, "worker_loops");
+	json_t *lb = json_object_get(b->counters, "worker_loops");
+	long long workers = counter(b, "workers");
+
+	if (counter(b, "stopping") < 0 || !json_is_array(lb) || !json_is_array(la) || workers < 0)
+		return "the gateway reports no stopping, workers or worker_loops (an older "
+		       "sixgate?)";
+	if (counter(b, "stopping") != 0)
+		return "stopping (draining after SIGTERM)";
+	if (workers == 0 || json_array_size(lb) < (size_t)workers ||
+	    json_array_size(la) != json_array_size(lb))
+		return "no workers";
+	if (counter(b, "ticks") <= counter(a, "ticks")) {
+		snprintf(why, len, "the control lcore is stuck (ticks %lld)", counter(b, "ticks"));
+		return why;
+	}
+	for (long long i = 0; i < workers; i++) {
+		json_int_t x = json_integer_value(json_array_get(la, (size_t)i));
+		json_int_t y = json_integer_value(json_array_get(lb, (size_t)i));
+
+		if (y <= x) {
+			snprintf(why, len, "worker %lld is stuck (loops %lld)", i, (long long)y);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Exit 0 when the gateway forwards, 5 when its telemetry does not answer
+ * within the wait (gone, hung, stopped), 6 when it answers but does not
+ * forward.  One line says which; --json prints it as an object.
+ */
+static int health(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "wait-ms", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct health_sample a = { 0 }, b = { 0 };
+	unsigned wait_ms = 200;
+	const char *bad = NULL;
+	char why[128];
+	int o, code;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'w')
+			return die(EX_USAGE_, "usage: health [--wait-ms MS]");
+		wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+	}
+	if (optind != argc || wait_ms == 0 || wait_ms > 60000)
+		return die(EX_USAGE_, "usage: health [--wait-ms MS] (1..60000, default 200)");
+	c->timeout_ms = wait_ms < 1000 ? 1000 : wait_ms;
+	if (health_sample(c, &a) == 0) {
+		usleep(wait_ms * 1000);
+		if (health_sample(c, &b) == 0)
+			bad = health_verdict(&a, &b, why, sizeof(why));
+	}
+	if (b.counters == NULL) {
+		code = EX_GATEWAY;
+		bad = c->tel_err[0] != '\0' ? c->tel_err : "no /sixgate/counters from the gateway";
+	} else {
+		code = bad == NULL ? EX_OK : EX_NOT_FORWARDING;
+	}
+	if (c->json) {
+		json_t *j = json_pack("{s:b, s:s}", "forwarding", bad == NULL, "reason",
+				      bad == NULL ? "" : bad);
+
+		print_json(j);
+		json_decref(j);
+	} else if (bad == NULL) {
+		printf("forwarding: %lld workers polling, control lcore ticking\n",
+		       counter(&b, "workers"));
+	} else {
+		printf("not forwarding: %s\n", bad);
+	}
+	json_decref(a.reply);
+	json_decref(b.reply);
+	return code;
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
@@ -846,8 +970,9 @@ static int usage(void)
 		"  vm rm NAME\n"
 		"  show | stats\n"
 		"  policy | policy reload\n"
+		"  health [--wait-ms MS]\n"
 		"exit codes: 0 ok, 1 usage, 2 no such peer or VM, 3 exists, 4 store, config "
-		"or policy file, 5 gateway unreachable\n");
+		"or policy file, 5 gateway unreachable, 6 (health) not forwarding\n");
 	return EX_USAGE_;
 }
 
@@ -920,6 +1045,8 @@ int main(int argc, char **argv)
 		rc = policy_show(&c);
 	else if (n == 2 && !strcmp(v[0], "policy") && !strcmp(v[1], "reload"))
 		rc = policy_reload(&c);
+	else if (n >= 1 && !strcmp(v[0], "health"))
+		rc = health(&c, n, v);
 	else
 		rc = usage();
 	sg_store_close(c.store);

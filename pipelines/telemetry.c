@@ -164,6 +164,8 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 		{ "peers", sg_peers_count(peers) },
 		{ "keypairs_alive", sg_peers_keypairs_alive(peers) },
 		{ "deferred_frees", sg_peers_deferred(peers) },
+		/* Draining after SIGTERM: a health check withdraws the gateway's routes. */
+		{ "stopping", atomic_load(&tel_gw->dp.stopping) },
 	};
 	struct sg_drop_counters drops;
 	struct sg_worker_stats st;
@@ -195,6 +197,8 @@ static int cmd_counters(const char *cmd, const char *params, struct rte_tel_data
 	per_worker(d, "worker_vm_rx", offsetof(struct sg_worker_stats, vm_rx));
 	per_worker(d, "worker_decrypted", offsetof(struct sg_worker_stats, decrypted));
 	per_worker(d, "worker_encrypted", offsetof(struct sg_worker_stats, encrypted));
+	/* Poll rounds: a worker whose count stops moving is stuck (sixgatectl health). */
+	per_worker(d, "worker_loops", offsetof(struct sg_worker_stats, loops));
 	return 0;
 }
 

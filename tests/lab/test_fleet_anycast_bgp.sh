@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Anycast with BGP (issue 13, docs/anycast.md): two gateways announce one
+# address to a router, each through its own BIRD, each BIRD steered by
+# scripts/sixgate-health watching a real sixgate's telemetry.
+#
+#   ns "rt": BIRD, eBGP (AS 65000) to both gateways, kernel protocol with
+#            "merge paths on": fd00:ac::1/128 gets one nexthop per gateway;
+#            L4 multipath hashing (fib_multipath_hash_policy=1).
+#   ns "ga", "gb": sixgate (net_af_packet on a veth toward rt, address6 =
+#            the anycast address fd00:ac::1), BIRD (AS 65010) with the static
+#            protocol "anycast" (disabled until the health check enables
+#            it), sixgate-health every second.
+#
+# Checks: both nexthops once both gateways forward; SIGKILL of gateway a's
+# sixgate: its nexthop leaves the router's route (the time is printed);
+# sixgate a started again: both nexthops; SIGSTOP of gateway b's sixgate (a
+# hung gateway: its telemetry does not answer): b's nexthop leaves; SIGCONT:
+# back; the health check itself stopped (SIGTERM): it withdraws on its way
+# out.  The router's kernel is what is checked (ip -6 route).
+#
+# Not checked here: packets through the router to a sixgate (the BGP next
+# hops are the gateways' BGP-side addresses), nor sessions that survive a
+# change of the hash (that needs the state channel, docs/fleet.md).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vm.sh"
+. "$(dirname "$0")/dp.sh"
+lab_init fleetbgp
+
+CTL=${DP_SIXGATECTL:-$DP_BUILD/app/sixgatectl}
+HEALTH=$DP_ROOT/scripts/sixgate-health
+[ -x "$CTL" ] || lab_die "no sixgatectl at $CTL"
+[ -x "$DP_SIXGATE" ] || lab_die "no sixgate at $DP_SIXGATE"
+if ! command -v bird >/dev/null || ! command -v birdc >/dev/null; then
+	lab_log "SKIP: no BIRD (scripts/setup installs the Debian package bird2)"
+	exit 0
+fi
+
+# The health check's unit (config/sixgate-health.service), pointed at this tree.
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$LAB_DIR/unit"
+	sed "s#/usr/local/bin/sixgate-health#$HEALTH#; s#/usr/local/bin/sixgatectl#$CTL#" \
+		"$DP_ROOT/config/sixgate-health.service" >"$LAB_DIR/unit/sixgate-health.service"
+	lab_check "systemd-analyze verify sixgate-health.service: no error, no warning" sh -c \
+		"systemd-analyze verify '$LAB_DIR/unit/sixgate-health.service' >'$LAB_DIR/verify.log' 2>&1 && ! [ -s '$LAB_DIR/verify.log' ]"
+fi
+
+ANY6=fd00:ac::1
+NH_A=fd00:b9:1::2
+NH_B=fd00:b9:2::2
+
+# --- the network ---
+lab_netns rt
+lab_netns ga
+lab_netns gb
+lab_exec rt sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 \
+	net.ipv6.fib_multipath_hash_policy=1 net.ipv4.fib_multipath_hash_policy=1
+for g in a b; do
+	n=$([ $g = a ] && echo 1 || echo 2)
+	# The BGP link: the gateway host's kernel and the router.
+	lab_veth rt "${LAB}r$g" "g$g" "${LAB}b$g"
+	lab_addr rt "${LAB}r$g" "fd00:b9:$n::1/64"
+	lab_addr "g$g" "${LAB}b$g" "fd00:b9:$n::2/64"
+	# sixgate's NIC (af_packet on the veth; the gateway's kernel stays off it).
+	lab_veth rt "${LAB}d$g" "g$g" "${LAB}n$g" 1
+	lab_exec "g$g" sysctl -qw "net.ipv6.conf.${LAB}n$g.disable_ipv6=1"
+	lab_exec "g$g" ip link set "${LAB}n$g" arp off
+done
+
+# --- sixgate on each gateway: the same key and address (anycast) ---
+lab_wg_keys gw
+# gw_conf G: $LAB_DIR/sixgate-G.conf, one worker on the NIC ${LAB}nG.
+gw_conf() {
+	cat >"$LAB_DIR/sixgate-$1.conf" <<EOF
+# Written by tests/lab/test_fleet_anycast_bgp.sh for one lab run.
+[interface]
+private_key_file = $LAB_DIR/gw.key
+listen_port = $DP_PORT
+address6 = $ANY6
+mtu = 1420
+
+[nic]
+device = net_af_packet0,iface=${LAB}n$1
+rx_queues = 1
+tx_queues = 2
+
+[workers]
+lcores = 1
+EOF
+}
+declare -A GW_PID GW_PREFIX GW_RUNS
+# gw_start G: starts (or starts again) sixgate in ns gG, waits until it runs.
+gw_start() {
+	local g=$1 log
+	GW_RUNS[$g]=$((${GW_RUNS[$g]:-0} + 1))
+	log=sixgate-$g.${GW_RUNS[$g]}
+	# shellcheck disable=SC2046
+	lab_spawn "$log" "g$g" "$DP_SIXGATE" --file-prefix "${GW_PREFIX[$g]}" --no-pci \
+		$(lab_eal_mem 64 256) --lcores "0@($(lab_cpus)),1@($(lab_cpus))" \
+		-- --config "$LAB_DIR/sixgate-$g.conf" --idle-sleep-us 50 --status-interval 0
+	GW_PID[$g]=$LAB_LAST_PID
+	lab_wait_for 30 grep -q "sixgate running" "$LAB_DIR/$log.log" ||
+		lab_die "sixgate $g did not start"
+}
+for g in a b; do
+	gw_conf $g
+	GW_PREFIX[$g]=$(lab_dpdk_prefix "gw$g")
+	LAB_PREFIXES+=("${GW_PREFIX[$g]}")
+	gw_start $g
+done
+
+# --- BIRD: the router and each gateway's ---
+bird_common() { # bird_common ROUTER_ID
+	cat <<EOF
+# Written by tests/lab/test_fleet_anycast_bgp.sh for one lab run.
+log stderr all;
+router id $1;
+protocol device { scan time 2; }
+# The lab's sessions come up within seconds, whichever BIRD starts first.
+template bgp lab {
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 5;
+	hold time 6;
+	keepalive time 2;
+}
+EOF
+}
+{
+	bird_common 198.18.9.1
+	cat <<EOF
+# The anycast /128 from every gateway whose path is as good: one kernel
+# route with a nexthop per gateway.
+protocol kernel {
+	ipv6 { import none; export where source = RTS_BGP; };
+	merge paths on;
+}
+EOF
+	for g in a b; do
+		n=$([ $g = a ] && echo 1 || echo 2)
+		cat <<EOF
+protocol bgp gw_$g from lab {
+	local fd00:b9:$n::1 as 65000;
+	neighbor fd00:b9:$n::2 as 65010;
+	ipv6 { import where net = $ANY6/128; export none; };
+}
+EOF
+	done
+} >"$LAB_DIR/bird-rt.conf"
+for g in a b; do
+	n=$([ $g = a ] && echo 1 || echo 2)
+	{
+		bird_common "198.18.9.1$n"
+		cat <<EOF
+# The anycast route, announced while sixgate-health keeps this protocol
+# enabled; disabled (withdrawn) at start.
+protocol static anycast {
+	disabled;
+	ipv6;
+	route $ANY6/128 unreachable;
+}
+protocol bgp uplink from lab {
+	local fd00:b9:$n::2 as 65010;
+	neighbor fd00:b9:$n::1 as 65000;
+	ipv6 { import none; export where proto = "anycast"; };
+}
+EOF
+	} >"$LAB_DIR/bird-$g.conf"
+done
+bird_start() { # bird_start NAME NS
+	lab_exec "$2" bird -p -c "$LAB_DIR/bird-$1.conf" || lab_die "bird-$1.conf does not parse"
+	lab_spawn "bird-$1" "$2" bird -f -c "$LAB_DIR/bird-$1.conf" -s "$LAB_DIR/bird-$1.ctl" \
+		-P "$LAB_DIR/bird-$1.pid"
+	lab_wait_for 10 birdc -s "$LAB_DIR/bird-$1.ctl" show status || lab_die "bird $1 did not start"
+}
+bird_start rt rt
+bird_start a ga
+bird_start b gb
+established() { # established BIRD PROTO
+	birdc -s "$LAB_DIR/bird-$1.ctl" show protocols "$2" | grep -q Established
+}
+for g in a b; do
+	lab_wait_for 60 established rt "gw_$g" || lab_die "no BGP session router - gateway $g"
+done
+lab_log "BGP sessions established"
+
+# --- the health checks ---
+declare -A HC_PID
+hc_start() {
+	lab_spawn "health-$1" "g$1" "$HEALTH" -p "${GW_PREFIX[$1]}" -s "$LAB_DIR/bird-$1.ctl" \
+		-P anycast -i 1 -r 2 --sixgatectl "$CTL"
+	HC_PID[$1]=$LAB_LAST_PID
+}
+hc_start a
+hc_start b
+
+# nexthops: the router's nexthops for the anycast address, sorted, one a line.
+nexthops() {
+	lab_exec rt ip -6 route show "$ANY6" | awk '
+		$1 == "nexthop" { for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1); next }
+		{ for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1) }' | sort
+}
+# wait_nexthops SECONDS NH...: waits until the route's nexthops are exactly
+# NH...; sets WAITED_MS (since the call).
+wait_nexthops() {
+	local t=$1 want have t0 end
+	shift
+	want=$(printf '%s\n' "$@" | sort)
+	t0=$(date +%s%N)
+	end=$((SECONDS + t))
+	while ((SECONDS < end)); do
+		have=$(nexthops)
+		if [ "$have" = "$want" ]; then
+			WAITED_MS=$((($(date +%s%N) - t0) / 1000000))
+			return 0
+		fi
+		sleep 0.05
+	done
+	lab_log "router's nexthops for $ANY6: ${have//$'\n'/ } (wanted $*)"
+	lab_exec rt ip -6 route show "$ANY6" >&2
+	return 1
+}
+health_rc() { # health_rc G: sixgatectl health's exit status for gateway G
+	"$CTL" -p "${GW_PREFIX[$1]}" health >>"$LAB_DIR/checks.log" 2>&1
+	echo $?
+}
+
+lab_check "sixgatectl health: gateway a forwarding (exit 0)" test "$(health_rc a)" = 0
+lab_check "sixgatectl health: gateway b forwarding (exit 0)" test "$(health_rc b)" = 0
+if wait_nexthops 60 "$NH_A" "$NH_B"; then
+	lab_log "both gateways in the router's ECMP route, $WAITED_MS ms after the health checks started"
+	lab_exec rt ip -6 route show "$ANY6" >&2
+else
+	lab_check "both gateways in the router's ECMP route" false
+fi
+
+# 1. Gateway a's sixgate is killed: its health check withdraws.
+kill -KILL "${GW_PID[a]}"
+wait "${GW_PID[a]}" 2>/dev/null
+lab_forget_pid "${GW_PID[a]}"
+lab_check "gateway a killed: only b's nexthop within 20 s" wait_nexthops 20 "$NH_B"
+lab_log "withdraw after SIGKILL of sixgate a: $WAITED_MS ms"
+T_KILL=$WAITED_MS
+lab_check "sixgatectl health: killed gateway a unreachable (exit 5)" test "$(health_rc a)" = 5
+
+# 2. Started again: announced after two checks that pass.
+t0=$(date +%s%N)
+gw_start a
+T_START=$((($(date +%s%N) - t0) / 1000000))
+lab_check "gateway a back: both nexthops within 20 s" wait_nexthops 20 "$NH_A" "$NH_B"
+lab_log "announce after sixgate a ran again: $WAITED_MS ms (its start took $T_START ms)"
+T_BACK=$WAITED_MS
+
+# 3. Gateway b hangs (SIGSTOP: its telemetry, workers and control lcore all
+# stop): withdrawn; SIGCONT: announced again.
+kill -STOP "${GW_PID[b]}"
+lab_check "gateway b stopped: only a's nexthop within 20 s" wait_nexthops 20 "$NH_A"
+lab_log "withdraw after SIGSTOP of sixgate b: $WAITED_MS ms"
+T_STOP=$WAITED_MS
+lab_check "sixgatectl health: stopped gateway b unreachable (exit 5)" test "$(health_rc b)" = 5
+kill -CONT "${GW_PID[b]}"
+lab_check "gateway b continued: both nexthops within 20 s" wait_nexthops 20 "$NH_A" "$NH_B"
+lab_log "announce after SIGCONT of sixgate b: $WAITED_MS ms"
+T_CONT=$WAITED_MS
+
+# 4. The health check itself ends (SIGTERM): it withdraws on its way out.
+lab_stop "${HC_PID[a]}"
+lab_check "health check a stopped: only b's nexthop within 10 s" wait_nexthops 10 "$NH_B"
+lab_log "withdraw when sixgate-health a ended: $WAITED_MS ms"
+lab_check "health check a logged the withdrawals and announcements" \
+	test "$(grep -c 'withdrawn\|announced' "$LAB_DIR/health-a.log")" -ge 5
+
+lab_log "sixgate-health a's log:"
+sed 's/^/  /' "$LAB_DIR/health-a.log" >&2
+lab_log "figures: withdraw $T_KILL ms (SIGKILL), $T_STOP ms (SIGSTOP); announce $T_BACK ms" \
+	"after a restart (start $T_START ms), $T_CONT ms after SIGCONT"
+
+# Both sixgates end cleanly on SIGTERM.
+for g in a b; do
+	kill -TERM "${GW_PID[$g]}"
+	wait "${GW_PID[$g]}"
+	rc=$?
+	lab_forget_pid "${GW_PID[$g]}"
+	lab_check "sixgate $g exited cleanly on SIGTERM" test "$rc" -eq 0
+done
+[ "$LAB_FAILS" -eq 0 ]

@@ -125,6 +125,8 @@ static int up_session_new(void *ctx, struct sg_control_peer *p, const struct sg_
 	if (kp == NULL)
 		return -ENOMEM;
 	confirm_next(c, ctl_peer(p)->peer);
+	/* A failover pair's standby hears of it before any packet uses it. */
+	sg_fleet_session_new(c, kp);
 	sg_peers_install(c->dp->peers, kp);
 	return 0;
 }
@@ -764,6 +766,7 @@ unsigned sg_ctl_poll(struct sg_ctl *c, uint64_t now_ns)
 			handle_flags(c, ev[i], sg_peer_take_flags(ev[i]));
 	work += n;
 	work += sg_loader_poll(c, now_ns);
+	work += sg_fleet_poll(c, now_ns);
 	work += serve_requests(c);
 	if (now_ns >= c->next_tick_ns) {
 		tick(c, now_ns);

@@ -117,7 +117,7 @@ static void batch_add(struct sg_worker *w, struct tx_batch *b, struct sg_peer *p
 {
 	unsigned ri, i;
 	struct tx_run *run = batch_run(b, peer, &ri);
-	uint64_t counter;
+	uint64_t counter, limit;
 
 	if (run->ep.family == 0) {
 		for (i = 0; i < n; i++)
@@ -130,10 +130,16 @@ static void batch_add(struct sg_worker *w, struct tx_batch *b, struct sg_peer *p
 	 * window accepts, as the packet's loss on the wire.
 	 */
 	counter = atomic_fetch_add_explicit(&kp->send_counter, n, memory_order_relaxed);
+	/* A failover pair's lease (UINT64_MAX alone): what lies past it is not sent. */
+	limit = atomic_load_explicit(&kp->send_limit, memory_order_relaxed);
 	for (i = 0; i < n; i++) {
 		enum sg_drop_reason why = SG_DROP_NONE;
 		uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
 
+		if (unlikely(counter + i >= limit)) {
+			sg_drop(w, pkts[i], SG_DROP_FLEET_LEASE);
+			continue;
+		}
 		if (frame_data(w, kp, pkts[i], counter + i, &b->ops[b->n], &why) != 0) {
 			sg_drop(w, pkts[i], why);
 			continue;

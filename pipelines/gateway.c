@@ -633,6 +633,8 @@ static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 	}
 	if (rc == 0 && cfg->store.path != NULL)
 		rc = sg_loader_start(gw, cfg);
+	if (rc == 0)
+		rc = sg_fleet_start(gw, cfg);
 	return rc;
 }
 
@@ -671,6 +673,7 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	dp = &gw->dp;
 	/* First: the initiations it holds came from the NIC's pool. */
 	sg_loader_stop(gw);
+	sg_fleet_stop(gw);
 	if (gw->nic_open)
 		close_port(dp->nic_port);
 	for (i = 0; i < dp->n_vms; i++) {

@@ -75,6 +75,25 @@ struct sg_loader_stats {
 };
 
 struct sg_loader;
+struct sg_fleet;
+
+/* A failover pair's member (fleet.c): its state and what its channel counted. */
+struct sg_fleet_stats {
+	uint32_t node_id, partner_id;
+	unsigned state;		/* enum sg_fleet_state: joining, standby, active */
+	unsigned partner_state; /* as its last message said */
+	unsigned partner_up;	/* active: the partner is heard and holds our sessions */
+	uint64_t sessions;	/* sessions synced (active) or heard (standby) */
+	uint64_t tx_msgs, rx_msgs, tx_errors;
+	uint64_t rx_bad, rx_replayed, rx_stale, rx_refused;
+	uint64_t sessions_sent, sessions_heard;
+	uint64_t leases_asked, leases_acked, marks_sent;
+	uint64_t resyncs_sent, resyncs_heard;
+	uint64_t takeovers, taken_sessions, skipped_sessions, yields, partner_lost;
+	uint64_t announcements;
+	uint64_t last_takeover_us; /* the last takeover's own time */
+	uint64_t last_silence_ms;  /* how long the partner had been silent then */
+};
 
 /* Counters of the control lcore besides lib/control's (written by control only). */
 struct sg_ctl_stats {
@@ -109,6 +128,8 @@ struct sg_ctl {
 	uint64_t drain_end_ns; /* when the drain that began ends (0: not stopping) */
 	/* The peer store's loader (loader.c); NULL without a [store]. */
 	struct sg_loader *loader;
+	/* The failover pair (fleet.c); NULL without a [fleet]. */
+	struct sg_fleet *fleet;
 	/* A VM to attach or remove, handed from telemetry to the control lcore (sg_ctl_vm_attach). */
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
@@ -360,6 +381,28 @@ unsigned sg_loader_in_flight(const struct sg_loader *l);
 
 /* The counters, and the store's last fault ("" when none).  Any thread. */
 void sg_loader_stats_get(struct sg_loader *l, struct sg_loader_stats *st, char *fault, size_t len);
+
+/* --- the failover pair (fleet.c, docs/fleet.md) --- */
+
+/*
+ * Opens the state channel of cfg's [fleet] (nothing without one) and makes
+ * the gateway a joining member: silent (dp.standby) until the pair decides
+ * who is active.  Returns 0 or a negative errno after logging why.
+ */
+int sg_fleet_start(struct sg_gateway *gw, const struct sg_config *cfg);
+
+/* Closes the channel and wipes what it held.  Without a [fleet]: a no-op. */
+void sg_fleet_stop(struct sg_gateway *gw);
+
+/* The channel, the heartbeats, the takeover and the leases' sweep.  Control lcore. */
+unsigned sg_fleet_poll(struct sg_ctl *c, uint64_t now_ns);
+
+/* A keypair made, before it is installed: synced to the partner with its first lease. */
+void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp);
+
+/* The member's counters (any thread; they may be a round old). */
+void sg_fleet_stats_get(const struct sg_fleet *f, struct sg_fleet_stats *st);
+const char *sg_fleet_state_name(unsigned state);
 
 /* --- telemetry (telemetry.c) --- */
 

@@ -249,6 +249,11 @@ struct sg_dp {
 	struct rte_ring *drop_ring;
 	/* Stopping: handshakes are refused (SG_DROP_STOPPING) while the rest drains. */
 	SG_ATOMIC(bool) stopping;
+	/*
+	 * A failover pair's member that is not active (pipelines/fleet.c): it
+	 * takes nothing from its ports and sends nothing (SG_DROP_FLEET_STANDBY).
+	 */
+	SG_ATOMIC(bool) standby;
 	SG_ATOMIC(bool) quit;
 };
 

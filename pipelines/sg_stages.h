@@ -71,6 +71,14 @@ static inline void sg_drop(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop
 	rte_pktmbuf_free(m);
 }
 
+/* sg_drop of n frames for one reason. */
+static inline void sg_drop_burst(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n,
+				 enum sg_drop_reason r)
+{
+	for (unsigned i = 0; i < n; i++)
+		sg_drop(w, pkts[i], r);
+}
+
 /*
  * Raises ev on peer and puts it on the event ring if it was not there yet.
  * Never blocks: when the ring is full the flags stay raised and the control

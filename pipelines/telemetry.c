@@ -652,6 +652,51 @@ static int cmd_store(const char *cmd, const char *params, struct rte_tel_data *d
 	return 0;
 }
 
+static int cmd_fleet(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct sg_fleet *f = tel_gw->ctl.fleet;
+	struct sg_fleet_stats st;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "enabled", f != NULL);
+	if (f == NULL)
+		return 0;
+	sg_fleet_stats_get(f, &st);
+	rte_tel_data_add_dict_u64(d, "node_id", st.node_id);
+	rte_tel_data_add_dict_u64(d, "partner_id", st.partner_id);
+	rte_tel_data_add_dict_string(d, "state", sg_fleet_state_name(st.state));
+	rte_tel_data_add_dict_string(d, "partner_state", sg_fleet_state_name(st.partner_state));
+	rte_tel_data_add_dict_int(d, "partner_up", (int)st.partner_up);
+#define FLEET_U64(x) rte_tel_data_add_dict_u64(d, #x, st.x)
+	FLEET_U64(sessions);
+	FLEET_U64(tx_msgs);
+	FLEET_U64(rx_msgs);
+	FLEET_U64(tx_errors);
+	FLEET_U64(rx_bad);
+	FLEET_U64(rx_replayed);
+	FLEET_U64(rx_stale);
+	FLEET_U64(rx_refused);
+	FLEET_U64(sessions_sent);
+	FLEET_U64(sessions_heard);
+	FLEET_U64(leases_asked);
+	FLEET_U64(leases_acked);
+	FLEET_U64(marks_sent);
+	FLEET_U64(resyncs_sent);
+	FLEET_U64(resyncs_heard);
+	FLEET_U64(takeovers);
+	FLEET_U64(taken_sessions);
+	FLEET_U64(skipped_sessions);
+	FLEET_U64(yields);
+	FLEET_U64(partner_lost);
+	FLEET_U64(announcements);
+	FLEET_U64(last_takeover_us);
+	FLEET_U64(last_silence_ms);
+#undef FLEET_U64
+	return 0;
+}
+
 static int cmd_store_check(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sg_loader *l = tel_gw->ctl.loader;
@@ -850,6 +895,10 @@ int sg_telemetry_register(struct sg_gateway *gw)
 		"/sixgate/cycles", cmd_cycles,
 		"TSC cycles per packet of each stage, per worker (off by default). Parameters: "
 		"on, off, or none to read");
+	rc |= rte_telemetry_register_cmd(
+		"/sixgate/fleet", cmd_fleet,
+		"Failover pair: this member's state, the partner's, sessions synced, leases, "
+		"takeovers. No parameters");
 	rc |= rte_telemetry_register_cmd(
 		"/sixgate/vm/rm", cmd_vm_rm,
 		"Remove a VM now (its route, port and queued frames). Parameters: NAME");

@@ -17,6 +17,10 @@ void sg_nic_send(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n)
 
 	if (n == 0)
 		return;
+	if (unlikely(atomic_load_explicit(&w->dp->standby, memory_order_relaxed))) {
+		sg_drop_burst(w, pkts, n, SG_DROP_FLEET_STANDBY);
+		return;
+	}
 	sent = rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts, (uint16_t)n);
 	if (sent < n)
 		sent += rte_eth_tx_burst(w->dp->nic_port, w->nic_txq, pkts + sent,

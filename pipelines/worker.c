@@ -22,6 +22,10 @@ static unsigned poll_nic(struct sg_worker *w)
 			continue;
 		w->st.nic_rx += n;
 		total += n;
+		if (unlikely(atomic_load_explicit(&w->dp->standby, memory_order_relaxed))) {
+			sg_drop_burst(w, pkts, n, SG_DROP_FLEET_STANDBY);
+			continue;
+		}
 		sg_nic_input(w, pkts, n);
 	}
 	return total;
@@ -44,7 +48,10 @@ static unsigned poll_vms(struct sg_worker *w)
 			w->st.vm_rx += n;
 			w->vm_st[vmi].rx += n;
 			total += n;
-			sg_egress_vm(w, vmi, pkts, n);
+			if (unlikely(atomic_load_explicit(&w->dp->standby, memory_order_relaxed)))
+				sg_drop_burst(w, pkts, n, SG_DROP_FLEET_STANDBY);
+			else
+				sg_egress_vm(w, vmi, pkts, n);
 			t0 = sg_cycles_start(w);
 		}
 		/* Frames other workers decrypted for this VM, behind any pending ones. */

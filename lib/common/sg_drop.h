@@ -69,7 +69,9 @@ extern "C" {
 	X(LOCAL_OTHER, "addressed to the gateway, not handled")                       \
 	X(MARTIAN, "local request from a broadcast, multicast or unspecified source") \
 	X(LOCAL_RATELIMIT, "local replies (ARP, ND, echo) over their rate")           \
-	X(STOPPING, "handshake refused: the gateway is stopping")
+	X(STOPPING, "handshake refused: the gateway is stopping")                     \
+	X(FLEET_STANDBY, "a failover pair's standby: silent until it takes over")     \
+	X(FLEET_LEASE, "send counter past the lease the standby acknowledged")
 
 enum sg_drop_reason {
 #define SG_DROP_ENUM(name, desc) SG_DROP_##name,

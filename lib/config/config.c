@@ -44,6 +44,7 @@ enum section {
 	S_TIMERS,
 	S_METRICS,
 	S_STORE,
+	S_FLEET,
 	S_COUNT,
 };
 
@@ -1029,6 +1030,86 @@ static int store_close(struct parser *p)
 	return 0;
 }
 
+/* ---- [fleet] -------------------------------------------------------------- */
+
+static int fl_uint(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
+		   uint32_t *out)
+{
+	unsigned long n = 0;
+	int rc = set_uint(p, key, v, lo, hi, &n);
+
+	*out = (uint32_t)n;
+	return rc;
+}
+
+static int fl_node_id(struct parser *p, char *v)
+{
+	return fl_uint(p, "node_id", v, 1, UINT32_MAX, &p->cfg.fleet.node_id);
+}
+
+static int fl_partner_id(struct parser *p, char *v)
+{
+	return fl_uint(p, "partner_id", v, 1, UINT32_MAX, &p->cfg.fleet.partner_id);
+}
+
+static int fl_secret_file(struct parser *p, char *v)
+{
+	return read_key_file(p, "secret_file", v, p->cfg.fleet.secret);
+}
+
+static int fl_listen(struct parser *p, char *v)
+{
+	return parse_endpoint(p, v, &p->cfg.fleet.listen);
+}
+
+static int fl_partner(struct parser *p, char *v)
+{
+	return parse_endpoint(p, v, &p->cfg.fleet.partner);
+}
+
+static int fl_heartbeat(struct parser *p, char *v)
+{
+	return fl_uint(p, "heartbeat_ms", v, 10, 1000, &p->cfg.fleet.heartbeat_ms);
+}
+
+static int fl_takeover(struct parser *p, char *v)
+{
+	return fl_uint(p, "takeover_ms", v, 20, 10000, &p->cfg.fleet.takeover_ms);
+}
+
+static const struct key_def fleet_keys[] = {
+	{ "node_id", fl_node_id },	   { "partner_id", fl_partner_id },
+	{ "secret_file", fl_secret_file }, { "listen", fl_listen },
+	{ "partner", fl_partner },	   { "heartbeat_ms", fl_heartbeat },
+	{ "takeover_ms", fl_takeover },
+};
+
+static int fleet_close(struct parser *p)
+{
+	struct sg_config *c = &p->cfg;
+	static const char *const need[] = { "node_id", "partner_id", "secret_file", "listen",
+					    "partner" };
+	const bool have[] = { c->fleet.node_id != 0, c->fleet.partner_id != 0,
+			      !sg_is_zero(c->fleet.secret, 32), c->fleet.listen.family != 0,
+			      c->fleet.partner.family != 0 };
+
+	c->fleet.line = p->sect_line;
+	for (size_t i = 0; i < SG_ARRAY_SIZE(need); i++)
+		if (!have[i])
+			return fail_at(p, p->sect_line, "[fleet] needs %s", need[i]);
+	if (c->fleet.node_id == c->fleet.partner_id)
+		return fail_at(p, p->sect_line, "[fleet] node_id and partner_id must differ");
+	if (c->fleet.listen.family != c->fleet.partner.family)
+		return fail_at(p, p->sect_line,
+			       "[fleet] listen and partner must be of one address family");
+	if (c->fleet.takeover_ms < 2 * c->fleet.heartbeat_ms)
+		return fail_at(p, p->sect_line,
+			       "[fleet] takeover_ms (%u) must be at least two heartbeats (2 x %u)",
+			       c->fleet.takeover_ms, c->fleet.heartbeat_ms);
+	c->fleet.enabled = 1;
+	return 0;
+}
+
 static const struct section_def sections[S_COUNT] = {
 	[S_INTERFACE] = { "interface", false, interface_keys, SG_ARRAY_SIZE(interface_keys),
 			  interface_close },
@@ -1040,6 +1121,7 @@ static const struct section_def sections[S_COUNT] = {
 	[S_TIMERS] = { "timers", false, timers_keys, SG_ARRAY_SIZE(timers_keys), timers_close },
 	[S_METRICS] = { "metrics", false, metrics_keys, SG_ARRAY_SIZE(metrics_keys), NULL },
 	[S_STORE] = { "store", false, store_keys, SG_ARRAY_SIZE(store_keys), store_close },
+	[S_FLEET] = { "fleet", false, fleet_keys, SG_ARRAY_SIZE(fleet_keys), fleet_close },
 };
 
 _Static_assert(SG_ARRAY_SIZE(peer_keys) <= MAX_KEYS, "key_line too small");
@@ -1398,6 +1480,8 @@ static void set_defaults(struct sg_config *c)
 	c->metrics.listen.addr[3] = 1;
 	c->metrics.listen.port = SG_METRICS_PORT;
 	c->metrics.peers_top = SG_METRICS_PEERS_TOP;
+	c->fleet.heartbeat_ms = SG_FLEET_HEARTBEAT_MS;
+	c->fleet.takeover_ms = SG_FLEET_TAKEOVER_MS;
 	c->store.max_loaded = SG_DEFAULT_LOADED_PEERS;
 	c->store.lookups_per_second = SG_DEFAULT_STORE_LOOKUPS;
 	c->store.lookups_in_flight = SG_DEFAULT_STORE_INFLIGHT;
@@ -1474,6 +1558,7 @@ void sg_config_free(struct sg_config *cfg)
 	if (!cfg)
 		return;
 	sg_wipe(cfg->interface.private_key, sizeof(cfg->interface.private_key));
+	sg_wipe(cfg->fleet.secret, sizeof(cfg->fleet.secret));
 	free(cfg->interface.private_key_file);
 	free(cfg->interface.policy_file);
 	free(cfg->store.path);

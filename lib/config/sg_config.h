@@ -122,7 +122,21 @@ struct sg_config {
 		uint32_t idle_timeout_s;   /* a loaded peer idle this long is unloaded; 0: never */
 		unsigned int line;	   /* of the [store] header */
 	} store;
+	struct {
+		/* A failover pair (docs/fleet.md); absent: the gateway is alone. */
+		int enabled;
+		uint32_t node_id, partner_id;	   /* distinct, not 0 */
+		uint8_t secret[32];		   /* the pair's secret (secret_file) */
+		struct sg_config_endpoint listen;  /* the state channel, our end */
+		struct sg_config_endpoint partner; /* and the partner's */
+		uint32_t heartbeat_ms;		   /* default SG_FLEET_HEARTBEAT_MS */
+		uint32_t takeover_ms;		   /* partner silent this long: take over */
+		unsigned int line;		   /* of the [fleet] header */
+	} fleet;
 };
+
+#define SG_FLEET_HEARTBEAT_MS 50
+#define SG_FLEET_TAKEOVER_MS  250
 
 #define SG_METRICS_PORT	     9586
 #define SG_METRICS_PEERS_TOP 10

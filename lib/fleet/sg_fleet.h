@@ -99,8 +99,42 @@ enum sg_fleet_type {
 	SG_FLEET_RX_MARK = 5,	  /* local index, receive high-water mark */
 	SG_FLEET_ACK = 6,	  /* the sequence number of a message taken */
 	SG_FLEET_RESYNC_DONE = 7, /* the end of a bulk resync */
-	SG_FLEET_TYPE_MAX = 7
+	SG_FLEET_HEARTBEAT = 8,	  /* struct sg_fleet_heartbeat, every heartbeat_ms */
+	SG_FLEET_TYPE_MAX = 8
 };
+
+/* A member's state, as its heartbeats and hellos carry it. */
+enum sg_fleet_state {
+	SG_FLEET_JOINING = 1, /* started, silent, asking for the partner's state */
+	SG_FLEET_STANDBY = 2, /* silent, holding the partner's sessions */
+	SG_FLEET_ACTIVE = 3,  /* holds the address, forwards */
+};
+
+struct sg_fleet_heartbeat {
+	uint8_t state; /* enum sg_fleet_state */
+	uint8_t reserved[7];
+	uint64_t sessions; /* sessions the sender holds (active) or heard (standby) */
+} __attribute__((packed));
+
+/* The acknowledgement of a SESSION or LEASE message: its sequence number and index. */
+struct sg_fleet_ack {
+	uint64_t seq;
+	uint32_t local_index;
+} __attribute__((packed));
+
+/* A LEASE message: the keypair's new lease end. */
+struct sg_fleet_lease {
+	uint32_t local_index;
+	uint64_t end;
+} __attribute__((packed));
+
+/* One keypair's receive high-water mark; an RX_MARK message holds up to SG_FLEET_MARKS. */
+struct sg_fleet_mark {
+	uint32_t local_index;
+	uint64_t mark;
+} __attribute__((packed));
+
+#define SG_FLEET_MARKS (SG_FLEET_MAX_MSG / sizeof(struct sg_fleet_mark))
 
 /* The header, in the clear and authenticated (the AEAD's associated data). */
 struct sg_fleet_hdr {
@@ -127,6 +161,7 @@ struct sg_fleet_session {
 	uint8_t ep_family; /* 0 (none), 4 or 6 */
 	uint16_t ep_port;  /* network order */
 	uint8_t ep_addr[16];
+	uint8_t ep_mac[6]; /* the next hop toward the peer (one L2 segment for the pair) */
 } __attribute__((packed));
 
 struct sg_fleet_chan {

@@ -376,6 +376,18 @@ int sg_peers_index_alloc(struct sg_peers *t, struct sg_peer *peer, uint32_t *ind
 	return -ENOSPC;
 }
 
+int sg_peers_index_claim(struct sg_peers *t, struct sg_peer *peer, uint32_t index)
+{
+	uint32_t s = index & t->ix.mask;
+
+	if (t->owner[s] != NULL)
+		return -EEXIST;
+	t->owner[s] = peer;
+	t->owner_index[s] = index;
+	t->ix_used++;
+	return 0;
+}
+
 struct sg_peer *sg_peers_index_owner(const struct sg_peers *t, uint32_t index)
 {
 	uint32_t s = index & t->ix.mask;
@@ -416,6 +428,7 @@ struct sg_keypair *sg_peers_keypair_new(struct sg_peers *t, struct sg_peer *peer
 	kp->peer = peer;
 	atomic_init(&kp->confirmed, initiator);
 	atomic_init(&kp->send_counter, 0);
+	atomic_init(&kp->send_limit, UINT64_MAX);
 	rte_spinlock_init(&kp->replay_lock);
 	sg_replay_init(&kp->replay);
 	t->keypairs_alive++;
@@ -456,17 +469,28 @@ static void publish(struct sg_peer *p)
 	atomic_store_explicit(&p->kp_prev, p->ks.previous, memory_order_release);
 }
 
-void sg_peers_install(struct sg_peers *t, struct sg_keypair *kp)
+static void install(struct sg_peers *t, struct sg_keypair *kp, bool current)
 {
 	struct sg_peer *p = kp->peer;
 	void *dropped[2] = { NULL, NULL };
 	unsigned i, n;
 
 	atomic_store_explicit(&t->ix.slot[kp->local_index & t->ix.mask], kp, memory_order_release);
-	n = sg_keyslots_install(&p->ks, kp, kp->initiator, dropped);
+	n = sg_keyslots_install(&p->ks, kp, current, dropped);
 	publish(p);
 	for (i = 0; i < n; i++)
 		retire(t, dropped[i]);
+}
+
+void sg_peers_install(struct sg_peers *t, struct sg_keypair *kp)
+{
+	install(t, kp, kp->initiator);
+}
+
+void sg_peers_install_current(struct sg_peers *t, struct sg_keypair *kp)
+{
+	atomic_store_explicit(&kp->confirmed, true, memory_order_relaxed);
+	install(t, kp, true);
 }
 
 bool sg_peers_confirm(struct sg_peers *t, struct sg_peer *peer, struct sg_keypair *kp)

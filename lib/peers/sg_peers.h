@@ -100,6 +100,11 @@ struct sg_keypair {
 	SG_ATOMIC(bool) confirmed;
 	/* Shared by all workers that send on this keypair: one nonce each. */
 	SG_ALIGNAS(64) SG_ATOMIC(uint64_t) send_counter;
+	/*
+	 * Counters below it may be sent (a failover pair's lease, written by the
+	 * control lcore: docs/fleet.md); UINT64_MAX on a gateway alone.
+	 */
+	SG_ATOMIC(uint64_t) send_limit;
 	SG_ALIGNAS(64) rte_spinlock_t replay_lock;
 	struct sg_replay replay;
 };
@@ -244,6 +249,13 @@ bool sg_peers_event_done(struct sg_peers *t, struct sg_peer *p);
  */
 int sg_peers_index_alloc(struct sg_peers *t, struct sg_peer *peer, uint32_t *index);
 
+/*
+ * Reserves the given receiver index for peer (a failover pair's standby
+ * taking over a session with the index the client knows).  Returns 0, or
+ * -EEXIST when its slot is taken.
+ */
+int sg_peers_index_claim(struct sg_peers *t, struct sg_peer *peer, uint32_t index);
+
 /* The peer that reserved index (for a handshake response), or NULL. */
 struct sg_peer *sg_peers_index_owner(const struct sg_peers *t, uint32_t index);
 
@@ -266,6 +278,13 @@ struct sg_keypair *sg_peers_keypair_new(struct sg_peers *t, struct sg_peer *peer
  * confirms it.  Replaced keypairs are retired (freed after a grace period).
  */
 void sg_peers_install(struct sg_peers *t, struct sg_keypair *kp);
+
+/*
+ * Publishes a keypair as the peer's current one whatever its role (a session
+ * taken over from the partner of a failover pair, which the client uses
+ * already); the old current becomes previous.
+ */
+void sg_peers_install_current(struct sg_peers *t, struct sg_keypair *kp);
 
 /*
  * Promotes a confirmed next keypair to current.  Returns true when it did,

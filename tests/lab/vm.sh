@@ -82,7 +82,8 @@ lab_mac_of() {
 # NS (made with lab_netns), connected as virtio client to the vhost-user
 # server socket SOCK, which must exist already.  Its interface is ${LAB}NAME
 # (LAB_VM_TAP[NAME]), its MAC LAB_VM_MAC[NAME] (MAC or one derived from NAME),
-# its bridge PID LAB_VM_PID[NAME].  Returns when the interface is up with its
+# its bridge PID LAB_VM_PID[NAME] (ADDR6/LEN "-": the interface comes up
+# without an address or routes).  Returns when the interface is up with its
 # address and routes; dies if the bridge could not attach both ports.
 lab_vm_start() {
 	local name=$1 ns=$2 sock=$3 addr=$4 mac=${5:-$(lab_mac_of "$1")}
@@ -131,7 +132,22 @@ lab_vm_start() {
 		lab_vm_stop "$name"
 		lab_die "lab_vm_start $name: bridge did not attach both ports (see $log)"
 	done
-	lab_vm_setup_if "$name" "$ns" "$addr" "$mac"
+	if [ "$addr" = - ]; then
+		lab_vm_link_up "$name" "$ns" "$mac"
+	else
+		lab_vm_setup_if "$name" "$ns" "$addr" "$mac"
+	fi
+}
+
+# lab_vm_link_up NAME NS MAC: the VM's NIC up with its MAC and no address (a
+# VM with two NICs in one bridge: lab_vm_start NAME NS SOCK - MAC).
+lab_vm_link_up() {
+	local name=$1 ns=$2 mac=$3 tap="${LAB}$1"
+	lab_wait_for 10 lab_exec "$ns" ip link show "$tap" || lab_die "no interface $tap in $ns"
+	lab_exec "$ns" sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
+	lab_exec "$ns" ip link set "$tap" address "$mac" mtu 1500 txqueuelen 10000 up ||
+		lab_die "configure $tap"
+	lab_exec "$ns" ethtool -K "$tap" tx off rx off >/dev/null 2>&1 || true
 }
 
 # lab_vm_setup_if NAME NS ADDR MAC: the kernel side of the VM's NIC.

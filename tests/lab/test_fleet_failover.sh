@@ -243,7 +243,7 @@ kills = [float(x) for x in open(sys.argv[2]).read().split()]
 port = int(sys.argv[3])
 magic = struct.unpack("<I", data[:4])[0]
 ns = magic == 0xa1b23c4d
-off, seen, dup, inits, from_gw = 24, set(), 0, 0, []
+off, seen, dup, inits, from_gw = 24, set(), 0, [], []
 top = {}
 while off + 16 <= len(data):
     sec, frac, incl, _ = struct.unpack("<IIII", data[off:off + 16])
@@ -258,26 +258,31 @@ while off + 16 <= len(data):
         continue
     mtype = wg[0]
     if dport == port and mtype == 1:
-        inits += 1
+        inits.append(t)
     if sport == port and mtype == 4 and len(wg) >= 32:
         idx, ctr = struct.unpack("<IQ", wg[4:16])
         if (idx, ctr) in seen:
             dup += 1
         seen.add((idx, ctr))
         top[idx] = max(top.get(idx, 0), ctr)
-        from_gw.append(t)
+        if len(wg) > 32:  # data, not a keepalive: the transfer's ACKs
+            from_gw.append(t)
 gaps = []
 for k in kills:
     before = [t for t in from_gw if t <= k]
     after = [t for t in from_gw if t > k]
     if before and after:
         gaps.append(after[0] - before[-1])
-print("client initiations %d; gateway data packets %d, distinct (index, counter) %d, repeated %d"
-      % (inits, len(from_gw), len(seen), dup))
+# wireguard-go rekeys its session after REKEY_AFTER_TIME (120 s) by itself:
+# an initiation that late is the protocol's timer, not a failover's doing.
+early = [t for t in inits if inits and t < inits[0] + 115]
+print("client initiations %d (%d in the 115 s after the first); gateway data packets %d, "
+      "distinct (index, counter) %d, repeated %d"
+      % (len(inits), len(early), len(from_gw), len(seen), dup))
 print("highest counter per index: %s" % ", ".join("%08x:%d" % kv for kv in sorted(top.items())))
 print("failover gaps (s): %s; longest %.3f" % (" ".join("%.3f" % g for g in gaps),
                                               max(gaps) if gaps else -1))
-ok = inits == 1 and dup == 0 and len(from_gw) > 1000 and len(gaps) == len(kills) and max(gaps) < 1.0
+ok = len(early) == 1 and dup == 0 and len(from_gw) > 1000 and len(gaps) == len(kills) and max(gaps) < 1.0
 sys.exit(0 if ok else 1)
 PY
 lab_log "$(grep -E 'client initiations|failover gaps' "$LAB_DIR/checks.log" | tail -n 2 | tr '\n' ' ')"

@@ -634,6 +634,34 @@ class ConfigBroken : public Config
 			{ "metrics peers_top past the bound",
 			  { { 0, "[metrics]\npeers_top = 101" } },
 			  "t.conf:23: peers_top must be a whole number from 0 to 100" },
+			{ "fleet without its partner",
+			  { { 0, "[fleet]\nnode_id = 1\npartner_id = 2\nsecret_file = gw.key\n"
+				 "listen = [fd00:2::1]:7010" } },
+			  "t.conf:22: [fleet] needs partner" },
+			{ "fleet without a secret",
+			  { { 0, "[fleet]\nnode_id = 1\npartner_id = 2\nlisten = [fd00:2::1]:7010\n"
+				 "partner = [fd00:2::2]:7010" } },
+			  "t.conf:22: [fleet] needs secret_file" },
+			{ "fleet with one node id twice",
+			  { { 0, "[fleet]\nnode_id = 3\npartner_id = 3\nsecret_file = gw.key\n"
+				 "listen = [fd00:2::1]:7010\npartner = [fd00:2::2]:7010" } },
+			  "t.conf:22: [fleet] node_id and partner_id must differ" },
+			{ "fleet node id 0",
+			  { { 0, "[fleet]\nnode_id = 0" } },
+			  "t.conf:23: node_id must be a whole number from 1" },
+			{ "fleet across address families",
+			  { { 0, "[fleet]\nnode_id = 1\npartner_id = 2\nsecret_file = gw.key\n"
+				 "listen = 198.18.0.1:7010\npartner = [fd00:2::2]:7010" } },
+			  "t.conf:22: [fleet] listen and partner must be of one address family" },
+			{ "fleet takeover within two heartbeats",
+			  { { 0, "[fleet]\nnode_id = 1\npartner_id = 2\nsecret_file = gw.key\n"
+				 "listen = [fd00:2::1]:7010\npartner = [fd00:2::2]:7010\n"
+				 "heartbeat_ms = 100\ntakeover_ms = 150" } },
+			  "t.conf:22: [fleet] takeover_ms (150) must be at least two heartbeats "
+			  "(2 x 100)" },
+			{ "fleet secret that is no key",
+			  { { 0, "[fleet]\nsecret_file = t.conf" } },
+			  "t.conf:23: secret_file" },
 		};
 	}
 };
@@ -885,6 +913,28 @@ TEST_F(Config, PolicyFileIsFoundNextToTheConfig)
 
 // A file is relative to the config's directory (also as sqlite:FILE); a
 // PostgreSQL URL is kept as it is, under path or url.
+TEST_F(Config, FleetIsOffUnlessConfiguredAndKeepsItsKeys)
+{
+	auto l = base();
+	ASSERT_EQ(parse(join(l)), 0) << err;
+	EXPECT_EQ(cfg.fleet.enabled, 0);
+	sg_config_free(&cfg);
+	for (const char *k : { "[fleet]", "node_id = 7", "partner_id = 8", "secret_file = gw.key",
+			       "listen = [fd00:2::1]:7010", "partner = [fd00:2::2]:7011" })
+		l.push_back(k);
+	ASSERT_EQ(parse(join(l)), 0) << err;
+	EXPECT_EQ(cfg.fleet.enabled, 1);
+	EXPECT_EQ(cfg.fleet.node_id, 7u);
+	EXPECT_EQ(cfg.fleet.partner_id, 8u);
+	EXPECT_EQ(cfg.fleet.partner.port, 7011);
+	EXPECT_EQ(cfg.fleet.heartbeat_ms, (uint32_t)SG_FLEET_HEARTBEAT_MS);
+	EXPECT_EQ(cfg.fleet.takeover_ms, (uint32_t)SG_FLEET_TAKEOVER_MS);
+	EXPECT_EQ(memcmp(cfg.fleet.secret, cfg.interface.private_key, 32), 0);
+	sg_config_free(&cfg);
+	uint8_t zero[32] = {};
+	EXPECT_EQ(memcmp(cfg.fleet.secret, zero, 32), 0) << "wiped";
+}
+
 TEST_F(Config, StoreIsAFileOrAPostgresUrl)
 {
 	const std::vector<std::pair<std::string, std::string>> cases = {

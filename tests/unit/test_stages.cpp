@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <set>
 #include <utility>
 
 #include <rte_arp.h>
@@ -936,6 +937,40 @@ TEST_F(Stages, EgressEncryptsForThePeerAndAnswersNeighborSolicitations)
 		      });
 	      } },
 	    true);
+}
+
+// A failover pair's active sends on a keypair only below the lease its standby
+// acknowledged (send_limit): what lies past it is fleet_lease, and the nonces
+// below it are used once.  A standby sends nothing at all: what a stage would
+// put on the NIC (data, local replies) is fleet_standby.
+TEST_F(Stages, EgressSendsOnlyBelowTheLeaseAndAStandbySendsNothing)
+{
+	Frame p = inner6(vm, f.cl[0].addr);
+	sg_keypair *kp = sg_fx_gw_keypair(&f, 0);
+	ASSERT_NE(kp, nullptr);
+	EXPECT_EQ(atomic_load(&kp->send_limit), UINT64_MAX) << "alone: no limit";
+	uint64_t c0 = atomic_load(&kp->send_counter);
+	atomic_store(&kp->send_limit, c0 + 2);
+	run({ "two of three under the lease", from_vm(p), "fleet_lease=1", "nic_tx=2 encrypted=2",
+	      [&] {
+		      std::set<uint64_t> ctrs;
+		      for (const Frame &fr : take(f.nic_tx)) {
+			      uint64_t ctr;
+			      memcpy(&ctr, fr.data() + SG_FX_OUTER_LEN + 8, 8);
+			      EXPECT_LT(ctr, c0 + 2) << "below the lease";
+			      ctrs.insert(ctr);
+		      }
+		      EXPECT_EQ(ctrs.size(), 2u) << "two frames, each nonce once";
+	      } },
+	    true);
+	run({ "past the lease", from_vm(p), "fleet_lease=3", "" }, true);
+	atomic_store(&kp->send_limit, UINT64_MAX);
+	atomic_store(&f.gw->dp.standby, true);
+	run({ "standby: data", from_vm(p), "fleet_standby=3", "encrypted=3" }, true);
+	run({ "standby: echo request", [&](unsigned, uint8_t *o) { return echo6(o); },
+	      "fleet_standby=3", "local_replies=3" });
+	atomic_store(&f.gw->dp.standby, false);
+	run({ "active again", from_vm(p), "", "nic_tx=3 encrypted=3" }, true);
 }
 
 // A peer that has an endpoint (from its handshake) but no keypair any more gets

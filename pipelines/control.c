@@ -312,8 +312,16 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m, bool 
 
 static void handle_handshake(struct sg_ctl *c, struct rte_mbuf *m)
 {
+	const uint8_t *msg = rte_pktmbuf_mtod_offset(m, const uint8_t *, sg_meta(m)->wg_off);
 	bool kept = false;
-	enum sg_drop_reason why = handshake(c, m, &kept);
+	enum sg_drop_reason why;
+
+	/* Data under an unknown index, from an anycast member's worker. */
+	if (msg[0] == SG_MSG_DATA) {
+		sg_fleet_claim(c, m);
+		return;
+	}
+	why = handshake(c, m, &kept);
 
 	if (why != SG_DROP_NONE)
 		sg_drop_count(&c->dp->ctl->drops, why, 1);
@@ -365,6 +373,11 @@ static void want_handshake(struct sg_ctl *c, struct sg_peer *peer)
 
 	/* A session may have come up since the worker asked. */
 	if (sg_peer_tx_keypair(peer, w->now_ns) != NULL) {
+		sg_egress_flush_staged(w, peer);
+		return;
+	}
+	/* An anycast partner may hold its sessions: taken over, no handshake. */
+	if (sg_fleet_claim_peer(c, peer)) {
 		sg_egress_flush_staged(w, peer);
 		return;
 	}

@@ -64,8 +64,16 @@ struct sg_fleet {
 	uint32_t n_live, sweep_pos;
 	struct sg_fleet_mark marks[SG_FLEET_MARKS];
 	unsigned n_marks;
+	/* Both members active, sessions taken over on demand ([fleet] mode = anycast). */
+	bool anycast;
 	struct sg_fleet_stats st;
 };
+
+/* Whether f takes in the partner's sessions now: a standby, or any anycast member. */
+static bool hears(const struct sg_fleet *f)
+{
+	return f->anycast || f->st.state != SG_FLEET_ACTIVE;
+}
 
 static uint64_t wall_ns(void)
 {
@@ -246,8 +254,13 @@ static bool bulk_resync(struct sg_fleet *f, uint64_t now)
 	f->last_resync_ns = now;
 	for (i = 0; i < f->n_live;) {
 		struct fl_sess *e = f->slot[f->live[i]];
-		struct sg_keypair *kp = sg_peers_lookup_index(ix, e->index);
+		struct sg_keypair *kp;
 
+		if (e->heard) {
+			i++;
+			continue;
+		}
+		kp = sg_peers_lookup_index(ix, e->index);
 		if (kp == NULL) {
 			sess_free(f, e);
 			continue;
@@ -272,8 +285,11 @@ static void partner_lost(struct sg_fleet *f)
 	f->st.partner_lost++;
 	for (i = 0; i < f->n_live; i++) {
 		struct fl_sess *e = f->slot[f->live[i]];
-		struct sg_keypair *kp = sg_peers_lookup_index(ix, e->index);
+		struct sg_keypair *kp;
 
+		if (e->heard)
+			continue;
+		kp = sg_peers_lookup_index(ix, e->index);
 		sg_lease_alone(&e->lease);
 		if (kp != NULL)
 			atomic_store_explicit(&kp->send_limit, UINT64_MAX, memory_order_release);
@@ -508,14 +524,123 @@ static void yield(struct sg_fleet *f)
 	       f->ch.partner, f->ch.self);
 }
 
+/* --- anycast: a peer's sessions taken over on demand --- */
+
+/*
+ * Installs every session the partner synced for the peer with this key (its
+ * client's packets now reach us), makes them ours and tells the partner,
+ * which retires its own.  Returns how many were installed.
+ */
+static unsigned claim_peer(struct sg_fleet *f, const uint8_t key[32], uint64_t now)
+{
+	struct fl_sess *v[8];
+	uint64_t wall = wall_ns();
+	unsigned n = 0, taken = 0, i, j;
+	const struct sg_peers_index *ix = sg_peers_index_table(f->gw->dp.peers);
+
+	for (i = 0; i < f->n_live && n < SG_ARRAY_SIZE(v); i++) {
+		struct fl_sess *e = f->slot[f->live[i]];
+
+		if (e->heard && sg_memeq(e->s.peer_public_key, key, 32))
+			v[n++] = e;
+	}
+	if (n == 0)
+		return 0;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1]->s.birth_unix_ns > v[j]->s.birth_unix_ns; j--) {
+			struct fl_sess *t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (i = 0; i < n; i++) {
+		struct fl_sess *e = v[i];
+		struct sg_keypair *kp;
+
+		if (!take_session(f, e, now, wall)) {
+			f->st.skipped_sessions++;
+			sess_free(f, e);
+			continue;
+		}
+		taken++;
+		sg_wipe(&e->s, sizeof(e->s));
+		e->heard = false;
+		kp = sg_peers_lookup_index(ix, e->index);
+		if (kp != NULL && partner_up(f)) {
+			sync_session(f, e, kp);
+		} else {
+			sg_lease_init(&e->lease, 0);
+			sg_lease_alone(&e->lease);
+		}
+	}
+	chan_send(f, SG_FLEET_TAKEN, key, 32, NULL);
+	f->st.claims++;
+	f->st.taken_sessions += taken;
+	return taken;
+}
+
+/* The partner took the peer of key: its sessions here are retired. */
+static void on_taken(struct sg_fleet *f, const uint8_t key[32])
+{
+	struct sg_peers *t = f->gw->dp.peers;
+	struct sg_peer *p = sg_peers_lookup_key(t, key);
+	uint32_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < f->n_live;) {
+		struct fl_sess *e = f->slot[f->live[i]];
+		struct sg_keypair *kp = e->heard ? NULL : sg_peers_lookup_index(
+								  sg_peers_index_table(t), e->index);
+
+		if (kp != NULL && kp->peer == p) {
+			sess_free(f, e);
+			continue;
+		}
+		i++;
+	}
+	sg_peers_clear_keypairs(t, p);
+	f->st.given_away++;
+}
+
+bool sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
+{
+	struct sg_fleet *f = c->fleet;
+
+	if (f == NULL || !f->anycast)
+		return false;
+	return claim_peer(f, peer->public_key, c->dp->ctl->now_ns) > 0;
+}
+
+void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m)
+{
+	struct sg_fleet *f = c->fleet;
+	struct sg_worker *w = c->dp->ctl;
+	const uint8_t *msg = rte_pktmbuf_mtod_offset(m, const uint8_t *, sg_meta(m)->wg_off);
+	struct fl_sess *e = f != NULL ? sess_find(f, sg_get_le32(msg + 4)) : NULL;
+
+	if (e == NULL || !e->heard || claim_peer(f, e->s.peer_public_key, w->now_ns) == 0) {
+		sg_drop(w, m, SG_DROP_WG_UNKNOWN_INDEX);
+		return;
+	}
+	/* The index is ours now: the packet goes the way of any other. */
+	sg_nic_input(w, &m, 1);
+}
+
 /* --- messages from the partner --- */
 
 static void on_session(struct sg_fleet *f, const struct sg_fleet_session *m, uint64_t seq)
 {
 	struct fl_sess *e;
 
-	if (f->st.state == SG_FLEET_ACTIVE)
+	if (!hears(f))
 		return;
+	e = sess_find(f, m->local_index);
+	/* An anycast member's own session under that index: ours stays. */
+	if (e != NULL && !e->heard) {
+		f->st.rx_refused++;
+		return;
+	}
 	e = sess_get(f, m->local_index);
 	if (e == NULL) {
 		f->st.rx_refused++;
@@ -534,7 +659,7 @@ static void on_ack(struct sg_fleet *f, const struct sg_fleet_ack *a)
 	struct fl_sess *e = sess_find(f, a->local_index);
 	struct sg_keypair *kp;
 
-	if (e == NULL || f->st.state != SG_FLEET_ACTIVE)
+	if (e == NULL || e->heard || f->st.state != SG_FLEET_ACTIVE)
 		return;
 	if (e->lease.asked == 0 || e->lease.asked_seq != a->seq)
 		return;
@@ -569,13 +694,14 @@ static void on_state(struct sg_fleet *f, enum sg_fleet_type type,
 			takeover(f, now, "it restarted");
 		break;
 	case SG_FLEET_ACTIVE:
-		if (ps == SG_FLEET_ACTIVE && f->ch.self < f->ch.partner) {
+		if (!f->anycast && ps == SG_FLEET_ACTIVE && f->ch.self < f->ch.partner) {
 			yield(f);
 			return;
 		}
 		break;
 	}
-	if (f->st.state == SG_FLEET_ACTIVE && ps != SG_FLEET_ACTIVE) {
+	/* A pair's active syncs a partner that is not active; anycast members sync each other. */
+	if (f->st.state == SG_FLEET_ACTIVE && (f->anycast || ps != SG_FLEET_ACTIVE)) {
 		if (!partner_up(f) || type == SG_FLEET_HELLO) {
 			bool was_up = partner_up(f);
 
@@ -586,7 +712,7 @@ static void on_state(struct sg_fleet *f, enum sg_fleet_type type,
 			 * A partner that (re)joins may have held the address a
 			 * moment ago (it yielded after a split brain): ours again.
 			 */
-			if (bulk_resync(f, now) && type == SG_FLEET_HELLO)
+			if (bulk_resync(f, now) && type == SG_FLEET_HELLO && !f->anycast)
 				announce(f);
 		}
 	}
@@ -616,22 +742,25 @@ static void handle(struct sg_fleet *f, const uint8_t *buf, size_t len, uint64_t 
 			on_session(f, (const struct sg_fleet_session *)pl, seq);
 		break;
 	case SG_FLEET_SESSION_DEL:
-		if (n == 4 && f->st.state != SG_FLEET_ACTIVE) {
+		if (n == 4 && hears(f)) {
 			uint32_t idx;
 			struct fl_sess *e;
 
 			memcpy(&idx, pl, 4);
-			if ((e = sess_find(f, idx)) != NULL)
+			if ((e = sess_find(f, idx)) != NULL && e->heard)
 				sess_free(f, e);
 		}
 		break;
 	case SG_FLEET_LEASE:
-		if ((size_t)n == sizeof(struct sg_fleet_lease) && f->st.state != SG_FLEET_ACTIVE) {
+		if ((size_t)n == sizeof(struct sg_fleet_lease) && hears(f)) {
 			struct sg_fleet_lease l;
 			struct fl_sess *e;
 
 			memcpy(&l, pl, sizeof(l));
 			e = sess_find(f, l.local_index);
+			/* Not one we heard (an anycast member took it over): no ack, no more counters. */
+			if (e != NULL && !e->heard)
+				break;
 			if (e != NULL && l.end > e->heard_end)
 				e->heard_end = l.end;
 			/* Acknowledged only when heard: an unknown session is never taken over. */
@@ -640,15 +769,20 @@ static void handle(struct sg_fleet *f, const uint8_t *buf, size_t len, uint64_t 
 		}
 		break;
 	case SG_FLEET_RX_MARK:
-		if (n % sizeof(struct sg_fleet_mark) == 0 && f->st.state != SG_FLEET_ACTIVE)
+		if (n % sizeof(struct sg_fleet_mark) == 0 && hears(f))
 			for (i = 0; i < (size_t)n / sizeof(struct sg_fleet_mark); i++) {
 				struct sg_fleet_mark mk;
 				struct fl_sess *e;
 
 				memcpy(&mk, pl + i * sizeof(mk), sizeof(mk));
-				if ((e = sess_find(f, mk.local_index)) != NULL && mk.mark > e->mark)
+				if ((e = sess_find(f, mk.local_index)) != NULL && e->heard &&
+				    mk.mark > e->mark)
 					e->mark = mk.mark;
 			}
+		break;
+	case SG_FLEET_TAKEN:
+		if (n == 32 && f->anycast)
+			on_taken(f, pl);
 		break;
 	case SG_FLEET_ACK:
 		if ((size_t)n == sizeof(struct sg_fleet_ack)) {
@@ -680,6 +814,10 @@ static void sweep(struct sg_fleet *f, uint64_t now)
 				break;
 		}
 		e = f->slot[f->live[f->sweep_pos]];
+		if (e->heard) {
+			f->sweep_pos++;
+			continue;
+		}
 		kp = sg_peers_lookup_index(ix, e->index);
 		if (kp == NULL) {
 			if (partner_up(f))
@@ -854,12 +992,23 @@ int sg_fleet_start(struct sg_gateway *gw, const struct sg_config *cfg)
 	f->heartbeat_ns = (uint64_t)cfg->fleet.heartbeat_ms * NS_PER_MS;
 	f->takeover_ns = (uint64_t)cfg->fleet.takeover_ms * NS_PER_MS;
 	f->started_ns = sg_now_ns();
-	f->st.state = SG_FLEET_JOINING;
 	f->st.node_id = cfg->fleet.node_id;
 	f->st.partner_id = cfg->fleet.partner_id;
+	f->anycast = cfg->fleet.anycast != 0;
+	f->st.anycast = f->anycast;
+	gw->ctl.fleet = f;
+	if (f->anycast) {
+		/* Both answer on the address; a HELLO asks the partner for its sessions. */
+		f->st.state = SG_FLEET_ACTIVE;
+		gw->dp.fleet_claim = true;
+		send_state(f, SG_FLEET_HELLO);
+		sg_log(SG_LOG_INFO, "fleet: node %u anycast with partner %u", f->ch.self,
+		       f->ch.partner);
+		return 0;
+	}
+	f->st.state = SG_FLEET_JOINING;
 	/* Silent until the pair decided who is active. */
 	atomic_store_explicit(&gw->dp.standby, true, memory_order_release);
-	gw->ctl.fleet = f;
 	sg_log(SG_LOG_INFO, "fleet: node %u joining, partner %u", f->ch.self, f->ch.partner);
 	return 0;
 fail:

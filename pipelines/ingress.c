@@ -357,7 +357,10 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 		enum sg_drop_reason why = prepare(w, found[i], pkts[i], &ops[k]);
 
 		if (why != SG_DROP_NONE) {
-			sg_drop(w, pkts[i], why);
+			if (unlikely(why == SG_DROP_WG_UNKNOWN_INDEX) && sg_fleet_claimable(w))
+				sg_fleet_claim_hand(w, pkts[i]);
+			else
+				sg_drop(w, pkts[i], why);
 			continue;
 		}
 		kps[k] = found[i];

@@ -91,6 +91,9 @@ struct sg_fleet_stats {
 	uint64_t resyncs_sent, resyncs_heard;
 	uint64_t takeovers, taken_sessions, skipped_sessions, yields, partner_lost;
 	uint64_t announcements;
+	unsigned anycast;    /* both members active ([fleet] mode = anycast) */
+	uint64_t claims;     /* anycast: peers whose sessions we took over on demand */
+	uint64_t given_away; /* anycast: peers the partner took from us */
 	uint64_t last_takeover_us; /* the last takeover's own time */
 	uint64_t last_silence_ms;  /* how long the partner had been silent then */
 };
@@ -396,6 +399,16 @@ void sg_fleet_stop(struct sg_gateway *gw);
 
 /* The channel, the heartbeats, the takeover and the leases' sweep.  Control lcore. */
 unsigned sg_fleet_poll(struct sg_ctl *c, uint64_t now_ns);
+
+/*
+ * Anycast: data under an index of ours that no keypair has (a worker handed
+ * it over): when the partner synced that session, takes the peer's sessions
+ * over and sends m on through the NIC stage; else drops it (unknown index).
+ */
+void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m);
+
+/* Anycast: a peer with no session here; true when the partner's sessions were taken over. */
+bool sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer);
 
 /* A keypair made, before it is installed: synced to the partner with its first lease. */
 void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp);

@@ -254,6 +254,12 @@ struct sg_dp {
 	 * takes nothing from its ports and sends nothing (SG_DROP_FLEET_STANDBY).
 	 */
 	SG_ATOMIC(bool) standby;
+	/*
+	 * An anycast member: data under an index no keypair of ours has goes to
+	 * the control lcore, which takes the session over when the partner
+	 * synced it (a hash change moved the client here).
+	 */
+	bool fleet_claim;
 	SG_ATOMIC(bool) quit;
 };
 

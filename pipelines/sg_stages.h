@@ -71,6 +71,19 @@ static inline void sg_drop(struct sg_worker *w, struct rte_mbuf *m, enum sg_drop
 	rte_pktmbuf_free(m);
 }
 
+/* Whether data under an unknown index goes to the control lcore (an anycast member). */
+static inline bool sg_fleet_claimable(const struct sg_worker *w)
+{
+	return w->dp->fleet_claim && w != w->dp->ctl;
+}
+
+/* Hands m (data under an unknown index) to the control lcore on the handshake ring. */
+static inline void sg_fleet_claim_hand(struct sg_worker *w, struct rte_mbuf *m)
+{
+	if (rte_ring_enqueue(w->dp->hs_ring, m) != 0)
+		sg_drop(w, m, SG_DROP_WG_HS_RING_FULL);
+}
+
 /* sg_drop of n frames for one reason. */
 static inline void sg_drop_burst(struct sg_worker *w, struct rte_mbuf **pkts, unsigned n,
 				 enum sg_drop_reason r)

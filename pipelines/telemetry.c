@@ -669,6 +669,7 @@ static int cmd_fleet(const char *cmd, const char *params, struct rte_tel_data *d
 	rte_tel_data_add_dict_string(d, "state", sg_fleet_state_name(st.state));
 	rte_tel_data_add_dict_string(d, "partner_state", sg_fleet_state_name(st.partner_state));
 	rte_tel_data_add_dict_int(d, "partner_up", (int)st.partner_up);
+	rte_tel_data_add_dict_string(d, "mode", st.anycast ? "anycast" : "pair");
 #define FLEET_U64(x) rte_tel_data_add_dict_u64(d, #x, st.x)
 	FLEET_U64(sessions);
 	FLEET_U64(tx_msgs);
@@ -691,6 +692,8 @@ static int cmd_fleet(const char *cmd, const char *params, struct rte_tel_data *d
 	FLEET_U64(yields);
 	FLEET_U64(partner_lost);
 	FLEET_U64(announcements);
+	FLEET_U64(claims);
+	FLEET_U64(given_away);
 	FLEET_U64(last_takeover_us);
 	FLEET_U64(last_silence_ms);
 #undef FLEET_U64

@@ -1077,7 +1077,19 @@ static int fl_takeover(struct parser *p, char *v)
 	return fl_uint(p, "takeover_ms", v, 20, 10000, &p->cfg.fleet.takeover_ms);
 }
 
+static int fl_mode(struct parser *p, char *v)
+{
+	if (strcmp(v, "pair") == 0)
+		p->cfg.fleet.anycast = 0;
+	else if (strcmp(v, "anycast") == 0)
+		p->cfg.fleet.anycast = 1;
+	else
+		return fail(p, "mode must be pair or anycast");
+	return 0;
+}
+
 static const struct key_def fleet_keys[] = {
+	{ "mode", fl_mode },
 	{ "node_id", fl_node_id },	   { "partner_id", fl_partner_id },
 	{ "secret_file", fl_secret_file }, { "listen", fl_listen },
 	{ "partner", fl_partner },	   { "heartbeat_ms", fl_heartbeat },

@@ -100,7 +100,8 @@ enum sg_fleet_type {
 	SG_FLEET_ACK = 6,	  /* the sequence number of a message taken */
 	SG_FLEET_RESYNC_DONE = 7, /* the end of a bulk resync */
 	SG_FLEET_HEARTBEAT = 8,	  /* struct sg_fleet_heartbeat, every heartbeat_ms */
-	SG_FLEET_TYPE_MAX = 8
+	SG_FLEET_TAKEN = 9,	  /* an anycast member took a peer's sessions: its public key */
+	SG_FLEET_TYPE_MAX = 9
 };
 
 /* A member's state, as its heartbeats and hellos carry it. */

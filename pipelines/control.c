@@ -377,8 +377,11 @@ static void want_handshake(struct sg_ctl *c, struct sg_peer *peer)
 		return;
 	}
 	/* An anycast partner may hold its sessions: taken over, no handshake. */
-	if (sg_fleet_claim_peer(c, peer)) {
+	switch (sg_fleet_claim_peer(c, peer)) {
+	case 1:
 		sg_egress_flush_staged(w, peer);
+		return;
+	case -1:
 		return;
 	}
 	if (sg_timers_handshake_wanted(&cp_of(peer)->cp.timers, w->now_ns))

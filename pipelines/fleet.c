@@ -531,13 +531,16 @@ static void yield(struct sg_fleet *f)
  * client's packets now reach us), makes them ours and tells the partner,
  * which retires its own.  Returns how many were installed.
  */
-static unsigned claim_peer(struct sg_fleet *f, const uint8_t key[32], uint64_t now)
+static unsigned claim_peer(struct sg_fleet *f, const uint8_t *key_in, uint64_t now)
 {
 	struct fl_sess *v[8];
+	uint8_t key[32];
 	uint64_t wall = wall_ns();
 	unsigned n = 0, taken = 0, i, j;
 	const struct sg_peers_index *ix = sg_peers_index_table(f->gw->dp.peers);
 
+	/* A copy: key_in may be a heard session's, which is wiped below. */
+	memcpy(key, key_in, sizeof(key));
 	for (i = 0; i < f->n_live && n < SG_ARRAY_SIZE(v); i++) {
 		struct fl_sess *e = f->slot[f->live[i]];
 
@@ -555,25 +558,28 @@ static unsigned claim_peer(struct sg_fleet *f, const uint8_t key[32], uint64_t n
 		}
 	for (i = 0; i < n; i++) {
 		struct fl_sess *e = v[i];
-		struct sg_keypair *kp;
 
 		if (!take_session(f, e, now, wall)) {
 			f->st.skipped_sessions++;
 			sess_free(f, e);
+			v[i] = NULL;
 			continue;
 		}
 		taken++;
 		sg_wipe(&e->s, sizeof(e->s));
 		e->heard = false;
-		kp = sg_peers_lookup_index(ix, e->index);
-		if (kp != NULL && partner_up(f)) {
-			sync_session(f, e, kp);
-		} else {
-			sg_lease_init(&e->lease, 0);
-			sg_lease_alone(&e->lease);
-		}
+		sg_lease_init(&e->lease, 0);
+		sg_lease_alone(&e->lease);
 	}
+	/* First TAKEN, so that the partner has let its own go when our SESSIONs come. */
 	chan_send(f, SG_FLEET_TAKEN, key, 32, NULL);
+	for (i = 0; i < n; i++) {
+		struct sg_keypair *kp =
+			v[i] != NULL ? sg_peers_lookup_index(ix, v[i]->index) : NULL;
+
+		if (kp != NULL && partner_up(f))
+			sync_session(f, v[i], kp);
+	}
 	f->st.claims++;
 	f->st.taken_sessions += taken;
 	return taken;
@@ -590,8 +596,8 @@ static void on_taken(struct sg_fleet *f, const uint8_t key[32])
 		return;
 	for (i = 0; i < f->n_live;) {
 		struct fl_sess *e = f->slot[f->live[i]];
-		struct sg_keypair *kp = e->heard ? NULL : sg_peers_lookup_index(
-								  sg_peers_index_table(t), e->index);
+		struct sg_keypair *kp =
+			e->heard ? NULL : sg_peers_lookup_index(sg_peers_index_table(t), e->index);
 
 		if (kp != NULL && kp->peer == p) {
 			sess_free(f, e);
@@ -600,16 +606,29 @@ static void on_taken(struct sg_fleet *f, const uint8_t key[32])
 		i++;
 	}
 	sg_peers_clear_keypairs(t, p);
+	if (p->ctl != NULL)
+		((struct sg_ctl_peer *)p->ctl)->fleet_gone_ns = sg_now_ns();
 	f->st.given_away++;
 }
 
-bool sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
+/* Whether the partner took p's sessions within a takeover time (its SESSIONs follow). */
+static bool gone_lately(const struct sg_fleet *f, const struct sg_peer *p, uint64_t now)
+{
+	const struct sg_ctl_peer *cp = p->ctl;
+
+	return cp != NULL && cp->fleet_gone_ns != 0 && now - cp->fleet_gone_ns < f->takeover_ns;
+}
+
+int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
 {
 	struct sg_fleet *f = c->fleet;
+	uint64_t now = c->dp->ctl->now_ns;
 
 	if (f == NULL || !f->anycast)
-		return false;
-	return claim_peer(f, peer->public_key, c->dp->ctl->now_ns) > 0;
+		return 0;
+	if (claim_peer(f, peer->public_key, now) > 0)
+		return 1;
+	return gone_lately(f, peer, now) ? -1 : 0;
 }
 
 void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m)
@@ -652,6 +671,19 @@ static void on_session(struct sg_fleet *f, const struct sg_fleet_session *m, uin
 	e->mark = m->rx_mark;
 	f->st.sessions_heard++;
 	send_ack(f, seq, m->local_index);
+	/*
+	 * Anycast: the partner took this peer a moment ago while packets of ours
+	 * to it waited for the session: they take it back now.
+	 */
+	if (f->anycast) {
+		struct sg_peer *p = sg_peers_lookup_key(f->gw->dp.peers, m->peer_public_key);
+		uint64_t now = f->gw->dp.ctl->now_ns;
+
+		if (p != NULL && sg_peer_staged_count(p) > 0 && gone_lately(f, p, now) &&
+		    sg_peer_tx_keypair(p, now) == NULL &&
+		    claim_peer(f, m->peer_public_key, now) > 0)
+			sg_egress_flush_staged(f->gw->dp.ctl, p);
+	}
 }
 
 static void on_ack(struct sg_fleet *f, const struct sg_fleet_ack *a)

@@ -49,9 +49,10 @@ struct sg_ctl_peer {
 	uint64_t staged_dropped;
 	/* Something changed it outside a tick: its next visit is followed by one more. */
 	bool touched;
-	bool from_store;    /* loaded from the peer store (else the file's) */
-	uint64_t loaded_ns; /* when it was loaded */
-	uint64_t active_ns; /* its last handshake or packet, for eviction */
+	bool from_store;	/* loaded from the peer store (else the file's) */
+	uint64_t loaded_ns;	/* when it was loaded */
+	uint64_t fleet_gone_ns; /* an anycast partner took its sessions then (0: never) */
+	uint64_t active_ns;	/* its last handshake or packet, for eviction */
 };
 
 /* What the peer store's loader counted (control lcore writes, telemetry reads). */
@@ -91,9 +92,9 @@ struct sg_fleet_stats {
 	uint64_t resyncs_sent, resyncs_heard;
 	uint64_t takeovers, taken_sessions, skipped_sessions, yields, partner_lost;
 	uint64_t announcements;
-	unsigned anycast;    /* both members active ([fleet] mode = anycast) */
-	uint64_t claims;     /* anycast: peers whose sessions we took over on demand */
-	uint64_t given_away; /* anycast: peers the partner took from us */
+	unsigned anycast;	   /* both members active ([fleet] mode = anycast) */
+	uint64_t claims;	   /* anycast: peers whose sessions we took over on demand */
+	uint64_t given_away;	   /* anycast: peers the partner took from us */
 	uint64_t last_takeover_us; /* the last takeover's own time */
 	uint64_t last_silence_ms;  /* how long the partner had been silent then */
 };
@@ -407,8 +408,12 @@ unsigned sg_fleet_poll(struct sg_ctl *c, uint64_t now_ns);
  */
 void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m);
 
-/* Anycast: a peer with no session here; true when the partner's sessions were taken over. */
-bool sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer);
+/*
+ * Anycast: a peer with no session here.  1 when the partner's sessions were
+ * taken over; -1 when the partner took them a moment ago and its sessions
+ * are on their way (wait: no handshake); 0 otherwise.
+ */
+int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer);
 
 /* A keypair made, before it is installed: synced to the partner with its first lease. */
 void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp);

@@ -1090,9 +1090,12 @@ static int fl_mode(struct parser *p, char *v)
 
 static const struct key_def fleet_keys[] = {
 	{ "mode", fl_mode },
-	{ "node_id", fl_node_id },	   { "partner_id", fl_partner_id },
-	{ "secret_file", fl_secret_file }, { "listen", fl_listen },
-	{ "partner", fl_partner },	   { "heartbeat_ms", fl_heartbeat },
+	{ "node_id", fl_node_id },
+	{ "partner_id", fl_partner_id },
+	{ "secret_file", fl_secret_file },
+	{ "listen", fl_listen },
+	{ "partner", fl_partner },
+	{ "heartbeat_ms", fl_heartbeat },
 	{ "takeover_ms", fl_takeover },
 };
 

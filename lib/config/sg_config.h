@@ -131,8 +131,8 @@ struct sg_config {
 		struct sg_config_endpoint partner; /* and the partner's */
 		uint32_t heartbeat_ms;		   /* default SG_FLEET_HEARTBEAT_MS */
 		uint32_t takeover_ms;		   /* partner silent this long: take over */
-		int anycast; /* mode = anycast: both active, sessions taken over on demand */
-		unsigned int line;		   /* of the [fleet] header */
+		int anycast;	   /* mode = anycast: both active, sessions taken over on demand */
+		unsigned int line; /* of the [fleet] header */
 	} fleet;
 };
 

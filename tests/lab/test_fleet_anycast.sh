@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Anycast WireGuard (docs/fleet.md): members A and B, [fleet] mode = anycast,
+# both answer on fd00:1::1 behind a router namespace that reaches them over
+# links of their own, with an ECMP route to fd00:1::1 by 5-tuple hash
+# (fib_multipath_hash_policy = 1).  Both are active and sync their sessions
+# to each other over the state channel.  A wireguard-go client behind the
+# router sends a TCP transfer to the VM (a NIC on each member); the test
+# moves the flow between the members by changing the route (one nexthop, the
+# other, both), FLEET_MOVES times (default 6).  A member that gets data
+# under an index it does not hold takes the peer's synced sessions over
+# (counters above the partner's lease, its window above the partner's mark)
+# and tells the partner, which lets them go.  Then: the transfer completed,
+# SHA-256 equal, no receive gap over a second; one handshake initiation from
+# the client; no (receiver index, counter) pair twice from the gateways; each
+# member took the session over at least twice.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vm.sh"
+. "$(dirname "$0")/dp.sh"
+. "$(dirname "$0")/fleet.sh"
+lab_init flac
+
+MOVES=${FLEET_MOVES:-6}
+CLIENT6=fd00:3::10
+
+# The router: the client's link, and one link to each member.
+lab_netns rt
+lab_exec rt sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
+fleet_members
+declare -A LL
+for m in a b; do
+	lab_veth rt "${LAB}r$m" "g$m" "${LAB}g$m" 2
+	fleet_nic_quiet $m
+	# The member's link-local address, as sixgate derives it from its MAC (EUI-64).
+	LL[$m]=$(lab_exec "g$m" cat "/sys/class/net/${LAB}g$m/address" | python3 -c '
+import sys
+b = [int(x, 16) for x in sys.stdin.read().strip().split(":")]
+b[0] ^= 2
+print("fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % tuple(b))')
+done
+lab_netns c1
+lab_veth rt "${LAB}rc" c1 "${LAB}c1"
+lab_addr rt "${LAB}rc" fd00:3::1/64
+lab_addr c1 "${LAB}c1" "$CLIENT6/64"
+lab_exec c1 ip -6 route add default via fd00:3::1
+
+# route WHO: fd00:1::1 via member a, b, or both (ECMP).
+route() {
+	case $1 in
+	a | b) lab_exec rt ip -6 route replace "$DP_GW6/128" via "${LL[$1]}" dev "${LAB}r$1" ;;
+	both) lab_exec rt ip -6 route replace "$DP_GW6/128" nexthop via "${LL[a]}" dev "${LAB}ra" \
+		nexthop via "${LL[b]}" dev "${LAB}rb" ;;
+	esac
+}
+route a
+
+fleet_conf anycast
+fleet_gw_start a
+fleet_gw_start b
+lab_wait_for 30 eval '[ "$(fleet_field a partner_up)" = 1 ] && [ "$(fleet_field b partner_up)" = 1 ]' ||
+	lab_die "the members did not see each other"
+lab_log "A and B active, each the other's partner; A at ${LL[a]}, B at ${LL[b]}"
+
+fleet_capture_start
+dp_client_start 1 "$DP_C1"
+lab_wait_for 30 lab_exec c1 ping -6 -c1 -W2 "$DP_VM1" || lab_die "no ping client -> VM through A"
+lab_wait_for 10 fleet_has_sessions b || lab_die "B did not hear the client's session"
+fleet_xfer_start
+sleep 2
+
+: >"$LAB_DIR/moves.txt"
+seq_to=(b a both b a both b a)
+for i in $(seq 1 "$MOVES"); do
+	to=${seq_to[$(((i - 1) % ${#seq_to[@]}))]}
+	date +%s.%N >>"$LAB_DIR/moves.txt"
+	route "$to"
+	sleep 3
+	lab_log "move $i: route via $to; claims A $(fleet_field a claims), B $(fleet_field b claims)"
+done
+route both
+sleep 1
+
+for m in a b; do
+	echo /sixgate/fleet | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" >"$LAB_DIR/fleet-$m.json" 2>/dev/null
+	echo /sixgate/counters | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" >"$LAB_DIR/counters-$m.json" 2>/dev/null
+done
+CA=$(fleet_field a claims)
+CB=$(fleet_field b claims)
+lab_log "sessions taken over: A $CA times, B $CB times; given away: A $(fleet_field a given_away), B $(fleet_field b given_away)"
+lab_check "each member took the client's session over at least twice" \
+	test "${CA:-0}" -ge 2 -a "${CB:-0}" -ge 2
+fleet_xfer_check
+fleet_capture_check "$LAB_DIR/moves.txt"
+fleet_finish

@@ -11,16 +11,24 @@
 #            protocol "anycast" (disabled until the health check enables
 #            it), sixgate-health every second.
 #
-# Checks: both nexthops once both gateways forward; SIGKILL of gateway a's
+# Checks: both nexthops once both gateways forward, each the link-local
+# address of a gateway's sixgate NIC (the router's import filter sets it:
+# the session runs between the gateway host's kernel and the router, the
+# packets go to sixgate); a client's datagrams to the anycast address from
+# 64 source ports reach both sixgates, all counted; SIGKILL of gateway a's
 # sixgate: its nexthop leaves the router's route (the time is printed);
 # sixgate a started again: both nexthops; SIGSTOP of gateway b's sixgate (a
 # hung gateway: its telemetry does not answer): b's nexthop leaves; SIGCONT:
 # back; the health check itself stopped (SIGTERM): it withdraws on its way
-# out.  The router's kernel is what is checked (ip -6 route).
+# out.  After each withdrawal the router's kernel route (ip -6 route) has
+# the other nexthop only, and 64 datagrams all reach the other gateway
+# (exact counts of wg_unknown_index: the datagrams are WireGuard data
+# messages of no session); the client's ping to the address is answered.
 #
-# Not checked here: packets through the router to a sixgate (the BGP next
-# hops are the gateways' BGP-side addresses), nor sessions that survive a
-# change of the hash (that needs the state channel, docs/fleet.md).
+# Not checked here: WireGuard sessions that survive a change of the hash (a
+# peer whose flow moves to the other gateway has its packets dropped there as
+# wg_unknown_index until it handshakes again; keeping its session needs the
+# state channel, docs/fleet.md).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
@@ -45,8 +53,11 @@ if command -v systemd-analyze >/dev/null; then
 fi
 
 ANY6=fd00:ac::1
-NH_A=fd00:b9:1::2
-NH_B=fd00:b9:2::2
+# sixgate's NICs get fixed MACs, so that the router knows their link-local
+# addresses (EUI-64, which sixgate answers neighbour solicitations for).
+NH_A=fe80::5a:ff:fe00:1
+NH_B=fe80::5a:ff:fe00:2
+declare -A MAC=([a]=02:5a:00:00:00:01 [b]=02:5a:00:00:00:02) NH=([a]=$NH_A [b]=$NH_B)
 
 # --- the network ---
 lab_netns rt
@@ -64,7 +75,14 @@ for g in a b; do
 	lab_veth rt "${LAB}d$g" "g$g" "${LAB}n$g" 1
 	lab_exec "g$g" sysctl -qw "net.ipv6.conf.${LAB}n$g.disable_ipv6=1"
 	lab_exec "g$g" ip link set "${LAB}n$g" arp off
+	lab_exec "g$g" ip link set "${LAB}n$g" address "${MAC[$g]}"
 done
+# A client behind the router.
+lab_netns cl
+lab_veth cl "${LAB}cl" rt "${LAB}rc"
+lab_addr cl "${LAB}cl" fd00:c1::2/64
+lab_addr rt "${LAB}rc" fd00:c1::1/64
+lab_exec cl ip -6 route add default via fd00:c1::1
 
 # --- sixgate on each gateway: the same key and address (anycast) ---
 lab_wg_keys gw
@@ -129,7 +147,8 @@ EOF
 	bird_common 198.18.9.1
 	cat <<EOF
 # The anycast /128 from every gateway whose path is as good: one kernel
-# route with a nexthop per gateway.
+# route with a nexthop per gateway (the "via" of each: that gateway's
+# sixgate, on its data link).
 protocol kernel {
 	ipv6 { import none; export where source = RTS_BGP; };
 	merge paths on;
@@ -138,10 +157,20 @@ EOF
 	for g in a b; do
 		n=$([ $g = a ] && echo 1 || echo 2)
 		cat <<EOF
+# The session runs between the gateway host's kernel and the router; the
+# packets go to sixgate's NIC, at its link-local address on its own link.
 protocol bgp gw_$g from lab {
 	local fd00:b9:$n::1 as 65000;
 	neighbor fd00:b9:$n::2 as 65010;
-	ipv6 { import where net = $ANY6/128; export none; };
+	ipv6 {
+		import filter {
+			if net != $ANY6/128 then reject;
+			ifname = "${LAB}d$g";
+			gw = ${NH[$g]};
+			accept;
+		};
+		export none;
+	};
 }
 EOF
 	done
@@ -224,6 +253,53 @@ health_rc() { # health_rc G: sixgatectl health's exit status for gateway G
 	echo $?
 }
 
+# gw_drop G REASON: one drop counter of gateway G's sixgate (empty if it
+# does not answer).
+gw_drop() {
+	echo /sixgate/counters | timeout 10 dpdk-telemetry.py -f "${GW_PREFIX[$1]}" 2>/dev/null |
+		python3 -c 'import json, sys
+print(json.load(sys.stdin)["/sixgate/counters"]["drops"][sys.argv[1]])' "$2"
+}
+# spray N PORT: N WireGuard data messages with unknown receiver indices from
+# the client to the anycast address, each from its own UDP source port from
+# PORT up (the router's L4 hash spreads them over its nexthops); a gateway
+# drops each one it gets as wg_unknown_index.
+spray() {
+	lab_exec cl python3 - "$ANY6" "$DP_PORT" "$1" "$2" <<'PY'
+import socket, struct, sys
+addr, port, n, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("fd00:c1::2", sport + i))
+    s.sendto(struct.pack("<BxxxIQ", 4, 0x5A000000 + i, 0) + bytes(16), (addr, port))
+    s.close()
+PY
+}
+# spray_check N PORT G...: sprays, then waits until the running gateways
+# G... have together counted N more; true when they have exactly N, and
+# each has some (two gateways: the router spreads) or all (one).
+SPRAY=
+spray_check() {
+	local n=$1 port=$2 g v sum=0
+	shift 2
+	declare -A before got
+	for g in "$@"; do before[$g]=$(gw_drop "$g" wg_unknown_index); done
+	spray "$n" "$port" || return 1
+	for _ in $(seq 1 50); do
+		sum=0
+		for g in "$@"; do
+			v=$(gw_drop "$g" wg_unknown_index)
+			got[$g]=$((v - before[$g]))
+			sum=$((sum + got[$g]))
+		done
+		[ "$sum" -ge "$n" ] && break
+		sleep 0.2
+	done
+	SPRAY="$n datagrams from the client: gateway a got ${got[a]:--}, gateway b ${got[b]:--}"
+	[ "$sum" -eq "$n" ] || return 1
+	for g in "$@"; do [ "${got[$g]}" -gt 0 ] || return 1; done
+}
+
 lab_check "sixgatectl health: gateway a forwarding (exit 0)" test "$(health_rc a)" = 0
 lab_check "sixgatectl health: gateway b forwarding (exit 0)" test "$(health_rc b)" = 0
 if wait_nexthops 60 "$NH_A" "$NH_B"; then
@@ -233,6 +309,16 @@ else
 	lab_check "both gateways in the router's ECMP route" false
 fi
 
+# Packets: each sixgate answers the router at its link-local address; a
+# client's datagrams are spread over both; its ping is answered.
+for g in a b; do
+	lab_check "the router reaches sixgate $g at ${NH[$g]}" \
+		lab_wait_for 20 lab_exec rt ping -6 -c1 -W1 "${NH[$g]}%${LAB}d$g"
+done
+lab_check "64 datagrams from the client: all arrive, at both gateways" spray_check 64 41000 a b
+lab_log "  $SPRAY"
+lab_check "the client's ping to $ANY6 is answered" lab_exec cl ping -6 -c2 -W2 "$ANY6"
+
 # 1. Gateway a's sixgate is killed: its health check withdraws.
 kill -KILL "${GW_PID[a]}"
 wait "${GW_PID[a]}" 2>/dev/null
@@ -241,6 +327,9 @@ lab_check "gateway a killed: only b's nexthop within 20 s" wait_nexthops 20 "$NH
 lab_log "withdraw after SIGKILL of sixgate a: $WAITED_MS ms"
 T_KILL=$WAITED_MS
 lab_check "sixgatectl health: killed gateway a unreachable (exit 5)" test "$(health_rc a)" = 5
+lab_check "64 datagrams with a withdrawn: all at gateway b" spray_check 64 42000 b
+lab_log "  $SPRAY"
+lab_check "the client's ping to $ANY6 is answered (by b)" lab_exec cl ping -6 -c2 -W2 "$ANY6"
 
 # 2. Started again: announced after two checks that pass.
 t0=$(date +%s%N)
@@ -252,14 +341,20 @@ T_BACK=$WAITED_MS
 
 # 3. Gateway b hangs (SIGSTOP: its telemetry, workers and control lcore all
 # stop): withdrawn; SIGCONT: announced again.
+B_BEFORE=$(gw_drop b wg_unknown_index)
 kill -STOP "${GW_PID[b]}"
 lab_check "gateway b stopped: only a's nexthop within 20 s" wait_nexthops 20 "$NH_A"
 lab_log "withdraw after SIGSTOP of sixgate b: $WAITED_MS ms"
 T_STOP=$WAITED_MS
 lab_check "sixgatectl health: stopped gateway b unreachable (exit 5)" test "$(health_rc b)" = 5
+lab_check "64 datagrams with b withdrawn: all at gateway a" spray_check 64 43000 a
+lab_log "  $SPRAY"
 kill -CONT "${GW_PID[b]}"
 lab_check "gateway b continued: both nexthops within 20 s" wait_nexthops 20 "$NH_A" "$NH_B"
 lab_log "announce after SIGCONT of sixgate b: $WAITED_MS ms"
+lab_check "gateway b got none of them while withdrawn" test "$(gw_drop b wg_unknown_index)" = "$B_BEFORE"
+lab_check "64 datagrams with both back: all arrive, at both gateways" spray_check 64 44000 a b
+lab_log "  $SPRAY"
 T_CONT=$WAITED_MS
 
 # 4. The health check itself ends (SIGTERM): it withdraws on its way out.

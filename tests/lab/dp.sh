@@ -21,6 +21,37 @@
 #
 # The bridge lets several clients, and a client that changes its address
 # (roaming), share the gateway's one NIC.
+#
+# Several gateways on the one switch (a fleet: floating peers, failover
+# pairs).  Each has a NAME (a short word: it names its namespace, its veth
+# and its DPDK prefix); "gw" is the one gateway of the tests above, with the
+# same files as ever.  Every gateway has the same private key
+# ($LAB_DIR/gw.key, made by the first dp_conf_begin): a client's config names
+# one gateway public key.
+#
+#   dp_switch_net                     # ns sw and its bridge (once)
+#   dp_gw_net NAME ADDR6 ADDR4        # ns NAME, its NIC on the bridge, its
+#                                     # outer addresses (two gateways may
+#                                     # share one, as a failover pair does)
+#   dp_conf_begin NAME                # NAME's config ($DP_CONF), then
+#   dp_conf_vm ...; dp_conf_peer ...  #   its VMs (sockets in its own dir), peers
+#   dp_gw_start_as NAME [VM...]       # starts it in ns NAME, makes it current
+#   lab_vm_start vm1 vm1 "$(dp_sock NAME vm1)" ...   # a VM behind NAME
+#   dp_use NAME                       # makes NAME current: DP_GW_NAME, DP_CONF,
+#                                     # DP_PREFIX, DP_GW_PID, DP_GW6, DP_GW4
+#   dp_tel_at PREFIX CMD              # telemetry of any gateway
+#   DP_PREFIX=${DPG_PREFIX[b]} dp_counter NAME   # a counter of gateway b
+#   dp_finish_gw NAME                 # SIGTERM, exit 0, no sanitizer report
+#
+# Per gateway NAME: DPG_ADDR6/DPG_ADDR4[NAME] its outer addresses, DPG_NIC
+# its veth, DPG_CONF its config, DPG_SOCKS the directory of its vhost-user
+# sockets, DPG_LOG its log, and once it runs DPG_PREFIX its --file-prefix
+# (sixgatectl -p, dpdk-telemetry.py -f) and DPG_PID its PID.  For "gw" these
+# are the files of the one-gateway tests: sixgate.conf, sixgate.log, the
+# sockets in $LAB_DIR, the veth g0; for another NAME sixgate-NAME.conf,
+# sixgate-NAME.log, $LAB_DIR/NAME.vhost/, the veth nNAME.  dp_conf_vm,
+# dp_conf_peer, dp_gw_start, dp_client_start, dp_tel, dp_counter, dp_drop
+# and dp_finish act on the current gateway ($DP_GW_NAME, "gw" unless changed).
 
 DP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The sixgate binary: $DP_SIXGATE, or app/sixgate in $DP_BUILD, $SG_BUILD_DIR
@@ -42,10 +73,17 @@ DP_GW4=198.18.0.1
 DP_PORT=51820
 DP_ORG1=fdaa:0:18::/48
 DP_ORG2=fdaa:0:29::/48
+DP_GW_NAME=${DP_GW_NAME:-gw}
+declare -gA DPG_ADDR6 DPG_ADDR4 DPG_NIC DPG_CONF DPG_SOCKS DPG_LOG DPG_PREFIX DPG_PID
 
 # dp_lab_net: the gw and sw namespaces, the bridge and the gateway's veth.
 dp_lab_net() {
-	lab_netns gw
+	dp_switch_net
+	dp_gw_net gw "$DP_GW6" "$DP_GW4"
+}
+
+# dp_switch_net: namespace sw with the bridge br0 that clients and gateways join.
+dp_switch_net() {
 	lab_netns sw
 	lab_exec sw ip link add br0 type bridge
 	lab_exec sw ip link set br0 up
@@ -53,14 +91,28 @@ dp_lab_net() {
 	# malformed ones the tests send before they reach the gateway).
 	lab_exec sw sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
 		net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0 2>/dev/null
+}
+
+# dp_gw_net NAME ADDR6 ADDR4: namespace NAME for a gateway, its NIC (a veth
+# whose other end is on the bridge) and the outer addresses of its config.
+dp_gw_net() {
+	local name=$1 nic="${LAB}n$1" port="${LAB}s$1"
+	if [ "$name" = gw ]; then
+		nic="${LAB}g0" port="${LAB}s0"
+	fi
+	[ ${#port} -le 15 ] || lab_die "dp_gw_net: the gateway name $name is too long"
+	DPG_ADDR6[$name]=$2
+	DPG_ADDR4[$name]=$3
+	DPG_NIC[$name]=$nic
+	lab_netns "$name"
 	# af_packet's fanout spreads flows over the workers' sockets whatever the
 	# veth has.  (af_xdp would need one combined channel per queue; a veth
 	# reports one, so the lab uses af_packet: DP_NIC=af_xdp only on real NICs.)
-	lab_veth sw "${LAB}s0" gw "${LAB}g0" 2
-	lab_exec sw ip link set "${LAB}s0" master br0
+	lab_veth sw "$port" "$name" "$nic" 2
+	lab_exec sw ip link set "$port" master br0
 	# The gateway namespace's kernel must stay quiet on the NIC: sixgate owns it.
-	lab_exec gw sysctl -qw "net.ipv6.conf.${LAB}g0.disable_ipv6=1"
-	lab_exec gw ip link set "${LAB}g0" arp off
+	lab_exec "$name" sysctl -qw "net.ipv6.conf.$nic.disable_ipv6=1"
+	lab_exec "$name" ip link set "$nic" arp off
 }
 
 # dp_client_net N: namespace cN attached to the bridge with fd00:1::1N and 198.18.0.1N.
@@ -73,22 +125,35 @@ dp_client_net() {
 	lab_addr "c$n" "${LAB}c$n" "198.18.0.1$n/24"
 }
 
-# dp_conf_begin: starts $LAB_DIR/sixgate.conf with the gateway's key; the
-# workers are $DP_LCORES (default 1,2), $DP_CONF_EXTRA goes after [workers].
+# dp_conf_begin [NAME]: starts gateway NAME's config ($DP_GW_NAME, default
+# gw: $LAB_DIR/sixgate.conf) with the gateway key, and makes NAME current;
+# $DP_CONF is the file.  The workers are $DP_LCORES (default 1,2),
+# $DP_CONF_EXTRA goes after [workers].
+# shellcheck disable=SC2120 # NAME is optional
 dp_conf_begin() {
-	lab_wg_keys gw
+	local name=${1:-$DP_GW_NAME}
+	# One key for every gateway of the lab, made once.
+	[ -s "$LAB_DIR/gw.key" ] || lab_wg_keys gw
+	DP_GW_NAME=$name
 	DP_CONF=$LAB_DIR/sixgate.conf
+	DPG_SOCKS[$name]=$LAB_DIR
+	if [ "$name" != gw ]; then
+		DP_CONF=$LAB_DIR/sixgate-$name.conf
+		DPG_SOCKS[$name]=$LAB_DIR/$name.vhost
+		mkdir -p "${DPG_SOCKS[$name]}"
+	fi
+	DPG_CONF[$name]=$DP_CONF
 	cat >"$DP_CONF" <<EOF
 # Written by tests/lab/dp.sh for one lab run.
 [interface]
 private_key_file = $LAB_DIR/gw.key
 listen_port = $DP_PORT
-address6 = $DP_GW6
-address4 = $DP_GW4
+address6 = ${DPG_ADDR6[$name]:-$DP_GW6}
+address4 = ${DPG_ADDR4[$name]:-$DP_GW4}
 mtu = 1420
 
 [nic]
-device = net_${DP_NIC:-af_packet}0,iface=${LAB}g0
+device = net_${DP_NIC:-af_packet}0,iface=${DPG_NIC[$name]:-${LAB}g0}
 rx_queues = 2
 tx_queues = 3
 
@@ -98,12 +163,16 @@ ${DP_CONF_EXTRA:-}
 EOF
 }
 
-# dp_conf_vm NAME PREFIX/112 ORG/48 MAC: a [vm NAME] section, socket in $LAB_DIR.
+# dp_sock GATEWAY VM: the path of VM's vhost-user socket on that gateway.
+dp_sock() { echo "${DPG_SOCKS[$1]:-$LAB_DIR}/$2.sock"; }
+
+# dp_conf_vm NAME PREFIX/112 ORG/48 MAC: a [vm NAME] section, its socket in
+# the current gateway's directory (dp_sock).
 dp_conf_vm() {
 	cat >>"$DP_CONF" <<EOF
 
 [vm $1]
-socket = $LAB_DIR/$1.sock
+socket = $(dp_sock "$DP_GW_NAME" "$1")
 prefix = $2
 network = $3
 mac = $4
@@ -123,26 +192,46 @@ EOF
 	return 0
 }
 
-# dp_gw_start [VM...]: starts sixgate in ns gw; waits for the named VMs' sockets.
-dp_gw_start() {
-	local mem
+# dp_gw_start [VM...]: starts the current gateway (dp_gw_start_as).
+dp_gw_start() { dp_gw_start_as "$DP_GW_NAME" "$@"; }
+
+# dp_gw_start_as NAME [VM...]: starts sixgate NAME on its config in ns NAME
+# (--file-prefix ${LAB}-NAME) and makes it current (dp_use); waits for the
+# named VMs' sockets and for its start.
+dp_gw_start_as() {
+	local name=$1 mem log=sixgate prefix v
+	shift
+	[ "$name" = gw ] || log=sixgate-$name
 	[ -x "$DP_SIXGATE" ] || lab_die "no sixgate binary at $DP_SIXGATE (build with meson/ninja)"
-	DP_PREFIX=$(lab_dpdk_prefix gw)
-	LAB_PREFIXES+=("$DP_PREFIX")
+	prefix=$(lab_dpdk_prefix "$name")
+	LAB_PREFIXES+=("$prefix")
 	# DP_EAL_MEM: other EAL memory options (the capture test needs hugepage files).
 	mem=${DP_EAL_MEM:-$(lab_eal_mem 64 256)}
 	# shellcheck disable=SC2086
-	lab_spawn sixgate gw "$DP_SIXGATE" --file-prefix "$DP_PREFIX" --no-pci $mem \
+	lab_spawn "$log" "$name" "$DP_SIXGATE" --file-prefix "$prefix" --no-pci $mem \
 		--lcores "0@($(lab_cpus)),1@($(lab_cpus)),2@($(lab_cpus))" \
-		-- --config "$DP_CONF" --idle-sleep-us "${DP_IDLE_US:-20}" --status-interval 5 \
-		${DP_GW_ARGS:-}
-	DP_GW_PID=$LAB_LAST_PID
-	local v
+		-- --config "${DPG_CONF[$name]:-$LAB_DIR/sixgate.conf}" --idle-sleep-us "${DP_IDLE_US:-20}" \
+		--status-interval 5 ${DP_GW_ARGS:-}
+	DPG_PID[$name]=$LAB_LAST_PID
+	DPG_PREFIX[$name]=$prefix
+	DPG_LOG[$name]=$LAB_DIR/$log.log
+	dp_use "$name"
 	for v in "$@"; do
-		lab_wait_for 30 test -S "$LAB_DIR/$v.sock" || lab_die "sixgate did not create $v.sock"
+		lab_wait_for 30 test -S "$(dp_sock "$name" "$v")" || lab_die "sixgate $name did not create $v.sock"
 	done
-	lab_wait_for 20 grep -q "sixgate running" "$LAB_DIR/sixgate.log" ||
-		lab_die "sixgate did not start"
+	lab_wait_for 20 grep -q "sixgate running" "${DPG_LOG[$name]}" ||
+		lab_die "sixgate $name did not start"
+}
+
+# dp_use NAME: gateway NAME becomes the current one (DP_GW_NAME, DP_CONF,
+# DP_PREFIX, DP_GW_PID, DP_GW6 and DP_GW4 are its).
+dp_use() {
+	DP_GW_NAME=$1
+	DP_CONF=${DPG_CONF[$1]:-$DP_CONF}
+	DP_PREFIX=${DPG_PREFIX[$1]:-}
+	DP_GW_PID=${DPG_PID[$1]:-}
+	DP_GW6=${DPG_ADDR6[$1]:-$DP_GW6}
+	DP_GW4=${DPG_ADDR4[$1]:-$DP_GW4}
 }
 
 # dp_client_start N PEERNAME_VAR: wireguard-go wgcN in ns cN with address
@@ -159,9 +248,12 @@ dp_client_start() {
 	lab_exec "c$n" ip -6 route add fdaa::/16 dev "$ifc"
 }
 
-# dp_tel CMD: one telemetry command's JSON on stdout.
-dp_tel() {
-	echo "$1" | timeout 10 dpdk-telemetry.py -f "$DP_PREFIX" 2>/dev/null
+# dp_tel CMD: one telemetry command's JSON on stdout (the current gateway).
+dp_tel() { dp_tel_at "$DP_PREFIX" "$1"; }
+
+# dp_tel_at PREFIX CMD: the same from the gateway with that --file-prefix.
+dp_tel_at() {
+	echo "$2" | timeout 10 dpdk-telemetry.py -f "$1" 2>/dev/null
 }
 
 # dp_counter NAME: one top-level counter of /sixgate/counters.  A name the
@@ -283,22 +375,28 @@ sys.exit(0 if tx == {**tx, "bytes": rx["bytes"], "sha256": rx["sha256"]} else 1)
 PY
 }
 
-# dp_finish: stops sixgate with SIGTERM and checks that it ran clean (alive
-# until now, exit status 0, no sanitizer report in its log); then returns the
-# test's verdict.
+# dp_finish: stops the current gateway and checks that it ran clean
+# (dp_finish_gw); then returns the test's verdict.
 dp_finish() {
-	local rc
-	lab_check "sixgate still running at the end" kill -0 "$DP_GW_PID"
-	kill -TERM "$DP_GW_PID" 2>/dev/null
+	dp_finish_gw "$DP_GW_NAME"
+	[ "$LAB_FAILS" -eq 0 ]
+}
+
+# dp_finish_gw NAME: stops gateway NAME with SIGTERM and checks that it ran
+# clean: alive until now, exit status 0, no sanitizer report in its log.
+dp_finish_gw() {
+	local rc pid=${DPG_PID[$1]:-$DP_GW_PID} log=${DPG_LOG[$1]:-$LAB_DIR/sixgate.log} who=sixgate
+	[ "$1" = gw ] || who="sixgate $1"
+	lab_check "$who still running at the end" kill -0 "$pid"
+	kill -TERM "$pid" 2>/dev/null
 	for _ in $(seq 1 100); do
-		kill -0 "$DP_GW_PID" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	wait "$DP_GW_PID" 2>/dev/null
+	wait "$pid" 2>/dev/null
 	rc=$?
-	lab_forget_pid "$DP_GW_PID"
-	lab_check "sixgate exited cleanly on SIGTERM" test "$rc" -eq 0
-	lab_check "no sanitizer report from sixgate" \
-		sh -c "! grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' '$LAB_DIR/sixgate.log'"
-	[ "$LAB_FAILS" -eq 0 ]
+	lab_forget_pid "$pid"
+	lab_check "$who exited cleanly on SIGTERM" test "$rc" -eq 0
+	lab_check "no sanitizer report from $who" \
+		sh -c "! grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' '$log'"
 }

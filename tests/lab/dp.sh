@@ -192,8 +192,12 @@ EOF
 	return 0
 }
 
-# dp_gw_start [VM...]: starts the current gateway (dp_gw_start_as).
-dp_gw_start() { dp_gw_start_as "$DP_GW_NAME" "$@"; }
+# dp_gw_start [VM...]: starts the current gateway on $DP_CONF (which a test
+# may have written itself) with dp_gw_start_as.
+dp_gw_start() {
+	DPG_CONF[$DP_GW_NAME]=${DP_CONF:-$LAB_DIR/sixgate.conf}
+	dp_gw_start_as "$DP_GW_NAME" "$@"
+}
 
 # dp_gw_start_as NAME [VM...]: starts sixgate NAME on its config in ns NAME
 # (--file-prefix ${LAB}-NAME) and makes it current (dp_use); waits for the

@@ -13,35 +13,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
 . "$(dirname "$0")/dp.sh"
+. "$(dirname "$0")/pg.sh"
 lab_init dpstpg
 
 CTL=${DP_SIXGATECTL:-$DP_BUILD/app/sixgatectl}
 [ -x "$CTL" ] || lab_die "no sixgatectl at $CTL"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ] || ! id postgres >/dev/null 2>&1; then
-	lab_log "SKIP: no PostgreSQL server (scripts/setup installs the Debian package postgresql)"
-	exit 0
-fi
-
-# The server runs as postgres (it refuses root), in a directory of the test's.
-PGD=$LAB_DIR/pg
-chmod 711 "$LAB_DIR"
-mkdir "$PGD" && chown postgres: "$PGD"
-as_pg() { setpriv --reuid=postgres --regid=postgres --clear-groups "$@"; }
-as_pg "$PGBIN/initdb" -D "$PGD/data" -U sg -A trust -E UTF8 --locale=C --no-sync \
-	>"$LAB_DIR/initdb.log" 2>&1 || lab_die "initdb failed"
-pg_start() {
-	lab_spawn "postgres$1" "" setpriv --reuid=postgres --regid=postgres --clear-groups \
-		"$PGBIN/postgres" -D "$PGD/data" -k "$PGD" -c listen_addresses= -c fsync=off
-	PG_PID=$LAB_LAST_PID
-	lab_wait_for 30 "$PGBIN/pg_isready" -q -h "$PGD" || lab_die "PostgreSQL did not start"
-}
-# A fast shutdown: the server ends every client's connection, then exits.
-pg_stop() {
-	kill -INT "$PG_PID"
-	wait "$PG_PID" 2>/dev/null
-	lab_forget_pid "$PG_PID"
-}
+pg_init
 pg_start 1
 psql -h "$PGD" -U sg -d postgres -qc 'CREATE DATABASE sixgate' || lab_die "createdb failed"
 

@@ -287,10 +287,12 @@ static enum sg_drop_reason handshake(struct sg_ctl *c, struct rte_mbuf *m, bool 
 	 */
 	under = kept != NULL && sg_control_under_load(&c->core, rte_ring_count(c->dp->hs_ring),
 						      rte_ring_get_capacity(c->dp->hs_ring), now);
+	c->hs_src = src;
 	if (msg[0] == SG_MSG_INITIATION)
 		why = sg_control_initiation(&c->core, msg, &cs, under, now, &reply, &p);
 	else
 		why = sg_control_response(&c->core, msg, &cs, under, now, &reply, &p);
+	c->hs_src = NULL;
 	if (reply.len > 0)
 		send_msg(c, src, &reply.msg, reply.len);
 	sg_wipe(&reply, sizeof(reply));

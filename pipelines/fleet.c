@@ -25,7 +25,9 @@
 #include <rte_malloc.h>
 
 #include "lib/crypto/sg_crypto.h"
+#include "lib/allowedips/sg_allowedips.h"
 #include "lib/fleet/sg_fleet.h"
+#include "lib/routing/sg_routing.h"
 #include "pipelines/sg_gateway.h"
 #include "pipelines/sg_net.h"
 #include "pipelines/sg_stages.h"
@@ -66,6 +68,10 @@ struct sg_fleet {
 	unsigned n_marks;
 	/* Both members active, sessions taken over on demand ([fleet] mode = anycast). */
 	bool anycast;
+	/* The partner's VM prefixes routed to it (nh SG_FLEET_ROUTE_NH). */
+	struct sg_fleet_route routes[SG_MAX_VMS];
+	unsigned n_routes;
+	uint64_t next_routes_ns;
 	struct sg_fleet_stats st;
 };
 
@@ -193,8 +199,13 @@ static void flush_marks(struct sg_fleet *f)
 	f->n_marks = 0;
 }
 
-/* The session message of kp, with the lease end the partner is to hear. */
-static void session_msg(struct sg_keypair *kp, uint64_t lease_end, struct sg_fleet_session *m)
+/*
+ * The session message of kp, with the lease end the partner is to hear; its
+ * endpoint is src when given (the handshake that makes it, before the peer's
+ * endpoint moves there).
+ */
+static void session_msg(struct sg_keypair *kp, uint64_t lease_end, const struct sg_endpoint *src,
+			struct sg_fleet_session *m)
 {
 	struct sg_peer *p = kp->peer;
 	struct sg_endpoint ep;
@@ -210,7 +221,10 @@ static void session_msg(struct sg_keypair *kp, uint64_t lease_end, struct sg_fle
 	m->lease_end = lease_end;
 	m->rx_mark = __atomic_load_n(&kp->replay.top, __ATOMIC_RELAXED);
 	m->initiator = kp->initiator;
-	sg_peer_endpoint_get(p, &ep);
+	if (src != NULL)
+		ep = *src;
+	else
+		sg_peer_endpoint_get(p, &ep);
 	m->ep_family = ep.family;
 	m->ep_port = ep.port;
 	memcpy(m->ep_addr, ep.addr, 16);
@@ -218,7 +232,8 @@ static void session_msg(struct sg_keypair *kp, uint64_t lease_end, struct sg_fle
 }
 
 /* Sends kp to the partner with a first lease of a block above what it may have used. */
-static void sync_session(struct sg_fleet *f, struct fl_sess *e, struct sg_keypair *kp)
+static void sync_session(struct sg_fleet *f, struct fl_sess *e, struct sg_keypair *kp,
+			 const struct sg_endpoint *src)
 {
 	struct sg_fleet_session m;
 	uint64_t end =
@@ -229,7 +244,7 @@ static void sync_session(struct sg_fleet *f, struct fl_sess *e, struct sg_keypai
 	e->mark_sent = __atomic_load_n(&kp->replay.top, __ATOMIC_RELAXED);
 	/* The limit first: the partner hears an end above every counter sent. */
 	atomic_store_explicit(&kp->send_limit, end, memory_order_release);
-	session_msg(kp, end, &m);
+	session_msg(kp, end, src, &m);
 	chan_send(f, SG_FLEET_SESSION, &m, sizeof(m), NULL);
 	sg_wipe(&m, sizeof(m));
 	f->st.sessions_sent++;
@@ -238,6 +253,18 @@ static void sync_session(struct sg_fleet *f, struct fl_sess *e, struct sg_keypai
 static bool partner_up(const struct sg_fleet *f)
 {
 	return f->st.partner_up != 0;
+}
+
+/*
+ * Anycast: the partner was heard within two seconds.  What is forwarded to
+ * it, and whether to forward rather than take a session over, goes by this,
+ * not by partner_up: a member descheduled for a takeover time under load
+ * must not make the other take every session it holds.
+ */
+#define PARTNER_REACHABLE_NS (2000 * NS_PER_MS)
+static bool partner_reachable(const struct sg_fleet *f, uint64_t now)
+{
+	return f->partner_seen_ns != 0 && now - f->partner_seen_ns < PARTNER_REACHABLE_NS;
 }
 
 /*
@@ -265,7 +292,7 @@ static bool bulk_resync(struct sg_fleet *f, uint64_t now)
 			sess_free(f, e);
 			continue;
 		}
-		sync_session(f, e, kp);
+		sync_session(f, e, kp, NULL);
 		i++;
 	}
 	send_state(f, SG_FLEET_RESYNC_DONE);
@@ -524,6 +551,183 @@ static void yield(struct sg_fleet *f)
 	       f->ch.partner, f->ch.self);
 }
 
+/* --- routes between the members: each forwards to the other's VMs --- */
+
+/* Our VMs' prefixes, to the partner (anycast: every second and on its hello). */
+static void send_routes(struct sg_fleet *f)
+{
+	struct sg_dp *dp = &f->gw->dp;
+	struct sg_fleet_route r[SG_MAX_VMS];
+	unsigned i, n = 0;
+
+	for (i = 0; i < dp->n_vms; i++) {
+		if (dp->vms[i].detached)
+			continue;
+		memcpy(r[n].prefix, dp->vms[i].prefix, 16);
+		r[n++].len = dp->vms[i].prefix_len;
+	}
+	chan_send(f, SG_FLEET_ROUTES, r, n * sizeof(r[0]), NULL);
+}
+
+static bool route_in(const struct sg_fleet_route *v, unsigned n, const struct sg_fleet_route *r)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].len == r->len && memcmp(v[i].prefix, r->prefix, 16) == 0)
+			return true;
+	return false;
+}
+
+/* The partner's prefixes now: routes to what it left go, to what is new come (ours win). */
+static void on_routes(struct sg_fleet *f, const uint8_t *pl, size_t len)
+{
+	struct sg_routing *rt = f->gw->dp.routes;
+	struct sg_fleet_route v[SG_MAX_VMS];
+	unsigned n = 0, i, keep = 0;
+	uint32_t nh;
+
+	for (i = 0; i < len / sizeof(v[0]) && n < SG_MAX_VMS; i++) {
+		memcpy(&v[n], pl + i * sizeof(v[0]), sizeof(v[0]));
+		if (v[n].len <= 128)
+			n++;
+	}
+	for (i = 0; i < f->n_routes; i++) {
+		if (route_in(v, n, &f->routes[i])) {
+			f->routes[keep++] = f->routes[i];
+			continue;
+		}
+		if (sg_routing_get(rt, f->routes[i].prefix, f->routes[i].len, &nh) == 0 &&
+		    nh == SG_FLEET_ROUTE_NH)
+			sg_routing_delete(rt, f->routes[i].prefix, f->routes[i].len);
+	}
+	f->n_routes = keep;
+	for (i = 0; i < n; i++) {
+		if (route_in(f->routes, f->n_routes, &v[i]))
+			continue;
+		/* A VM of ours with that prefix keeps it. */
+		if (sg_routing_get(rt, v[i].prefix, v[i].len, &nh) == 0)
+			continue;
+		if (sg_routing_add(rt, v[i].prefix, v[i].len, SG_FLEET_ROUTE_NH) == 0)
+			f->routes[f->n_routes++] = v[i];
+	}
+	f->st.partner_routes = f->n_routes;
+}
+
+/* Sends the inner packet of m (and the peer it is for, when out) to the partner; frees m. */
+static void forward(struct sg_fleet *f, struct rte_mbuf *m, const struct sg_peer *to)
+{
+	struct sg_worker *w = f->gw->dp.ctl;
+	uint8_t pl[SG_FLEET_MAX_MSG];
+	uint32_t len = rte_pktmbuf_pkt_len(m), off = to != NULL ? 32 : 0;
+
+	if (len + off > sizeof(pl) || !partner_reachable(f, w->now_ns)) {
+		sg_drop(w, m, SG_DROP_FLEET_FORWARD);
+		return;
+	}
+	if (to != NULL)
+		memcpy(pl, to->public_key, 32);
+	{
+		/* rte_pktmbuf_read copies only what is not contiguous. */
+		const void *d = rte_pktmbuf_read(m, 0, len, pl + off);
+
+		if (d != pl + off)
+			memcpy(pl + off, d, len);
+	}
+	chan_send(f, to != NULL ? SG_FLEET_FWD_OUT : SG_FLEET_FWD_IN, pl, len + off, NULL);
+	sg_wipe(pl, len + off);
+	w->st.consumed++;
+	f->st.forwarded++;
+	rte_pktmbuf_free(m);
+}
+
+/* An inner packet in a fresh mbuf, with room for what is put in front of it. */
+static struct rte_mbuf *inner_mbuf(struct sg_fleet *f, const uint8_t *pkt, size_t len)
+{
+	struct sg_worker *w = f->gw->dp.ctl;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(w->dp->pool);
+	void *p;
+
+	w->st.made++;
+	if (m == NULL) {
+		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
+		return NULL;
+	}
+	p = rte_pktmbuf_append(m, (uint16_t)len);
+	if (p == NULL) {
+		sg_drop(w, m, SG_DROP_NO_MBUF);
+		return NULL;
+	}
+	memcpy(p, pkt, len);
+	return m;
+}
+
+/* FWD_IN: an inner packet the partner routed to one of our VMs (its policy passed there). */
+static void on_fwd_in(struct sg_fleet *f, const uint8_t *pkt, size_t len)
+{
+	struct sg_dp *dp = &f->gw->dp;
+	struct rte_mbuf *m;
+	struct rte_ether_hdr *eth;
+	uint32_t nh;
+
+	if (len < sizeof(struct rte_ipv6_hdr) || (pkt[0] >> 4) != 6) {
+		f->st.forward_refused++;
+		return;
+	}
+	nh = sg_routing_lookup(dp->routes, pkt + 24);
+	if (nh >= dp->n_vms || dp->vms[nh].detached) {
+		f->st.forward_refused++;
+		return;
+	}
+	if ((m = inner_mbuf(f, pkt, len)) == NULL)
+		return;
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
+	if (eth == NULL) {
+		sg_drop(dp->ctl, m, SG_DROP_NO_MBUF);
+		return;
+	}
+	sg_u64_to_mac(atomic_load_explicit(&dp->vms[nh].vm_mac, memory_order_relaxed),
+		      &eth->dst_addr);
+	rte_ether_addr_copy(&dp->vms[nh].gw_mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	f->st.forwards_in++;
+	sg_vm_deliver(dp->ctl, nh, &m, 1);
+}
+
+/* FWD_OUT: an inner packet from a VM of the partner's to a peer whose session is ours. */
+static void on_fwd_out(struct sg_fleet *f, const uint8_t *pl, size_t len)
+{
+	struct sg_dp *dp = &f->gw->dp;
+	struct sg_peer *p;
+	struct rte_mbuf *m;
+
+	if (len < 32 + sizeof(struct rte_ipv6_hdr) || (pl[32] >> 4) != 6) {
+		f->st.forward_refused++;
+		return;
+	}
+	p = sg_peers_lookup_key(dp->peers, pl);
+	/* Only to the peer the destination belongs to, and only on a session of ours. */
+	if (p == NULL || sg_allowedips_lookup(dp->aips, AF_INET6, pl + 32 + 24) != p ||
+	    sg_peer_tx_keypair(p, dp->ctl->now_ns) == NULL) {
+		f->st.forward_refused++;
+		return;
+	}
+	if ((m = inner_mbuf(f, pl + 32, len - 32)) == NULL)
+		return;
+	f->st.forwards_out++;
+	sg_egress_peer(dp->ctl, p, &m, 1);
+}
+
+/* Whether the partner holds a session of the peer with this key. */
+static bool partner_holds(const struct sg_fleet *f, const uint8_t key[32])
+{
+	for (uint32_t i = 0; i < f->n_live; i++) {
+		const struct fl_sess *e = f->slot[f->live[i]];
+
+		if (e->heard && sg_memeq(e->s.peer_public_key, key, 32))
+			return true;
+	}
+	return false;
+}
+
 /* --- anycast: a peer's sessions taken over on demand --- */
 
 /*
@@ -577,8 +781,8 @@ static unsigned claim_peer(struct sg_fleet *f, const uint8_t *key_in, uint64_t n
 		struct sg_keypair *kp =
 			v[i] != NULL ? sg_peers_lookup_index(ix, v[i]->index) : NULL;
 
-		if (kp != NULL && partner_up(f))
-			sync_session(f, v[i], kp);
+		if (kp != NULL && partner_reachable(f, now))
+			sync_session(f, v[i], kp, NULL);
 	}
 	f->st.claims++;
 	f->st.taken_sessions += taken;
@@ -611,12 +815,17 @@ static void on_taken(struct sg_fleet *f, const uint8_t key[32])
 	f->st.given_away++;
 }
 
-/* Whether the partner took p's sessions within a takeover time (its SESSIONs follow). */
+/*
+ * Whether the partner took p's sessions within REKEY_TIMEOUT: its SESSIONs
+ * follow, and until they come no handshake is started for p.
+ */
 static bool gone_lately(const struct sg_fleet *f, const struct sg_peer *p, uint64_t now)
 {
 	const struct sg_ctl_peer *cp = p->ctl;
 
-	return cp != NULL && cp->fleet_gone_ns != 0 && now - cp->fleet_gone_ns < f->takeover_ns;
+	(void)f;
+	return cp != NULL && cp->fleet_gone_ns != 0 &&
+	       now - cp->fleet_gone_ns < (uint64_t)SG_REKEY_TIMEOUT_S * 1000000000ull;
 }
 
 int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
@@ -626,6 +835,18 @@ int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
 
 	if (f == NULL || !f->anycast)
 		return 0;
+	/*
+	 * The client talks to the partner: what our VMs send it goes there over
+	 * the channel, and the session stays where the client's packets arrive.
+	 */
+	if (partner_reachable(f, now) && partner_holds(f, peer->public_key)) {
+		struct rte_mbuf *m;
+
+		while (sg_peer_unstage(peer, &m, 1) == 1)
+			forward(f, m, peer);
+		atomic_store_explicit(&peer->staged_at, 0, memory_order_relaxed);
+		return -1;
+	}
 	if (claim_peer(f, peer->public_key, now) > 0)
 		return 1;
 	return gone_lately(f, peer, now) ? -1 : 0;
@@ -678,11 +899,34 @@ static void on_session(struct sg_fleet *f, const struct sg_fleet_session *m, uin
 	if (f->anycast) {
 		struct sg_peer *p = sg_peers_lookup_key(f->gw->dp.peers, m->peer_public_key);
 		uint64_t now = f->gw->dp.ctl->now_ns;
+		struct sg_endpoint ep;
 
+		/*
+		 * A peer never seen here: where it is, so that what our VMs send it
+		 * waits for the session (and goes to the partner) instead of being
+		 * dropped as unreachable.
+		 */
+		if (p != NULL && m->ep_family != 0) {
+			sg_peer_endpoint_get(p, &ep);
+			if (ep.family == 0) {
+				memset(&ep, 0, sizeof(ep));
+				ep.family = m->ep_family;
+				ep.port = m->ep_port;
+				memcpy(ep.addr, m->ep_addr, 16);
+				memcpy(ep.mac, m->ep_mac, 6);
+				sg_peer_endpoint_set(p, &ep);
+			}
+		}
+
+		/* What waited for it goes to the partner, which holds the session now. */
 		if (p != NULL && sg_peer_staged_count(p) > 0 && gone_lately(f, p, now) &&
-		    sg_peer_tx_keypair(p, now) == NULL &&
-		    claim_peer(f, m->peer_public_key, now) > 0)
-			sg_egress_flush_staged(f->gw->dp.ctl, p);
+		    sg_peer_tx_keypair(p, now) == NULL) {
+			struct rte_mbuf *mb;
+
+			while (sg_peer_unstage(p, &mb, 1) == 1)
+				forward(f, mb, p);
+			atomic_store_explicit(&p->staged_at, 0, memory_order_relaxed);
+		}
 	}
 }
 
@@ -816,6 +1060,18 @@ static void handle(struct sg_fleet *f, const uint8_t *buf, size_t len, uint64_t 
 		if (n == 32 && f->anycast)
 			on_taken(f, pl);
 		break;
+	case SG_FLEET_ROUTES:
+		if (f->anycast && (size_t)n % sizeof(struct sg_fleet_route) == 0)
+			on_routes(f, pl, (size_t)n);
+		break;
+	case SG_FLEET_FWD_IN:
+		if (f->anycast)
+			on_fwd_in(f, pl, (size_t)n);
+		break;
+	case SG_FLEET_FWD_OUT:
+		if (f->anycast)
+			on_fwd_out(f, pl, (size_t)n);
+		break;
 	case SG_FLEET_ACK:
 		if ((size_t)n == sizeof(struct sg_fleet_ack)) {
 			struct sg_fleet_ack a;
@@ -900,7 +1156,7 @@ void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp)
 		return;
 	e->heard = false;
 	if (partner_up(f)) {
-		sync_session(f, e, kp);
+		sync_session(f, e, kp, c->hs_src);
 	} else {
 		sg_lease_init(&e->lease, 0);
 		sg_lease_alone(&e->lease);
@@ -925,6 +1181,18 @@ unsigned sg_fleet_poll(struct sg_ctl *c, uint64_t now)
 			break;
 		handle(f, buf, (size_t)n, now);
 		work++;
+	}
+	if (f->gw->dp.fwd_ring != NULL) {
+		struct rte_mbuf *ms[32];
+		unsigned i, k = rte_ring_dequeue_burst(f->gw->dp.fwd_ring, (void **)ms, 32, NULL);
+
+		for (i = 0; i < k; i++)
+			forward(f, ms[i], NULL);
+		work += k;
+	}
+	if (f->anycast && now >= f->next_routes_ns) {
+		f->next_routes_ns = now + 1000 * NS_PER_MS;
+		send_routes(f);
 	}
 	if (now >= f->next_sweep_ns) {
 		f->next_sweep_ns = now + SWEEP_NS;
@@ -1033,6 +1301,13 @@ int sg_fleet_start(struct sg_gateway *gw, const struct sg_config *cfg)
 		/* Both answer on the address; a HELLO asks the partner for its sessions. */
 		f->st.state = SG_FLEET_ACTIVE;
 		gw->dp.fleet_claim = true;
+		gw->dp.fwd_ring =
+			rte_ring_create("sg_fleet_fwd", 1024, (int)rte_socket_id(), RING_F_SC_DEQ);
+		if (gw->dp.fwd_ring == NULL) {
+			gw->ctl.fleet = NULL;
+			rc = -ENOMEM;
+			goto fail;
+		}
 		send_state(f, SG_FLEET_HELLO);
 		sg_log(SG_LOG_INFO, "fleet: node %u anycast with partner %u", f->ch.self,
 		       f->ch.partner);
@@ -1060,6 +1335,14 @@ void sg_fleet_stop(struct sg_gateway *gw)
 	if (f == NULL)
 		return;
 	gw->ctl.fleet = NULL;
+	if (gw->dp.fwd_ring != NULL) {
+		struct rte_mbuf *m;
+
+		while (rte_ring_dequeue(gw->dp.fwd_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(gw->dp.fwd_ring);
+		gw->dp.fwd_ring = NULL;
+	}
 	sess_clear_all(f);
 	close(f->fd);
 	sg_fleet_chan_clear(&f->ch);

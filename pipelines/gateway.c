@@ -822,6 +822,8 @@ uint64_t sg_gateway_in_flight(const struct sg_gateway *gw)
 		n += rte_ring_count(dp->vms[i].txr) +
 		     __atomic_load_n(&dp->vms[i].n_pend, __ATOMIC_RELAXED);
 	n += sg_loader_held(gw->ctl.loader);
+	if (dp->fwd_ring != NULL)
+		n += rte_ring_count(dp->fwd_ring);
 	for (i = 0; i < sg_peers_slots(dp->peers); i++)
 		if (sg_peers_at(dp->peers, i) != NULL)
 			n += sg_peer_staged_count(sg_peers_at(dp->peers, i));

@@ -206,6 +206,15 @@ static int route(struct sg_dp *dp, uint8_t *pkt, uint64_t nh, enum sg_drop_reaso
 {
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)pkt;
 
+	if (nh == SG_FLEET_ROUTE_NH && dp->fwd_ring != NULL) {
+		/* A VM of the fleet partner's: the control lcore forwards it. */
+		if (ip->hop_limits <= 1) {
+			*why = SG_DROP_HOP_LIMIT;
+			return -1;
+		}
+		ip->hop_limits--;
+		return -2;
+	}
 	if (nh == SG_ROUTING_NO_ROUTE || nh >= dp->n_vms) {
 		*why = SG_DROP_NO_ROUTE;
 		return -1;
@@ -321,6 +330,14 @@ static void to_vms(struct sg_worker *w, struct inner_batch *b)
 			vm = route(w->dp, b->pkt[i], nh[i], &why);
 		if (vm < 0 && why == SG_DROP_HOP_LIMIT) {
 			time_exceeded(w, peer, m, b->ip_len[i]);
+			continue;
+		}
+		if (vm == -2) {
+			/* The inner packet alone, to the fleet partner. */
+			strip_outer(m, b->ip_len[i]);
+			rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
+			if (rte_ring_enqueue(w->dp->fwd_ring, m) != 0)
+				sg_drop(w, m, SG_DROP_FLEET_FORWARD);
 			continue;
 		}
 		if (vm < 0) {

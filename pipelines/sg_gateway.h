@@ -92,11 +92,15 @@ struct sg_fleet_stats {
 	uint64_t resyncs_sent, resyncs_heard;
 	uint64_t takeovers, taken_sessions, skipped_sessions, yields, partner_lost;
 	uint64_t announcements;
-	unsigned anycast;	   /* both members active ([fleet] mode = anycast) */
-	uint64_t claims;	   /* anycast: peers whose sessions we took over on demand */
-	uint64_t given_away;	   /* anycast: peers the partner took from us */
-	uint64_t last_takeover_us; /* the last takeover's own time */
-	uint64_t last_silence_ms;  /* how long the partner had been silent then */
+	unsigned anycast;	 /* both members active ([fleet] mode = anycast) */
+	uint64_t claims;	 /* anycast: peers whose sessions we took over on demand */
+	uint64_t given_away;	 /* anycast: peers the partner took from us */
+	uint64_t partner_routes; /* anycast: the partner's VM prefixes routed to it */
+	uint64_t forwarded;	 /* inner packets sent to the partner */
+	uint64_t forwards_in, forwards_out; /* received: for our VMs, for our sessions */
+	uint64_t forward_refused;	    /* received and not taken */
+	uint64_t last_takeover_us;	    /* the last takeover's own time */
+	uint64_t last_silence_ms;	    /* how long the partner had been silent then */
 };
 
 /* Counters of the control lcore besides lib/control's (written by control only). */
@@ -134,6 +138,8 @@ struct sg_ctl {
 	struct sg_loader *loader;
 	/* The failover pair (fleet.c); NULL without a [fleet]. */
 	struct sg_fleet *fleet;
+	/* The source of the handshake message being handled (a new session's endpoint). */
+	const struct sg_endpoint *hs_src;
 	/* A VM to attach or remove, handed from telemetry to the control lcore (sg_ctl_vm_attach). */
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;

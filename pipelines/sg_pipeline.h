@@ -260,8 +260,17 @@ struct sg_dp {
 	 * synced it (a hash change moved the client here).
 	 */
 	bool fleet_claim;
+	/*
+	 * Inner packets for a VM of the partner's (a route of nh SG_FLEET_ROUTE_NH,
+	 * learned over the state channel): workers -> control lcore, which
+	 * forwards them.  NULL without a fleet.
+	 */
+	struct rte_ring *fwd_ring;
 	SG_ATOMIC(bool) quit;
 };
+
+/* The next hop of a route to a VM the fleet partner serves. */
+#define SG_FLEET_ROUTE_NH SG_MAX_VMS
 
 /* Per-mbuf metadata the NIC stage leaves for later ones, in the mbuf's private area. */
 struct sg_pkt_meta {

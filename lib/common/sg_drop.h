@@ -71,7 +71,8 @@ extern "C" {
 	X(LOCAL_RATELIMIT, "local replies (ARP, ND, echo) over their rate")           \
 	X(STOPPING, "handshake refused: the gateway is stopping")                     \
 	X(FLEET_STANDBY, "a failover pair's standby: silent until it takes over")     \
-	X(FLEET_LEASE, "send counter past the lease the standby acknowledged")
+	X(FLEET_LEASE, "send counter past the lease the standby acknowledged")        \
+	X(FLEET_FORWARD, "for the fleet partner: its ring full, or it cannot take it")
 
 enum sg_drop_reason {
 #define SG_DROP_ENUM(name, desc) SG_DROP_##name,

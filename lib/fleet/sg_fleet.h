@@ -89,7 +89,7 @@ static inline uint64_t sg_lease_takeover_start(uint64_t heard_end)
 #define SG_FLEET_MAGIC	 0x31464753u /* "SGF1", little-endian */
 #define SG_FLEET_NONCE	 24
 #define SG_FLEET_TAG	 16
-#define SG_FLEET_MAX_MSG 1400 /* payload bytes: one datagram */
+#define SG_FLEET_MAX_MSG 1600 /* payload bytes: one datagram (a forwarded packet and its peer) */
 
 enum sg_fleet_type {
 	SG_FLEET_HELLO = 1,	  /* a member (re)joins: asks for a bulk resync */
@@ -101,7 +101,10 @@ enum sg_fleet_type {
 	SG_FLEET_RESYNC_DONE = 7, /* the end of a bulk resync */
 	SG_FLEET_HEARTBEAT = 8,	  /* struct sg_fleet_heartbeat, every heartbeat_ms */
 	SG_FLEET_TAKEN = 9,	  /* an anycast member took a peer's sessions: its public key */
-	SG_FLEET_TYPE_MAX = 9
+	SG_FLEET_ROUTES = 10,	  /* the sender's VM prefixes: struct sg_fleet_route[] */
+	SG_FLEET_FWD_IN = 11,	  /* an inner packet for a VM of the receiver */
+	SG_FLEET_FWD_OUT = 12,	  /* a peer's public key, then an inner packet for it */
+	SG_FLEET_TYPE_MAX = 12
 };
 
 /* A member's state, as its heartbeats and hellos carry it. */
@@ -136,6 +139,12 @@ struct sg_fleet_mark {
 } __attribute__((packed));
 
 #define SG_FLEET_MARKS (SG_FLEET_MAX_MSG / sizeof(struct sg_fleet_mark))
+
+/* A VM prefix a member serves (a ROUTES message holds up to SG_MAX_VMS). */
+struct sg_fleet_route {
+	uint8_t prefix[16];
+	uint8_t len;
+} __attribute__((packed));
 
 /* The header, in the clear and authenticated (the AEAD's associated data). */
 struct sg_fleet_hdr {

@@ -16,8 +16,16 @@
 # The lab's VM bridge learns where the VM-side router MAC is from the frames
 # the members deliver (the one that delivered last gets the VM's replies).
 
-declare -gA FLEET_PID FLEET_PREFIX FLEET_RUN
+declare -gA FLEET_PID FLEET_PREFIX FLEET_RUN FLEET_LL
 FLEET_MAC_VM=$(lab_mac_of vm1)
+# The VMs each member serves (FLEET_VMS_a, FLEET_VMS_b; default vm1 on both,
+# the VM with a NIC toward each member).  A VM that only one member serves
+# has a namespace of its own and one NIC (fleet_gw_start starts it).
+FLEET_VM2_NET=fdaa:0:18:0:a7b:0:2:0/112
+FLEET_VM2=fdaa:0:18:0:a7b:0:2:2
+fleet_vm_net() { [ "$1" = vm1 ] && echo "$DP_VM1_NET" || echo "$FLEET_VM2_NET"; }
+fleet_vm_addr() { [ "$1" = vm1 ] && echo "$DP_VM1" || echo "$FLEET_VM2"; }
+fleet_vms() { local v="FLEET_VMS_$1"; echo "${!v:-vm1}"; }
 
 # fleet_members: the members' namespaces, the channel link, keys, the VM.
 fleet_members() {
@@ -34,6 +42,7 @@ fleet_members() {
 	lab_wg_keys c1
 	lab_wg_keys gw
 	(umask 077 && wg genkey >"$LAB_DIR/fleet.key")
+	[ -n "${FLEET_VMS_a:-}${FLEET_VMS_b:-}" ] && return 0
 	lab_netns vm1
 	lab_exec vm1 sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	lab_exec vm1 ip link add brvm address "$FLEET_MAC_VM" type bridge stp_state 0 forward_delay 0
@@ -78,12 +87,10 @@ lcores = 1
 [metrics]
 listen = off
 
-[vm vm1]
-socket = $LAB_DIR/vm1-$m.sock
-prefix = $DP_VM1_NET
-network = $DP_ORG1
-mac = $FLEET_MAC_VM
-
+$(for v in $(fleet_vms $m); do
+			printf '[vm %s]\nsocket = %s\nprefix = %s\nnetwork = %s\nmac = %s\n\n' "$v" \
+				"$LAB_DIR/$v-$m.sock" "$(fleet_vm_net "$v")" "$DP_ORG1" "$(lab_mac_of "$v")"
+		done)
 [peer c1]
 public_key = $(cat "$LAB_DIR/c1.pub")
 allowed_ips = $DP_C1/128
@@ -103,24 +110,69 @@ EOC
 # fleet_gw_start M: starts member M (its Nth run logs to sixgate-M-N.log) and
 # the VM's bridge to its vhost-user port (NIC v-M in the VM's bridge).
 fleet_gw_start() {
-	local m=$1 n=$((${FLEET_RUN[$1]:-0} + 1)) mem
+	local m=$1 n=$((${FLEET_RUN[$1]:-0} + 1)) mem v
 	FLEET_RUN[$m]=$n
 	lab_dpdk_prefix "g$m-$n" >/dev/null
 	FLEET_PREFIX[$m]="${LAB}-g$m-$n"
 	mem=$(lab_eal_mem 64 256)
-	rm -f "$LAB_DIR/vm1-$m.sock"
+	for v in $(fleet_vms "$m"); do rm -f "$LAB_DIR/$v-$m.sock"; done
 	# shellcheck disable=SC2086
 	lab_spawn "sixgate-$m-$n" "g$m" "$DP_SIXGATE" --file-prefix "${FLEET_PREFIX[$m]}" --no-pci \
 		$mem --lcores "0@($(lab_cpus)),1@($(lab_cpus))" \
 		-- --config "$LAB_DIR/$m.conf" --idle-sleep-us 20 --status-interval 5
 	FLEET_PID[$m]=$LAB_LAST_PID
-	lab_wait_for 30 test -S "$LAB_DIR/vm1-$m.sock" || lab_die "member $m did not create its VM socket"
+	for v in $(fleet_vms "$m"); do
+		lab_wait_for 30 test -S "$LAB_DIR/$v-$m.sock" || lab_die "member $m did not create $v-$m.sock"
+	done
 	lab_wait_for 20 grep -q "sixgate running" "$LAB_DIR/sixgate-$m-$n.log" ||
 		lab_die "member $m did not start"
-	lab_vm_stop "v$m"
-	lab_vm_start "v$m" vm1 "$LAB_DIR/vm1-$m.sock" - "02:76:6d:00:0f:0$([ "$m" = a ] && echo 1 || echo 2)"
-	lab_exec vm1 ip link set "${LAB}v$m" master brvm || lab_die "VM NIC $m into the bridge"
+	for v in $(fleet_vms "$m"); do
+		if [ "$v" = vm1 ] && [ -z "${FLEET_VMS_a:-}${FLEET_VMS_b:-}" ]; then
+			lab_vm_stop "v$m"
+			lab_vm_start "v$m" vm1 "$LAB_DIR/vm1-$m.sock" - \
+				"02:76:6d:00:0f:0$([ "$m" = a ] && echo 1 || echo 2)"
+			lab_exec vm1 ip link set "${LAB}v$m" master brvm || lab_die "VM NIC $m into the bridge"
+		else
+			lab_vm_stop "$v"
+			lab_vm_start "$v" "$v" "$LAB_DIR/$v-$m.sock" "$(fleet_vm_addr "$v")/112" "$(lab_mac_of "$v")"
+		fi
+	done
 }
+
+# fleet_router: namespace rt between the client c1 (fd00:3::10) and a link to
+# each member (r-M <-> g-M), forwarding, ECMP by 5-tuple hash; FLEET_LL[M]
+# is member M's link-local address (sixgate derives it from the MAC, EUI-64).
+fleet_router() {
+	local m
+	lab_netns rt
+	lab_exec rt sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
+	for m in a b; do
+		lab_veth rt "${LAB}r$m" "g$m" "${LAB}g$m" 2
+		fleet_nic_quiet $m
+		FLEET_LL[$m]=$(lab_exec "g$m" cat "/sys/class/net/${LAB}g$m/address" | python3 -c '
+import sys
+b = [int(x, 16) for x in sys.stdin.read().strip().split(":")]
+b[0] ^= 2
+print("fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % tuple(b))')
+	done
+	lab_netns c1
+	lab_veth rt "${LAB}rc" c1 "${LAB}c1"
+	lab_addr rt "${LAB}rc" fd00:3::1/64
+	lab_addr c1 "${LAB}c1" fd00:3::10/64
+	lab_exec c1 ip -6 route add default via fd00:3::1
+}
+
+# fleet_route WHO: the gateway address via member a, b, or both (ECMP).
+fleet_route() {
+	case $1 in
+	a | b) lab_exec rt ip -6 route replace "$DP_GW6/128" via "${FLEET_LL[$1]}" dev "${LAB}r$1" ;;
+	both) lab_exec rt ip -6 route replace "$DP_GW6/128" nexthop via "${FLEET_LL[a]}" dev "${LAB}ra" \
+		nexthop via "${FLEET_LL[b]}" dev "${LAB}rb" ;;
+	esac
+}
+
+# fleet_both_up: both members (anycast) see each other.
+fleet_both_up() { [ "$(fleet_field a partner_up)" = 1 ] && [ "$(fleet_field b partner_up)" = 1 ]; }
 
 # fleet_kill M: SIGKILL to member M.
 fleet_kill() {
@@ -149,15 +201,16 @@ fleet_capture_start() {
 	lab_wait_for 10 test -s "$LAB_DIR/client.pcap" || lab_die "dumpcap did not start"
 }
 
-# fleet_xfer_start: a TCP transfer client -> VM, 8 MB at least, paced, on until xfer.stop.
+# fleet_xfer_start [NS ADDR]: a TCP transfer client -> the VM (vm1), 8 MB at
+# least, paced, on until xfer.stop.
 fleet_xfer_start() {
-	local port=$((20000 + RANDOM % 10000))
+	local port=$((20000 + RANDOM % 10000)) ns=${1:-vm1} to=${2:-$DP_VM1}
 	rm -f "$LAB_DIR/xfer.stop"
-	lab_spawn xfer-rx vm1 python3 "$DP_ROOT/tests/lab/dp_xfer.py" recv "$DP_VM1" "$port" \
+	lab_spawn xfer-rx "$ns" python3 "$DP_ROOT/tests/lab/dp_xfer.py" recv "$to" "$port" \
 		"$LAB_DIR/xfer-rx.json"
 	FLEET_RX_PID=$LAB_LAST_PID
 	sleep 0.5
-	lab_spawn xfer-tx c1 python3 "$DP_ROOT/tests/lab/dp_xfer.py" send "$DP_VM1" "$port" 8 \
+	lab_spawn xfer-tx c1 python3 "$DP_ROOT/tests/lab/dp_xfer.py" send "$to" "$port" 8 \
 		"$LAB_DIR/xfer-tx.json" 0.01 "$LAB_DIR/xfer.stop"
 	FLEET_TX_PID=$LAB_LAST_PID
 }
@@ -248,6 +301,10 @@ PY
 fleet_finish() {
 	local m
 	for m in a b; do
+		echo /sixgate/fleet | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" \
+			>"$LAB_DIR/fleet-$m.json" 2>/dev/null
+		echo /sixgate/counters | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" \
+			>"$LAB_DIR/counters-$m.json" 2>/dev/null
 		lab_check "member $m: no sanitizer report" \
 			sh -c "! cat '$LAB_DIR'/sixgate-$m-*.log | grep -qE 'runtime error|AddressSanitizer'"
 		kill -TERM "${FLEET_PID[$m]}" 2>/dev/null

@@ -20,45 +20,16 @@
 lab_init flac
 
 MOVES=${FLEET_MOVES:-6}
-CLIENT6=fd00:3::10
 
-# The router: the client's link, and one link to each member.
-lab_netns rt
-lab_exec rt sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
 fleet_members
-declare -A LL
-for m in a b; do
-	lab_veth rt "${LAB}r$m" "g$m" "${LAB}g$m" 2
-	fleet_nic_quiet $m
-	# The member's link-local address, as sixgate derives it from its MAC (EUI-64).
-	LL[$m]=$(lab_exec "g$m" cat "/sys/class/net/${LAB}g$m/address" | python3 -c '
-import sys
-b = [int(x, 16) for x in sys.stdin.read().strip().split(":")]
-b[0] ^= 2
-print("fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % tuple(b))')
-done
-lab_netns c1
-lab_veth rt "${LAB}rc" c1 "${LAB}c1"
-lab_addr rt "${LAB}rc" fd00:3::1/64
-lab_addr c1 "${LAB}c1" "$CLIENT6/64"
-lab_exec c1 ip -6 route add default via fd00:3::1
-
-# route WHO: fd00:1::1 via member a, b, or both (ECMP).
-route() {
-	case $1 in
-	a | b) lab_exec rt ip -6 route replace "$DP_GW6/128" via "${LL[$1]}" dev "${LAB}r$1" ;;
-	both) lab_exec rt ip -6 route replace "$DP_GW6/128" nexthop via "${LL[a]}" dev "${LAB}ra" \
-		nexthop via "${LL[b]}" dev "${LAB}rb" ;;
-	esac
-}
-route a
+fleet_router
+fleet_route a
 
 fleet_conf anycast
 fleet_gw_start a
 fleet_gw_start b
-lab_wait_for 30 eval '[ "$(fleet_field a partner_up)" = 1 ] && [ "$(fleet_field b partner_up)" = 1 ]' ||
-	lab_die "the members did not see each other"
-lab_log "A and B active, each the other's partner; A at ${LL[a]}, B at ${LL[b]}"
+lab_wait_for 30 fleet_both_up || lab_die "the members did not see each other"
+lab_log "A and B active, each the other's partner; A at ${FLEET_LL[a]}, B at ${FLEET_LL[b]}"
 
 fleet_capture_start
 dp_client_start 1 "$DP_C1"
@@ -72,17 +43,13 @@ seq_to=(b a both b a both b a)
 for i in $(seq 1 "$MOVES"); do
 	to=${seq_to[$(((i - 1) % ${#seq_to[@]}))]}
 	date +%s.%N >>"$LAB_DIR/moves.txt"
-	route "$to"
+	fleet_route "$to"
 	sleep 3
 	lab_log "move $i: route via $to; claims A $(fleet_field a claims), B $(fleet_field b claims)"
 done
-route both
+fleet_route both
 sleep 1
 
-for m in a b; do
-	echo /sixgate/fleet | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" >"$LAB_DIR/fleet-$m.json" 2>/dev/null
-	echo /sixgate/counters | timeout 10 dpdk-telemetry.py -f "${FLEET_PREFIX[$m]}" >"$LAB_DIR/counters-$m.json" 2>/dev/null
-done
 CA=$(fleet_field a claims)
 CB=$(fleet_field b claims)
 lab_log "sessions taken over: A $CA times, B $CB times; given away: A $(fleet_field a given_away), B $(fleet_field b given_away)"

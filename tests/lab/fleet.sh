@@ -114,7 +114,8 @@ fleet_gw_start() {
 	FLEET_RUN[$m]=$n
 	lab_dpdk_prefix "g$m-$n" >/dev/null
 	FLEET_PREFIX[$m]="${LAB}-g$m-$n"
-	mem=$(lab_eal_mem 64 256)
+	# Ordinary memory: the VMs' bridges need the hugepages (as test_fleet_floating).
+	mem="--no-huge -m 256"
 	for v in $(fleet_vms "$m"); do rm -f "$LAB_DIR/$v-$m.sock"; done
 	# shellcheck disable=SC2086
 	lab_spawn "sixgate-$m-$n" "g$m" "$DP_SIXGATE" --file-prefix "${FLEET_PREFIX[$m]}" --no-pci \

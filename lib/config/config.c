@@ -970,7 +970,7 @@ static int st_url(struct parser *p, char *v)
 	return st_path(p, v);
 }
 
-static int st_uint(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
+static int set_u32(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
 		   uint32_t *out)
 {
 	unsigned long n = 0;
@@ -982,33 +982,33 @@ static int st_uint(struct parser *p, const char *key, char *v, unsigned long lo,
 
 static int st_max_loaded(struct parser *p, char *v)
 {
-	return st_uint(p, "max_loaded", v, 1, SG_MAX_LOADED_PEERS, &p->cfg.store.max_loaded);
+	return set_u32(p, "max_loaded", v, 1, SG_MAX_LOADED_PEERS, &p->cfg.store.max_loaded);
 }
 
 static int st_lookups(struct parser *p, char *v)
 {
-	return st_uint(p, "lookups_per_second", v, 1, 1000000, &p->cfg.store.lookups_per_second);
+	return set_u32(p, "lookups_per_second", v, 1, 1000000, &p->cfg.store.lookups_per_second);
 }
 
 static int st_inflight(struct parser *p, char *v)
 {
-	return st_uint(p, "lookups_in_flight", v, 1, SG_MAX_STORE_INFLIGHT,
+	return set_u32(p, "lookups_in_flight", v, 1, SG_MAX_STORE_INFLIGHT,
 		       &p->cfg.store.lookups_in_flight);
 }
 
 static int st_negative(struct parser *p, char *v)
 {
-	return st_uint(p, "negative_cache_s", v, 0, 86400, &p->cfg.store.negative_cache_s);
+	return set_u32(p, "negative_cache_s", v, 0, 86400, &p->cfg.store.negative_cache_s);
 }
 
 static int st_check(struct parser *p, char *v)
 {
-	return st_uint(p, "check_interval_s", v, 1, 3600, &p->cfg.store.check_interval_s);
+	return set_u32(p, "check_interval_s", v, 1, 3600, &p->cfg.store.check_interval_s);
 }
 
 static int st_idle(struct parser *p, char *v)
 {
-	return st_uint(p, "idle_timeout_s", v, 0, 86400 * 365, &p->cfg.store.idle_timeout_s);
+	return set_u32(p, "idle_timeout_s", v, 0, 86400 * 365, &p->cfg.store.idle_timeout_s);
 }
 
 static const struct key_def store_keys[] = {
@@ -1032,24 +1032,14 @@ static int store_close(struct parser *p)
 
 /* ---- [fleet] -------------------------------------------------------------- */
 
-static int fl_uint(struct parser *p, const char *key, char *v, unsigned long lo, unsigned long hi,
-		   uint32_t *out)
-{
-	unsigned long n = 0;
-	int rc = set_uint(p, key, v, lo, hi, &n);
-
-	*out = (uint32_t)n;
-	return rc;
-}
-
 static int fl_node_id(struct parser *p, char *v)
 {
-	return fl_uint(p, "node_id", v, 1, UINT32_MAX, &p->cfg.fleet.node_id);
+	return set_u32(p, "node_id", v, 1, UINT32_MAX, &p->cfg.fleet.node_id);
 }
 
 static int fl_partner_id(struct parser *p, char *v)
 {
-	return fl_uint(p, "partner_id", v, 1, UINT32_MAX, &p->cfg.fleet.partner_id);
+	return set_u32(p, "partner_id", v, 1, UINT32_MAX, &p->cfg.fleet.partner_id);
 }
 
 static int fl_secret_file(struct parser *p, char *v)
@@ -1069,12 +1059,12 @@ static int fl_partner(struct parser *p, char *v)
 
 static int fl_heartbeat(struct parser *p, char *v)
 {
-	return fl_uint(p, "heartbeat_ms", v, 10, 1000, &p->cfg.fleet.heartbeat_ms);
+	return set_u32(p, "heartbeat_ms", v, 10, 1000, &p->cfg.fleet.heartbeat_ms);
 }
 
 static int fl_takeover(struct parser *p, char *v)
 {
-	return fl_uint(p, "takeover_ms", v, 20, 10000, &p->cfg.fleet.takeover_ms);
+	return set_u32(p, "takeover_ms", v, 20, 10000, &p->cfg.fleet.takeover_ms);
 }
 
 static int fl_mode(struct parser *p, char *v)

@@ -485,6 +485,7 @@ int main(int argc, char **argv)
 		rte_eal_wait_lcore(lcore);
 	balance = sg_gateway_summary(gw);
 	sg_metrics_stop(metrics);
+	sg_telemetry_close();
 	if (a.capture)
 		rte_pdump_uninit();
 	sg_gateway_destroy(gw);

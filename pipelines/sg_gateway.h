@@ -432,6 +432,11 @@ const char *sg_fleet_state_name(unsigned state);
 
 /* Registers the /sixgate/ telemetry commands for gw (once per process). */
 int sg_telemetry_register(struct sg_gateway *gw);
+/*
+ * Refuses every later query (-ENODEV) and waits (at most 5 s) for those in
+ * flight: call it before the gateway is destroyed.
+ */
+void sg_telemetry_close(void);
 
 /* --- capture of dropped packets (dropcap.c) --- */
 

@@ -854,61 +854,102 @@ static int cmd_vm_rm(const char *cmd, const char *params, struct rte_tel_data *d
 	return 0;
 }
 
+/*
+ * Every command goes through guarded(), which counts the queries in flight
+ * and refuses new ones once sg_telemetry_close() has begun: the telemetry
+ * threads are EAL's and outlive the gateway, so a query that came in while
+ * the gateway was freed read freed memory (a SIGSEGV at exit in 3 of 5 stops
+ * under a loop of `sixgatectl health`).  Sequentially consistent on both
+ * sides: either a query sees tel_closed, or the closer sees it in flight.
+ */
+#define TEL_CMDS_MAX 32
+static struct {
+	const char *name;
+	telemetry_cb fn;
+} tel_cmds[TEL_CMDS_MAX];
+static unsigned tel_n_cmds;
+static SG_ATOMIC(unsigned) tel_busy;
+static SG_ATOMIC(bool) tel_closed;
+
+static int guarded(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc = -ENODEV;
+
+	atomic_fetch_add(&tel_busy, 1);
+	if (!atomic_load(&tel_closed)) {
+		for (unsigned i = 0; i < tel_n_cmds; i++)
+			if (strcmp(cmd, tel_cmds[i].name) == 0) {
+				rc = tel_cmds[i].fn(cmd, params, d);
+				break;
+			}
+	}
+	atomic_fetch_sub(&tel_busy, 1);
+	return rc;
+}
+
+static int reg(const char *name, telemetry_cb fn, const char *help)
+{
+	if (tel_n_cmds == TEL_CMDS_MAX)
+		return -ENOSPC;
+	tel_cmds[tel_n_cmds].name = name;
+	tel_cmds[tel_n_cmds].fn = fn;
+	tel_n_cmds++;
+	return rte_telemetry_register_cmd(name, guarded, help);
+}
+
+void sg_telemetry_close(void)
+{
+	atomic_store(&tel_closed, true);
+	/* A query in flight is short; 5 s bounds one that waits on a stopped control lcore. */
+	for (unsigned i = 0; i < 5000 && atomic_load(&tel_busy) > 0; i++) {
+		struct timespec ts = { 0, 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 int sg_telemetry_register(struct sg_gateway *gw)
 {
 	int rc = 0;
 
 	tel_gw = gw;
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/counters", cmd_counters,
-		"Packet counts and drop counters by reason. No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/peers", cmd_peers,
-		"Peers, 32 a page (\"/next\": where the next page starts). Parameters: a peer "
-		"name, or from=N");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/sessions", cmd_sessions,
-		"Keypairs of every peer, 64 a page (\"/next\": where the next page starts). "
-		"Parameters: optional from=N");
-	rc |= rte_telemetry_register_cmd("/sixgate/routes", cmd_routes,
-					 "6PN routes to the VM ports. No parameters");
-	rc |= rte_telemetry_register_cmd(
+	rc |= reg("/sixgate/counters", cmd_counters,
+		  "Packet counts and drop counters by reason. No parameters");
+	rc |= reg("/sixgate/peers", cmd_peers,
+		  "Peers, 32 a page (\"/next\": where the next page starts). Parameters: a peer "
+		  "name, or from=N");
+	rc |= reg("/sixgate/sessions", cmd_sessions,
+		  "Keypairs of every peer, 64 a page (\"/next\": where the next page starts). "
+		  "Parameters: optional from=N");
+	rc |= reg("/sixgate/routes", cmd_routes, "6PN routes to the VM ports. No parameters");
+	rc |= reg(
 		"/sixgate/capture_drops", cmd_capture_drops,
 		"Dropped frames and reasons to pcapng. Parameters: FILE[,N] (a new absolute path, "
 		"N drops, default 1000), off, or none");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/ports", cmd_ports,
-		"Per port (\"/nic\", then each VM): packets, tx_full drops, queues, ethdev "
-		"counters. No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/policy", cmd_policy,
-		"The policy: file, rules, compile time, hits per verdict and per rule (the first "
-		"100 rules hit). No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/policy_reload", cmd_policy_reload,
-		"Reads the policy file again and swaps it in (a bad file is refused, the running "
-		"policy stays). No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/store", cmd_store,
-		"Peer store: loaded peers, lookups, unknown, refused, limited, faults, "
-		"checks, evictions. No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/store/check", cmd_store_check,
-		"Recheck a peer in the store now (unload if revoked or gone). Parameters: "
-		"a public key (base64), or none for all");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/vm/add", cmd_vm_add,
-		"Attach a vhost-user VM now. Parameters: NAME,SOCKET,PREFIX/112,ORG/48[,MAC]");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/cycles", cmd_cycles,
-		"TSC cycles per packet of each stage, per worker (off by default). Parameters: "
-		"on, off, or none to read");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/fleet", cmd_fleet,
-		"Failover pair: this member's state, the partner's, sessions synced, leases, "
-		"takeovers. No parameters");
-	rc |= rte_telemetry_register_cmd(
-		"/sixgate/vm/rm", cmd_vm_rm,
-		"Remove a VM now (its route, port and queued frames). Parameters: NAME");
+	rc |= reg("/sixgate/ports", cmd_ports,
+		  "Per port (\"/nic\", then each VM): packets, tx_full drops, queues, ethdev "
+		  "counters. No parameters");
+	rc |= reg("/sixgate/policy", cmd_policy,
+		  "The policy: file, rules, compile time, hits per verdict and per rule (the first "
+		  "100 rules hit). No parameters");
+	rc |= reg("/sixgate/policy_reload", cmd_policy_reload,
+		  "Reads the policy file again and swaps it in (a bad file is refused, the running "
+		  "policy stays). No parameters");
+	rc |= reg("/sixgate/store", cmd_store,
+		  "Peer store: loaded peers, lookups, unknown, refused, limited, faults, "
+		  "checks, evictions. No parameters");
+	rc |= reg("/sixgate/store/check", cmd_store_check,
+		  "Recheck a peer in the store now (unload if revoked or gone). Parameters: "
+		  "a public key (base64), or none for all");
+	rc |= reg("/sixgate/vm/add", cmd_vm_add,
+		  "Attach a vhost-user VM now. Parameters: NAME,SOCKET,PREFIX/112,ORG/48[,MAC]");
+	rc |= reg("/sixgate/cycles", cmd_cycles,
+		  "TSC cycles per packet of each stage, per worker (off by default). Parameters: "
+		  "on, off, or none to read");
+	rc |= reg("/sixgate/fleet", cmd_fleet,
+		  "Failover pair: this member's state, the partner's, sessions synced, leases, "
+		  "takeovers. No parameters");
+	rc |= reg("/sixgate/vm/rm", cmd_vm_rm,
+		  "Remove a VM now (its route, port and queued frames). Parameters: NAME");
 	return rc != 0 ? -EINVAL : 0;
 }

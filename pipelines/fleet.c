@@ -946,12 +946,38 @@ static void on_ack(struct sg_fleet *f, const struct sg_fleet_ack *a)
 	f->st.leases_acked++;
 }
 
+/*
+ * A split brain healed and the partner yielded: while it was active it sent on
+ * our sessions from its takeover start (our last lease it heard + 2^40) up,
+ * and the clients' windows moved there.  Our counters jump above all of it
+ * (twice the gap: its start, and what it can have sent in a session's life),
+ * so that what we send is taken again.
+ */
+static void jump_counters(struct sg_fleet *f)
+{
+	const struct sg_peers_index *ix = sg_peers_index_table(f->gw->dp.peers);
+
+	for (uint32_t i = 0; i < f->n_live; i++) {
+		struct fl_sess *e = f->slot[f->live[i]];
+		struct sg_keypair *kp = e->heard ? NULL : sg_peers_lookup_index(ix, e->index);
+
+		if (kp != NULL)
+			atomic_fetch_add_explicit(&kp->send_counter, 2 * SG_LEASE_TAKEOVER_GAP,
+						  memory_order_relaxed);
+	}
+	f->st.counter_jumps++;
+}
+
 static void on_state(struct sg_fleet *f, enum sg_fleet_type type,
 		     const struct sg_fleet_heartbeat *hb, uint64_t now)
 {
-	unsigned ps = hb->state;
+	unsigned ps = hb->state, was = f->st.partner_state;
 
 	f->st.partner_state = ps;
+	/* Before the resync below, which leases from the counters as they are then. */
+	if (!f->anycast && f->st.state == SG_FLEET_ACTIVE && was == SG_FLEET_ACTIVE &&
+	    ps == SG_FLEET_JOINING)
+		jump_counters(f);
 	switch (f->st.state) {
 	case SG_FLEET_JOINING:
 		if (type == SG_FLEET_RESYNC_DONE) {
@@ -984,6 +1010,13 @@ static void on_state(struct sg_fleet *f, enum sg_fleet_type type,
 			f->st.partner_up = 1;
 			if (!was_up)
 				f->last_resync_ns = 0;
+			/*
+			 * Back after we went on alone: it may have been active
+			 * meanwhile (the channel cut), so our counters jump too.
+			 */
+			if (!was_up && !f->anycast && f->st.partner_lost > 0 &&
+			    !(was == SG_FLEET_ACTIVE && ps == SG_FLEET_JOINING))
+				jump_counters(f);
 			/*
 			 * A partner that (re)joins may have held the address a
 			 * moment ago (it yielded after a split brain): ours again.

@@ -99,8 +99,10 @@ struct sg_fleet_stats {
 	uint64_t forwarded;	 /* inner packets sent to the partner */
 	uint64_t forwards_in, forwards_out; /* received: for our VMs, for our sessions */
 	uint64_t forward_refused;	    /* received and not taken */
-	uint64_t last_takeover_us;	    /* the last takeover's own time */
-	uint64_t last_silence_ms;	    /* how long the partner had been silent then */
+	uint64_t
+		counter_jumps; /* split brains healed: our send counters moved above the partner's */
+	uint64_t last_takeover_us; /* the last takeover's own time */
+	uint64_t last_silence_ms;  /* how long the partner had been silent then */
 };
 
 /* Counters of the control lcore besides lib/control's (written by control only). */

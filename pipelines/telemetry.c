@@ -699,6 +699,7 @@ static int cmd_fleet(const char *cmd, const char *params, struct rte_tel_data *d
 	FLEET_U64(forwards_in);
 	FLEET_U64(forwards_out);
 	FLEET_U64(forward_refused);
+	FLEET_U64(counter_jumps);
 	FLEET_U64(last_takeover_us);
 	FLEET_U64(last_silence_ms);
 #undef FLEET_U64

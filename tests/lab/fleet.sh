@@ -236,23 +236,26 @@ PY
 	lab_log "transfer: $(grep 'sent .* bytes' "$LAB_DIR/checks.log" | tail -n 1)"
 }
 
-# fleet_capture_check EVENTS: stops the capture; checks one initiation from the
-# client (within REKEY_AFTER_TIME of the first), no (receiver index, counter)
-# pair twice from the gateways, and that after each time in the file EVENTS
-# (one a line, unix seconds) the gateways answered within a second.
+# fleet_capture_check EVENTS [UNTIL]: stops the capture; checks one initiation
+# from the client (within REKEY_AFTER_TIME of the first), none from the
+# gateways (before UNTIL, unix seconds, when given: a split brain's sessions
+# are documented to end), no (receiver index, counter) pair twice from the
+# gateways, and that after each time in the file EVENTS (one a line, unix
+# seconds) the gateways answered within a second.
 fleet_capture_check() {
 	sleep 1
 	kill -INT "$FLEET_CAP_PID" 2>/dev/null
 	wait "$FLEET_CAP_PID" 2>/dev/null
 	lab_forget_pid "$FLEET_CAP_PID"
 	lab_check "one handshake in all (the client's); no (index, counter) twice; every gap under 1 s" \
-		python3 - "$LAB_DIR/client.pcap" "$1" "$DP_PORT" <<'PY'
+		python3 - "$LAB_DIR/client.pcap" "$1" "$DP_PORT" "${2:-0}" <<'PY'
 import struct, sys
+until = float(sys.argv[4]) or float("inf")
 data = open(sys.argv[1], "rb").read()
 events = [float(x) for x in open(sys.argv[2]).read().split()]
 port = int(sys.argv[3])
 ns = struct.unpack("<I", data[:4])[0] == 0xa1b23c4d
-off, seen, dup, inits, from_gw, top, n4, gw_inits = 24, set(), 0, [], [], {}, 0, 0
+off, seen, dup, inits, from_gw, top, n4, gw_inits, gw_late = 24, set(), 0, [], [], {}, 0, 0, 0
 while off + 16 <= len(data):
     sec, frac, incl, _ = struct.unpack("<IIII", data[off:off + 16])
     t = sec + frac / (1e9 if ns else 1e6)
@@ -267,7 +270,8 @@ while off + 16 <= len(data):
     if dport == port and wg[0] == 1:
         inits.append(t)
     if sport == port and wg[0] == 1:
-        gw_inits += 1
+        gw_inits += t < until
+        gw_late += t >= until
     if sport == port and wg[0] == 4 and len(wg) >= 32:
         idx, ctr = struct.unpack("<IQ", wg[4:16])
         n4 += 1
@@ -285,9 +289,9 @@ for k in events:
 # wireguard-go rekeys by itself after REKEY_AFTER_TIME (120 s): an initiation
 # that late is the protocol's timer, not the fleet's doing.
 early = [t for t in inits if t < inits[0] + 115] if inits else []
-print("client initiations %d (%d in the 115 s after the first), gateway initiations %d; "
-      "gateway data packets %d, distinct (index, counter) %d, repeated %d"
-      % (len(inits), len(early), gw_inits, n4, len(seen), dup))
+print("client initiations %d (%d in the 115 s after the first), gateway initiations %d "
+      "(%d more after the split brain); gateway data packets %d, distinct (index, counter) %d, "
+      "repeated %d" % (len(inits), len(early), gw_inits, gw_late, n4, len(seen), dup))
 print("highest counter per index: %s" % ", ".join("%08x:%d" % kv for kv in sorted(top.items())))
 print("gaps after each event (s): %s; longest %.3f" % (" ".join("%.3f" % g for g in gaps),
                                                        max(gaps) if gaps else -1))

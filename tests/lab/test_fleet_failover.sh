@@ -113,6 +113,7 @@ lab_check "$FAILOVERS failovers, each a takeover with the client's session insta
 
 # Split brain: the channel cut, both active; the capture goes on.
 lab_wait_for 30 settled
+CUT_AT=$(date +%s.%N)
 lab_exec ga ip link set "${LAB}ma" down
 lab_wait_for 10 eval 'fleet_is_state a active && fleet_is_state b active'
 BOTH=$( (fleet_is_state a active && fleet_is_state b active) && echo yes || echo no)
@@ -125,5 +126,5 @@ lab_check "B active after the heal" fleet_is_state b active
 sleep 2
 
 fleet_xfer_check
-fleet_capture_check "$LAB_DIR/kills.txt"
+fleet_capture_check "$LAB_DIR/kills.txt" "$CUT_AT"
 fleet_finish

@@ -156,6 +156,31 @@ static void sess_clear_all(struct sg_fleet *f)
 		sess_free(f, f->slot[f->live[f->n_live - 1]]);
 }
 
+/* A session of ours with no partner to lease from: its lease is our own. */
+static void sess_alone(struct fl_sess *e)
+{
+	sg_lease_init(&e->lease, 0);
+	sg_lease_alone(&e->lease);
+}
+
+/* A heard session we installed: ours now, its keys wiped here. */
+static void sess_make_own(struct fl_sess *e)
+{
+	sg_wipe(&e->s, sizeof(e->s));
+	e->heard = false;
+	sess_alone(e);
+}
+
+/* The endpoint a synced session carries. */
+static void endpoint_of(const struct sg_fleet_session *m, struct sg_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->family = m->ep_family;
+	ep->port = m->ep_port;
+	memcpy(ep->addr, m->ep_addr, 16);
+	memcpy(ep->mac, m->ep_mac, 6);
+}
+
 /* --- the channel --- */
 
 static void chan_send(struct sg_fleet *f, enum sg_fleet_type type, const void *payload, size_t len,
@@ -455,11 +480,7 @@ static bool take_session(struct sg_fleet *f, struct fl_sess *e, uint64_t now, ui
 			      memory_order_relaxed);
 	sg_replay_init_above(&kp->replay, e->mark);
 	if (e->s.ep_family != 0) {
-		memset(&ep, 0, sizeof(ep));
-		ep.family = e->s.ep_family;
-		ep.port = e->s.ep_port;
-		memcpy(ep.addr, e->s.ep_addr, 16);
-		memcpy(ep.mac, e->s.ep_mac, 6);
+		endpoint_of(&e->s, &ep);
 		sg_peer_endpoint_set(peer, &ep);
 	}
 	sg_peers_install_current(t, kp);
@@ -497,10 +518,7 @@ static void takeover(struct sg_fleet *f, uint64_t now, const char *why)
 			continue;
 		}
 		e->mark_sent = e->mark;
-		sg_wipe(&e->s, sizeof(e->s));
-		e->heard = false;
-		sg_lease_init(&e->lease, 0);
-		sg_lease_alone(&e->lease);
+		sess_make_own(e);
 		i++;
 	}
 	f->st.state = SG_FLEET_ACTIVE;
@@ -642,21 +660,10 @@ static void forward(struct sg_fleet *f, struct rte_mbuf *m, const struct sg_peer
 /* An inner packet in a fresh mbuf, with room for what is put in front of it. */
 static struct rte_mbuf *inner_mbuf(struct sg_fleet *f, const uint8_t *pkt, size_t len)
 {
-	struct sg_worker *w = f->gw->dp.ctl;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(w->dp->pool);
-	void *p;
+	struct rte_mbuf *m = frame_alloc(f->gw->dp.ctl, (uint32_t)len);
 
-	w->st.made++;
-	if (m == NULL) {
-		sg_drop_count(&w->drops, SG_DROP_NO_MBUF, 1);
-		return NULL;
-	}
-	p = rte_pktmbuf_append(m, (uint16_t)len);
-	if (p == NULL) {
-		sg_drop(w, m, SG_DROP_NO_MBUF);
-		return NULL;
-	}
-	memcpy(p, pkt, len);
+	if (m != NULL)
+		memcpy(rte_pktmbuf_mtod(m, void *), pkt, len);
 	return m;
 }
 
@@ -770,10 +777,7 @@ static unsigned claim_peer(struct sg_fleet *f, const uint8_t *key_in, uint64_t n
 			continue;
 		}
 		taken++;
-		sg_wipe(&e->s, sizeof(e->s));
-		e->heard = false;
-		sg_lease_init(&e->lease, 0);
-		sg_lease_alone(&e->lease);
+		sess_make_own(e);
 	}
 	/* First TAKEN, so that the partner has let its own go when our SESSIONs come. */
 	chan_send(f, SG_FLEET_TAKEN, key, 32, NULL);
@@ -819,13 +823,22 @@ static void on_taken(struct sg_fleet *f, const uint8_t key[32])
  * Whether the partner took p's sessions within REKEY_TIMEOUT: its SESSIONs
  * follow, and until they come no handshake is started for p.
  */
-static bool gone_lately(const struct sg_fleet *f, const struct sg_peer *p, uint64_t now)
+static bool gone_lately(const struct sg_peer *p, uint64_t now)
 {
 	const struct sg_ctl_peer *cp = p->ctl;
 
-	(void)f;
 	return cp != NULL && cp->fleet_gone_ns != 0 &&
 	       now - cp->fleet_gone_ns < (uint64_t)SG_REKEY_TIMEOUT_S * 1000000000ull;
+}
+
+/* What waits for p's session goes to the partner, which holds it. */
+static void forward_staged(struct sg_fleet *f, struct sg_peer *p)
+{
+	struct rte_mbuf *m;
+
+	while (sg_peer_unstage(p, &m, 1) == 1)
+		forward(f, m, p);
+	atomic_store_explicit(&p->staged_at, 0, memory_order_relaxed);
 }
 
 int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
@@ -840,16 +853,12 @@ int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
 	 * the channel, and the session stays where the client's packets arrive.
 	 */
 	if (partner_reachable(f, now) && partner_holds(f, peer->public_key)) {
-		struct rte_mbuf *m;
-
-		while (sg_peer_unstage(peer, &m, 1) == 1)
-			forward(f, m, peer);
-		atomic_store_explicit(&peer->staged_at, 0, memory_order_relaxed);
+		forward_staged(f, peer);
 		return -1;
 	}
 	if (claim_peer(f, peer->public_key, now) > 0)
 		return 1;
-	return gone_lately(f, peer, now) ? -1 : 0;
+	return gone_lately(peer, now) ? -1 : 0;
 }
 
 void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m)
@@ -909,24 +918,15 @@ static void on_session(struct sg_fleet *f, const struct sg_fleet_session *m, uin
 		if (p != NULL && m->ep_family != 0) {
 			sg_peer_endpoint_get(p, &ep);
 			if (ep.family == 0) {
-				memset(&ep, 0, sizeof(ep));
-				ep.family = m->ep_family;
-				ep.port = m->ep_port;
-				memcpy(ep.addr, m->ep_addr, 16);
-				memcpy(ep.mac, m->ep_mac, 6);
+				endpoint_of(m, &ep);
 				sg_peer_endpoint_set(p, &ep);
 			}
 		}
 
 		/* What waited for it goes to the partner, which holds the session now. */
-		if (p != NULL && sg_peer_staged_count(p) > 0 && gone_lately(f, p, now) &&
-		    sg_peer_tx_keypair(p, now) == NULL) {
-			struct rte_mbuf *mb;
-
-			while (sg_peer_unstage(p, &mb, 1) == 1)
-				forward(f, mb, p);
-			atomic_store_explicit(&p->staged_at, 0, memory_order_relaxed);
-		}
+		if (p != NULL && sg_peer_staged_count(p) > 0 && gone_lately(p, now) &&
+		    sg_peer_tx_keypair(p, now) == NULL)
+			forward_staged(f, p);
 	}
 }
 
@@ -1188,12 +1188,10 @@ void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp)
 	if (e == NULL)
 		return;
 	e->heard = false;
-	if (partner_up(f)) {
+	if (partner_up(f))
 		sync_session(f, e, kp, c->hs_src);
-	} else {
-		sg_lease_init(&e->lease, 0);
-		sg_lease_alone(&e->lease);
-	}
+	else
+		sess_alone(e);
 }
 
 unsigned sg_fleet_poll(struct sg_ctl *c, uint64_t now)

@@ -21,8 +21,12 @@ LAB_PREFIXES=()
 LAB_WG_SOCKS=()
 
 lab_log() { printf '[%s] %s\n' "${LAB:-lab}" "$*" >&2; }
+# The reason a test died is printed once more after the kept logs, at the
+# very end, where a runner that keeps only the tail still shows it.
+LAB_DIED=()
 lab_die() {
 	lab_log "FAIL: $*"
+	LAB_DIED+=("$*")
 	exit 1
 }
 # lab_abort MSG: as lab_die, but the test fails even when called in a subshell
@@ -31,6 +35,7 @@ lab_die() {
 # once the current command is done.
 lab_abort() {
 	lab_log "FAIL: $*"
+	LAB_DIED+=("$*")
 	[ "$BASHPID" = "$$" ] || kill -USR1 "$$"
 	exit 1
 }
@@ -79,6 +84,11 @@ lab_cleanup() {
 			echo "--- failed checks:" >&2
 			printf '  FAIL: %s\n' "${LAB_FAILED[@]}" >&2
 			grep -E '!= \(FAIL\)|Error|assert' "$LAB_DIR/checks.log" 2>/dev/null | tail -n 10 >&2
+		fi
+		if [ ${#LAB_DIED[@]} -gt 0 ]; then
+			printf -- '--- died: %s\n' "${LAB_DIED[@]}" >&2
+		elif [ ${#LAB_FAILED[@]} -eq 0 ]; then
+			echo "--- exit status $rc (no failed check; the last command of the test failed)" >&2
 		fi
 	elif [ -n "${LAB_DIR:-}" ]; then
 		rm -rf "$LAB_DIR"

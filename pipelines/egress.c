@@ -404,17 +404,15 @@ static enum vm_verdict vm_parse(struct sg_vm *vm, struct rte_mbuf *m, struct rte
 }
 
 /*
- * After the policy allowed it (rule r): the destination's peer, the hop
- * limit and the tunnel MTU.  A packet that only the base rule allowed must
- * also go to a peer of the VM's own org.
+ * After the policy allowed it (rule r) to the destination's peer (NULL:
+ * none): the org, the hop limit and the tunnel MTU.  A packet that only the
+ * base rule allowed must also go to a peer of the VM's own org.
  */
 static enum vm_verdict vm_forward(struct sg_worker *w, struct sg_vm *vm, struct rte_mbuf *m,
-				  struct rte_ipv6_hdr *ip, bool base_rule, struct sg_peer **peerp,
+				  struct rte_ipv6_hdr *ip, bool base_rule, struct sg_peer *peer,
 				  enum sg_drop_reason *why)
 {
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-	struct sg_peer *peer =
-		sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache, ip->dst_addr);
 
 	if (peer == NULL) {
 		*why = SG_DROP_NO_PEER;
@@ -436,7 +434,6 @@ static enum vm_verdict vm_forward(struct sg_worker *w, struct sg_vm *vm, struct 
 	}
 	ip->hop_limits--;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
-	*peerp = peer;
 	return VV_PEER;
 }
 
@@ -447,6 +444,8 @@ struct vm_batch {
 	uint32_t res[SG_BURST_MAX];
 	struct rte_ipv6_hdr *ip[SG_BURST_MAX];
 	struct rte_mbuf *ms[SG_BURST_MAX];
+	struct sg_peer *peer[SG_BURST_MAX];	    /* the destination's, for an allowed one */
+	enum sg_drop_reason why[SG_BURST_MAX]; /* the policy's verdict */
 	unsigned n;
 };
 
@@ -471,6 +470,7 @@ static inline void egress_burst(struct sg_worker *w, unsigned vmi, struct rte_mb
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 4], void *));
 		switch (vm_parse(vm, pkts[i], &c.ip[c.n], &c.keys[c.n], &why)) {
 		case VV_PEER:
+			rte_prefetch0(sg_allowedips_cache_slot(w->aips_cache, c.ip[c.n]->dst_addr));
 			c.kptr[c.n] = (const uint8_t *)&c.keys[c.n];
 			c.ms[c.n++] = pkts[i];
 			break;
@@ -484,19 +484,41 @@ static inline void egress_burst(struct sg_worker *w, unsigned vmi, struct rte_mb
 	}
 	if (c.n > 0)
 		sg_policy_acl_classify_cached(w->pol_cache, pol->acl, c.kptr, c.res, c.n);
+	/*
+	 * With many peers their state is out of cache: the burst's lookups
+	 * first (their cache slots were prefetched above), each peer's lines
+	 * prefetched as it is found, then its current keypair's, so that the
+	 * misses overlap instead of following one another packet by packet.
+	 */
 	for (i = 0; i < c.n; i++) {
-		enum sg_drop_reason why = sg_policy_verdict(w, pol, c.res[i]);
-		struct sg_peer *peer = NULL;
+		c.peer[i] = NULL;
+		c.why[i] = sg_policy_verdict(w, pol, c.res[i]);
+		if (c.why[i] != SG_DROP_NONE)
+			continue;
+		c.peer[i] = sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache,
+							c.ip[i]->dst_addr);
+		if (c.peer[i] != NULL)
+			sg_peer_prefetch_tx(c.peer[i]);
+	}
+	for (i = 0; i < c.n; i++) {
+		const struct sg_keypair *kp;
+
+		if (c.peer[i] != NULL &&
+		    (kp = atomic_load_explicit(&c.peer[i]->kp_cur, memory_order_relaxed)) != NULL)
+			sg_keypair_prefetch_tx(kp);
+	}
+	for (i = 0; i < c.n; i++) {
+		enum sg_drop_reason why = c.why[i];
 
 		if (why != SG_DROP_NONE) {
 			w->vm_st[vmi].rx_refused++;
 			sg_drop(w, c.ms[i], why);
 			continue;
 		}
-		switch (vm_forward(w, vm, c.ms[i], c.ip[i], c.res[i] == pol->base_rule, &peer,
+		switch (vm_forward(w, vm, c.ms[i], c.ip[i], c.res[i] == pol->base_rule, c.peer[i],
 				   &why)) {
 		case VV_PEER:
-			peers[no] = peer;
+			peers[no] = c.peer[i];
 			out[no++] = c.ms[i];
 			break;
 		case VV_REPLY:

@@ -389,6 +389,14 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 	for (i = 0; i < k; i++)
 		ok[i] = ops[i].status == 0;
 	commit_all(kps, ops, ok, k);
+	/*
+	 * The inner sources' allowed-IPs cache slots, for the whole burst
+	 * before the first is read: with many peers they are out of cache.
+	 */
+	for (i = 0; i < k; i++)
+		if (ops[i].status == 0 && ops[i].len >= sizeof(struct rte_ipv6_hdr))
+			rte_prefetch0(sg_allowedips_cache_slot(
+				w->aips_cache, ((const struct rte_ipv6_hdr *)ops[i].dst)->src_addr));
 	b.n = 0;
 	for (i = 0; i < k; i++) {
 		struct rte_mbuf *m = ms[i];

@@ -493,12 +493,11 @@ void *sg_allowedips_lookup_cached(const struct sg_allowedips *t, struct sg_allow
 {
 	/* Before the lookup: a change that the lookup misses moves it later. */
 	uint64_t gen = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
-	uint64_t a[2], h;
-	struct sg_allowedips_cache_entry *e;
+	struct sg_allowedips_cache_entry *e =
+		(struct sg_allowedips_cache_entry *)sg_allowedips_cache_slot(c, addr);
+	uint64_t a[2];
 
 	memcpy(a, addr, sizeof(a));
-	h = ((a[0] ^ a[1]) * 0x9e3779b97f4a7c15ull) >> (64 - SG_ALLOWEDIPS_CACHE_BITS);
-	e = &c->e[h];
 	if (e->gen == gen && e->addr[0] == a[0] && e->addr[1] == a[1])
 		return e->peer;
 	e->peer = sg_allowedips_lookup(t, AF_INET6, addr);

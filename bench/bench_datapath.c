@@ -688,8 +688,9 @@ static int setup_cells(struct bench *b)
 	sum->n_img = nic->n_img;
 	/* The crypto-only cells stay: the pipeline cells' ratios are to them. */
 	for (unsigned i = 0; b->only != NULL && i < b->n_cells; i++)
-		b->cells[i].skip = b->cells[i].kind <= K_TX ? strstr(b->cells[i].name, b->only) == NULL
-							    : b->cells[i].kind == K_CSUM;
+		b->cells[i].skip = b->cells[i].kind <= K_TX
+					   ? strstr(b->cells[i].name, b->only) == NULL
+					   : b->cells[i].kind == K_CSUM;
 	return 0;
 }
 

@@ -444,7 +444,7 @@ struct vm_batch {
 	uint32_t res[SG_BURST_MAX];
 	struct rte_ipv6_hdr *ip[SG_BURST_MAX];
 	struct rte_mbuf *ms[SG_BURST_MAX];
-	struct sg_peer *peer[SG_BURST_MAX];	    /* the destination's, for an allowed one */
+	struct sg_peer *peer[SG_BURST_MAX];    /* the destination's, for an allowed one */
 	enum sg_drop_reason why[SG_BURST_MAX]; /* the policy's verdict */
 	unsigned n;
 };
@@ -495,8 +495,8 @@ static inline void egress_burst(struct sg_worker *w, unsigned vmi, struct rte_mb
 		c.why[i] = sg_policy_verdict(w, pol, c.res[i]);
 		if (c.why[i] != SG_DROP_NONE)
 			continue;
-		c.peer[i] = sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache,
-							c.ip[i]->dst_addr);
+		c.peer[i] =
+			sg_allowedips_lookup_cached(w->dp->aips, w->aips_cache, c.ip[i]->dst_addr);
 		if (c.peer[i] != NULL)
 			sg_peer_prefetch_tx(c.peer[i]);
 	}

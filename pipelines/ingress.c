@@ -396,7 +396,8 @@ static inline void ingress_burst(struct sg_worker *w, struct rte_mbuf **pkts, un
 	for (i = 0; i < k; i++)
 		if (ops[i].status == 0 && ops[i].len >= sizeof(struct rte_ipv6_hdr))
 			rte_prefetch0(sg_allowedips_cache_slot(
-				w->aips_cache, ((const struct rte_ipv6_hdr *)ops[i].dst)->src_addr));
+				w->aips_cache,
+				((const struct rte_ipv6_hdr *)ops[i].dst)->src_addr));
 	b.n = 0;
 	for (i = 0; i < k; i++) {
 		struct rte_mbuf *m = ms[i];

@@ -147,6 +147,11 @@ lab_addr() {
 lab_spawn() {
 	local name=$1 ns=$2
 	shift 2
+	# Emptied here, before the fork: the child's own ">" runs later, and a
+	# wait that greps the log of a restarted process would otherwise read
+	# the previous run's lines (a VM bridge "attached" 16 ms after its
+	# start, then its log was empty: the cause of lab_vm_start's failures).
+	: >"$LAB_DIR/$name.log"
 	if [ -n "$ns" ]; then
 		ip netns exec "${LAB}$ns" "$@" >"$LAB_DIR/$name.log" 2>&1 &
 	else

@@ -103,34 +103,41 @@ lab_vm_start() {
 		net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.default.accept_ra=0
 
 	lab_dpdk_eal "vm-$name"
-	# A bridge that exits at once is started once more: in fresh-clone runs
-	# a restarted one twice exited within 40 ms without printing a line;
-	# its exit status is kept in vm-NAME.try1.log.
-	local try rc
-	for try in 1 2; do
+	# A bridge that ends before it attached is started again, up to three
+	# times; each failed try's log, with its exit status, is kept as
+	# vm-NAME.tryN.log.  (The failures seen in fresh-clone runs, a restarted
+	# bridge "gone" within 16-40 ms with an empty log, were the wait below
+	# reading the previous bridge's log: lab_spawn now empties it first.)
+	local try rc t0
+	for try in 1 2 3; do
 		# shellcheck disable=SC2086 # the argument strings are meant to split
 		lab_spawn "vm-$name" "$ns" stdbuf -oL -eL dpdk-testpmd $LAB_DPDK_EAL \
 			--vdev="virtio_user0,path=$sock,queues=1" \
 			--vdev="net_tap0,iface=$tap,mac=$mac" \
 			-- $LAB_TESTPMD_FWD </dev/null
 		LAB_VM_PID[$name]=$LAB_LAST_PID
+		t0=$SECONDS
 
 		# "ports=2" means both the virtio and the tap port came up; with one
 		# port testpmd would reflect the VM's own frames back into it.
 		lab_wait_for 90 sh -c "grep -q 'forwarding - ports=2' '$log' || ! kill -0 $LAB_LAST_PID"
 		grep -q 'forwarding - ports=2' "$log" && break
-		if [ "$try" = 1 ] && ! kill -0 "$LAB_LAST_PID" 2>/dev/null; then
-			wait "$LAB_LAST_PID" 2>/dev/null
-			rc=$?
-			lab_forget_pid "$LAB_LAST_PID"
-			echo "lab: the bridge exited with status $rc before attaching" >>"$log"
-			mv "$log" "$LAB_DIR/vm-$name.try1.log"
-			lab_log "lab_vm_start $name: the bridge exited at once (status $rc); starting it again"
-			sleep 1
-			continue
+		if ((SECONDS - t0 >= 90)) && kill -0 "$LAB_LAST_PID" 2>/dev/null; then
+			lab_vm_stop "$name"
+			lab_die "lab_vm_start $name: bridge ran 90 s without attaching both ports (see $log)"
 		fi
-		lab_vm_stop "$name"
-		lab_die "lab_vm_start $name: bridge did not attach both ports (see $log)"
+		# It ended (or is ending): its status, then another try.
+		kill -KILL "$LAB_LAST_PID" 2>/dev/null
+		wait "$LAB_LAST_PID" 2>/dev/null
+		rc=$?
+		lab_forget_pid "$LAB_LAST_PID"
+		LAB_VM_PID[$name]=
+		echo "lab: the bridge ended with status $rc after $((SECONDS - t0)) s, before attaching" >>"$log"
+		mv "$log" "$LAB_DIR/vm-$name.try$try.log"
+		[ "$try" -lt 3 ] ||
+			lab_die "lab_vm_start $name: bridge ended 3 times before attaching both ports (see $LAB_DIR/vm-$name.try*.log)"
+		lab_log "lab_vm_start $name: the bridge ended before attaching (status $rc); starting it again"
+		sleep 1
 	done
 	if [ "$addr" = - ]; then
 		lab_vm_link_up "$name" "$ns" "$mac"

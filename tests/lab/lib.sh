@@ -19,6 +19,7 @@ LAB_LINKS=()
 LAB_PIDS=()
 LAB_PREFIXES=()
 LAB_WG_SOCKS=()
+LAB_SYSCTLS=() # "path value" pairs to write back at cleanup, last first
 
 lab_log() { printf '[%s] %s\n' "${LAB:-lab}" "$*" >&2; }
 # The reason a test died is printed once more after the kept logs, at the
@@ -72,6 +73,9 @@ lab_cleanup() {
 	for l in "${LAB_LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
 	for n in "${LAB_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
 	for p in "${LAB_PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+	for ((i = ${#LAB_SYSCTLS[@]} - 1; i >= 0; i--)); do
+		echo "${LAB_SYSCTLS[i]#* }" >"${LAB_SYSCTLS[i]%% *}" 2>/dev/null
+	done
 	if [ $rc -ne 0 ] && [ -n "${LAB_DIR:-}" ]; then
 		lab_log "logs kept in $LAB_DIR"
 		for f in "$LAB_DIR"/*.log; do
@@ -159,6 +163,15 @@ lab_spawn() {
 	fi
 	LAB_LAST_PID=$!
 	LAB_PIDS+=("$LAB_LAST_PID")
+}
+
+# lab_sysctl PATH VALUE: writes VALUE to /proc/sys/PATH for this test; the
+# value before is written back at cleanup, also when the test fails.
+lab_sysctl() {
+	local f=/proc/sys/$1
+	[ -w "$f" ] || return 0
+	LAB_SYSCTLS+=("$f $(cat "$f")")
+	echo "$2" >"$f" || lab_die "cannot set $1 to $2"
 }
 
 # lab_stop PID: ends one process started by lab_spawn, and waits for it.

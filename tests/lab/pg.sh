@@ -22,6 +22,14 @@ pg_init() {
 		lab_log "SKIP: no PostgreSQL server (scripts/setup installs the Debian package postgresql)"
 		exit 0
 	fi
+	# Every PostgreSQL backend makes a session of its own (setsid), so with
+	# autogroup scheduling each is a group of one task; on this 6.18 kernel,
+	# beside the lab's busy-polling VM bridges and gateways, such a backend
+	# waited runnable for seconds (a `SELECT 1` took 4.5 s; a CLI's first
+	# statement got no answer in 7 s; a fast shutdown took 2.2 s), and
+	# test_fleet_floating failed 5 runs of 9.  Off for the test (3 of 3
+	# passed), restored at cleanup.
+	lab_sysctl kernel/sched_autogroup_enabled 0
 	PGD=$LAB_DIR/pg
 	chmod 711 "$LAB_DIR"
 	mkdir "$PGD" && chown postgres: "$PGD"
@@ -30,10 +38,12 @@ pg_init() {
 		>"$LAB_DIR/initdb.log" 2>&1 || lab_die "initdb failed"
 }
 
-# pg_start N: starts the server (log postgresN.log), waits until it accepts.
+# pg_start N: starts the server (log postgresN.log, with every connection,
+# lock waits and statements slower than 1 s), waits until it accepts.
 pg_start() {
 	lab_spawn "postgres$1" "" setpriv --reuid=postgres --regid=postgres --clear-groups \
-		"$PGBIN/postgres" -D "$PGD/data" -k "$PGD" -c listen_addresses= -c fsync=off
+		"$PGBIN/postgres" -D "$PGD/data" -k "$PGD" -c listen_addresses= -c fsync=off \
+		-c log_connections=on -c log_lock_waits=on -c log_min_duration_statement=1000
 	PG_PID=$LAB_LAST_PID
 	lab_wait_for 30 "$PGBIN/pg_isready" -q -h "$PGD" || lab_die "PostgreSQL did not start"
 }

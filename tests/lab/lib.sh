@@ -216,13 +216,26 @@ lab_wg_keys() {
 	wg pubkey <"$LAB_DIR/$1.key" >"$LAB_DIR/$1.pub"
 }
 
+# lab_proc_state PID: "running, state S, 12 ms on CPU" or "exited with status N", for a log line.
+lab_proc_state() {
+	local st
+	if st=$(awk '{print "state " $3 ", " int(($14 + $15) * 1000 / 100) " ms on CPU"}' "/proc/$1/stat" 2>/dev/null); then
+		echo "running, $st"
+	else
+		wait "$1" 2>/dev/null
+		echo "exited with status $?"
+	fi
+}
+
 # lab_wg_start NS IFNAME: starts wireguard-go with a TUN device in NS.  The
 # interface name must be unique machine-wide (the control socket is shared).
 lab_wg_start() {
 	local ns=$1 ifc=$2
 	lab_spawn "wg-$ifc" "$ns" wireguard-go -f "$ifc"
 	LAB_WG_SOCKS+=("$ifc")
-	lab_wait_for 10 test -S "/var/run/wireguard/$ifc.sock" || lab_die "wireguard-go $ifc did not start"
+	# 30 s: once in a fresh-clone run it had printed nothing after 10 s.
+	lab_wait_for 30 test -S "/var/run/wireguard/$ifc.sock" ||
+		lab_die "wireguard-go $ifc did not start in 30 s ($(lab_proc_state "$LAB_LAST_PID"))"
 	lab_wait_for 5 lab_exec "$ns" ip link show "$ifc" || lab_die "no TUN $ifc"
 }
 

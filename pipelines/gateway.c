@@ -456,7 +456,8 @@ void sg_gateway_peer_remove(struct sg_gateway *gw, struct sg_peer *p)
 	sg_peers_remove(dp->peers, p);
 }
 
-static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcore)
+static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcore,
+				    unsigned aips_bits)
 {
 	struct sg_worker *w = rte_zmalloc("sg_worker", sizeof(*w), 64);
 
@@ -470,7 +471,9 @@ static struct sg_worker *worker_new(struct sg_dp *dp, unsigned id, unsigned lcor
 	w->icmp_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(10, 100);
 	w->local_rl = (struct sg_log_rl_state)SG_LOG_RL_INIT(100, 1000);
 	w->crypto = sg_dpcrypto_create();
-	w->aips_cache = rte_zmalloc("sg_aips_cache", sizeof(*w->aips_cache), 64);
+	w->aips_cache = rte_zmalloc("sg_aips_cache", sg_allowedips_cache_size(aips_bits), 64);
+	if (w->aips_cache != NULL)
+		sg_allowedips_cache_init(w->aips_cache, aips_bits);
 	w->pol_cache = rte_zmalloc("sg_policy_cache", sizeof(*w->pol_cache), 64);
 	if (w->crypto == NULL || w->aips_cache == NULL || w->pol_cache == NULL) {
 		sg_dpcrypto_destroy(w->crypto);
@@ -487,17 +490,20 @@ static int setup_workers(struct sg_gateway *gw, const struct sg_config *cfg)
 {
 	struct sg_dp *dp = &gw->dp;
 	unsigned i, n = cfg->workers.n_lcores;
+	/* Each worker's allowed-IPs cache: room for a source address per peer. */
+	unsigned aips_bits = sg_allowedips_cache_bits(gw->max_peers);
 	size_t sz;
 
 	if (n == 0 || n > SG_MAX_WORKERS)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		dp->workers[i] = worker_new(dp, i, cfg->workers.lcores[i]);
+		dp->workers[i] = worker_new(dp, i, cfg->workers.lcores[i], aips_bits);
 		if (dp->workers[i] == NULL)
 			return -ENOMEM;
 		dp->n_workers = i + 1;
 	}
-	dp->ctl = worker_new(dp, n, rte_get_main_lcore());
+	/* The control lcore's data path (keepalives, staged packets, fleet forwards) is small. */
+	dp->ctl = worker_new(dp, n, rte_get_main_lcore(), SG_ALLOWEDIPS_CACHE_BITS_MIN);
 	if (dp->ctl == NULL)
 		return -ENOMEM;
 	/* One qsbr slot per worker, and one for the telemetry thread. */
@@ -549,7 +555,6 @@ static int setup_tables(struct sg_gateway *gw, const struct sg_config *cfg)
 		.sync_ctx = dp->qsbr,
 	};
 
-	gw->max_peers = (unsigned)cfg->n_peers + 1 + (cfg->store.path ? cfg->store.max_loaded : 0);
 	dp->peers =
 		sg_peers_create("main", gw->max_peers, index_bits(gw->max_peers), dp->qsbr, socket);
 	if (dp->peers == NULL)
@@ -612,6 +617,8 @@ static int build(struct sg_gateway *gw, const struct sg_config *cfg,
 		sg_log(SG_LOG_ERR, "cannot create the mbuf pool: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	/* The peers the tables are sized for: the configuration's and the store's loaded ones. */
+	gw->max_peers = (unsigned)cfg->n_peers + 1 + (cfg->store.path ? cfg->store.max_loaded : 0);
 	rc = setup_workers(gw, cfg);
 	if (rc == 0)
 		rc = setup_nic(gw, cfg);

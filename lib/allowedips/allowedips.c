@@ -488,6 +488,15 @@ size_t sg_allowedips_remove_by_peer(struct sg_allowedips *t, void *peer)
 	return removed;
 }
 
+unsigned sg_allowedips_cache_bits(unsigned n)
+{
+	unsigned bits = SG_ALLOWEDIPS_CACHE_BITS_MIN;
+
+	while (bits < SG_ALLOWEDIPS_CACHE_BITS_MAX && (1ull << bits) < 2ull * n)
+		bits++;
+	return bits;
+}
+
 void *sg_allowedips_lookup_cached(const struct sg_allowedips *t, struct sg_allowedips_cache *c,
 				  const uint8_t addr[16])
 {

@@ -95,10 +95,14 @@ void *sg_allowedips_lookup(const struct sg_allowedips *t, int family, const uint
  * mapped.  Every change to the table (insert, remove, remove_by_peer) makes
  * every entry of every cache stale at once: the table's generation moves
  * after the change is published, and an entry counts only while its
- * generation is the table's.  A zeroed cache is empty.  A cache serves one
- * table only.  32 bytes an entry.
+ * generation is the table's.  A cache serves one table only.  32 bytes an
+ * entry, 2^bits entries: sg_allowedips_cache_bits sizes it for a number of
+ * addresses (a direct-mapped table of about as many entries as addresses
+ * misses on a third of them, and each miss walks the trie: with 10,000
+ * peers that is several loads from DRAM, one after the other).
  */
-#define SG_ALLOWEDIPS_CACHE_BITS 14
+#define SG_ALLOWEDIPS_CACHE_BITS_MIN 14
+#define SG_ALLOWEDIPS_CACHE_BITS_MAX 18 /* 8 MiB */
 
 struct sg_allowedips_cache_entry {
 	uint64_t gen;
@@ -107,8 +111,28 @@ struct sg_allowedips_cache_entry {
 };
 
 struct sg_allowedips_cache {
-	struct sg_allowedips_cache_entry e[1u << SG_ALLOWEDIPS_CACHE_BITS];
+	uint32_t shift; /* 64 - bits */
+	uint32_t bits;
+	uint64_t pad[3]; /* the entries start 32 bytes in: none straddles a cache line */
+	struct sg_allowedips_cache_entry e[];
 };
+
+/* Entry bits for about n addresses: at least 2n entries, within the bounds above. */
+unsigned sg_allowedips_cache_bits(unsigned n);
+
+/* The bytes of a cache of 2^bits entries (bits within the bounds above). */
+static inline size_t sg_allowedips_cache_size(unsigned bits)
+{
+	return sizeof(struct sg_allowedips_cache) +
+	       ((size_t)1 << bits) * sizeof(struct sg_allowedips_cache_entry);
+}
+
+/* Makes zeroed memory of sg_allowedips_cache_size(bits) bytes an empty cache. */
+static inline void sg_allowedips_cache_init(struct sg_allowedips_cache *c, unsigned bits)
+{
+	c->bits = bits;
+	c->shift = 64 - bits;
+}
 
 /*
  * sg_allowedips_lookup(t, AF_INET6, addr) through cache c, which only its
@@ -125,7 +149,7 @@ static inline const void *sg_allowedips_cache_slot(const struct sg_allowedips_ca
 	uint64_t a[2];
 
 	memcpy(a, addr, sizeof(a));
-	return &c->e[((a[0] ^ a[1]) * 0x9e3779b97f4a7c15ull) >> (64 - SG_ALLOWEDIPS_CACHE_BITS)];
+	return &c->e[((a[0] ^ a[1]) * 0x9e3779b97f4a7c15ull) >> c->shift];
 }
 
 /*

@@ -30,6 +30,15 @@ void *const A = &peer_storage[0], *const B = &peer_storage[1], *const C = &peer_
 	    *const D = &peer_storage[3], *const E = &peer_storage[4], *const F = &peer_storage[5],
 	    *const G = &peer_storage[6], *const H = &peer_storage[7];
 
+// An empty cache of 2^bits entries (free() it).
+sg_allowedips_cache *new_cache(unsigned bits)
+{
+	auto *c = static_cast<sg_allowedips_cache *>(calloc(1, sg_allowedips_cache_size(bits)));
+	if (c != nullptr)
+		sg_allowedips_cache_init(c, bits);
+	return c;
+}
+
 struct Addr {
 	int family;
 	uint8_t b[16];
@@ -215,7 +224,7 @@ TEST_F(AllowedIps, CachedLookupFollowsEveryChange)
 	// A worker's cache must never answer from before a change: after each
 	// kind of change (a longer prefix, a replaced prefix, a removed one, a
 	// peer removed) the cached answer is the trie's, for every address.
-	auto *c = static_cast<sg_allowedips_cache *>(calloc(1, sizeof(sg_allowedips_cache)));
+	auto *c = new_cache(SG_ALLOWEDIPS_CACHE_BITS_MIN);
 	ASSERT_NE(c, nullptr);
 	const char *addrs[] = { "fdaa:0:18::1", "fdaa:0:18:a7b:2::9", "fdaa:0:18:a7b:2::2",
 				"fdaa:0:19::1", "::" };
@@ -259,7 +268,7 @@ TEST(AllowedIpsRandom, CachedLookupMatchesTheTrieUnderChurn)
 	// Random inserts and removes among few addresses (so that the cache
 	// hits, and collides), every cached answer checked against the trie.
 	sg_allowedips *t = sg_allowedips_create(nullptr, nullptr);
-	auto *c = static_cast<sg_allowedips_cache *>(calloc(1, sizeof(sg_allowedips_cache)));
+	auto *c = new_cache(SG_ALLOWEDIPS_CACHE_BITS_MIN);
 	ASSERT_NE(t, nullptr);
 	ASSERT_NE(c, nullptr);
 	std::mt19937 rng(11);
@@ -293,6 +302,62 @@ TEST(AllowedIpsRandom, CachedLookupMatchesTheTrieUnderChurn)
 		}
 	}
 	EXPECT_EQ(bad, 0u);
+	free(c);
+	sg_allowedips_destroy(t);
+}
+
+TEST(AllowedIpsCache, SizedForItsAddresses)
+{
+	// At least two entries an address, within the bounds; a power of two.
+	EXPECT_EQ(sg_allowedips_cache_bits(0), (unsigned)SG_ALLOWEDIPS_CACHE_BITS_MIN);
+	EXPECT_EQ(sg_allowedips_cache_bits(8192), 14u);
+	EXPECT_EQ(sg_allowedips_cache_bits(8193), 15u);
+	EXPECT_EQ(sg_allowedips_cache_bits(10000), 15u);
+	EXPECT_EQ(sg_allowedips_cache_bits(50000), 17u);
+	EXPECT_EQ(sg_allowedips_cache_bits(100000), 18u);
+	EXPECT_EQ(sg_allowedips_cache_bits(4000000000u), (unsigned)SG_ALLOWEDIPS_CACHE_BITS_MAX);
+	EXPECT_EQ(sg_allowedips_cache_size(15),
+		  sizeof(sg_allowedips_cache) + 32768 * sizeof(sg_allowedips_cache_entry));
+	EXPECT_EQ(sizeof(sg_allowedips_cache) % 32, 0u);
+}
+
+TEST(AllowedIpsCache, EveryAddressOfABigCacheHitsAfterItsMiss)
+{
+	// 20,000 host routes through a cache sized for them: each address's
+	// second lookup is answered by its own entry (the slot holds it), and
+	// every answer is the trie's.
+	sg_allowedips *t = sg_allowedips_create(nullptr, nullptr);
+	const unsigned n = 20000, bits = sg_allowedips_cache_bits(n);
+	auto *c = new_cache(bits);
+	ASSERT_NE(t, nullptr);
+	ASSERT_NE(c, nullptr);
+	EXPECT_EQ(bits, 16u);
+	auto addr = [](unsigned i, uint8_t a[16]) {
+		uint8_t base[16] = { 0xfd, 0xaa, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+		memcpy(a, base, 16);
+		a[12] = (uint8_t)(i >> 16);
+		a[13] = (uint8_t)(i >> 8);
+		a[14] = (uint8_t)i;
+		a[15] = 1;
+	};
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t a[16];
+		addr(i, a);
+		ASSERT_EQ(sg_allowedips_insert(t, AF_INET6, a, 128, &peer_storage[i % 16]), 0);
+	}
+	unsigned bad = 0, held = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t a[16];
+		addr(i, a);
+		bad += sg_allowedips_lookup_cached(t, c, a) != &peer_storage[i % 16];
+		const auto *e = static_cast<const sg_allowedips_cache_entry *>(
+			sg_allowedips_cache_slot(c, a));
+		held += e->peer == &peer_storage[i % 16] && memcmp(e->addr, a, 16) == 0;
+		EXPECT_GE((const char *)e, (const char *)c->e);
+		EXPECT_LT((const char *)e, (const char *)c + sg_allowedips_cache_size(bits));
+	}
+	EXPECT_EQ(bad, 0u);
+	EXPECT_EQ(held, n);
 	free(c);
 	sg_allowedips_destroy(t);
 }

@@ -97,6 +97,8 @@ struct cell {
 	unsigned first, n_clients; /* the clients whose packets it carries */
 	struct img *img;	   /* n_img images, its own or another cell's */
 	unsigned n_img, pos;
+	unsigned *posp;	    /* the next image: &pos, or the rx cell's whose images it shares */
+	bool shared;	    /* img belongs to another cell (built with its) */
 	bool l4_good;	    /* mbufs say "L4 checksum good", as a NIC with offload does */
 	bool skip;	    /* not measured (--only) */
 	uint64_t nonce;	    /* encrypt-only cells */
@@ -223,7 +225,7 @@ static void build_images(struct bench *b, struct cell *c, uint32_t len)
 		else
 			make_rx_img(b, &c->img[j], ci, n, len);
 	}
-	c->pos = 0;
+	*c->posp = 0;
 }
 
 /* --- one burst through one cell --- */
@@ -242,12 +244,12 @@ static void replay_reset(struct bench *b, const struct cell *c)
 
 static int load(struct bench *b, struct cell *c, struct rte_mbuf **ms, const struct img **ims)
 {
-	if (c->pos == 0 && (c->kind == K_RX_NIC || c->kind == K_RX_ING))
+	if (*c->posp == 0 && (c->kind == K_RX_NIC || c->kind == K_RX_ING))
 		replay_reset(b, c);
 	if (rte_pktmbuf_alloc_bulk(b->fx.gw->dp.pool, ms, b->burst) != 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->burst; i++) {
-		const struct img *im = &c->img[c->pos + i];
+		const struct img *im = &c->img[*c->posp + i];
 
 		memcpy(rte_pktmbuf_mtod(ms[i], void *), im->data, im->len);
 		ms[i]->data_len = im->len;
@@ -257,7 +259,7 @@ static int load(struct bench *b, struct cell *c, struct rte_mbuf **ms, const str
 			ms[i]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
 		ims[i] = im;
 	}
-	c->pos = (c->pos + b->burst) % c->n_img;
+	*c->posp = (*c->posp + b->burst) % c->n_img;
 	return 0;
 }
 
@@ -625,6 +627,25 @@ static struct cell *cell_add(struct bench *b, const char *name, enum kind k, uns
 	c->first = first;
 	c->n_clients = n;
 	c->crypto = c->sodium = -1;
+	c->posp = &c->pos;
+	/*
+	 * The rx cells of a mix take turns on one stream of images (each image,
+	 * whichever cell sends it, a new counter of its peer), so that they can
+	 * share their peers: the benchmark holds a session a peer, as a gateway
+	 * with that many peers does, not one a peer for each cell.
+	 */
+	for (unsigned i = 0; (k == K_RX_NIC || k == K_RX_ING) && i + 1 < b->n_cells; i++) {
+		struct cell *o = &b->cells[i];
+
+		if ((o->kind == K_RX_NIC || o->kind == K_RX_ING) && !o->shared &&
+		    o->first == first && o->n_clients == n) {
+			c->img = o->img;
+			c->n_img = o->n_img;
+			c->posp = &o->pos;
+			c->shared = true;
+			return c;
+		}
+	}
 	if (k <= K_TX) {
 		/* At least one image per peer, so that every peer's state is touched. */
 		c->n_img = IMG_BURSTS * b->burst;
@@ -658,8 +679,9 @@ static void crypto_pair(struct bench *b, struct cell *src, enum kind imb, enum k
 
 /*
  * Two mixes: bursts that spread over --peers peers (one packet each when the
- * peers are as many as the burst), and one peer alone (a bulk flow).  Every rx
- * cell has peers of its own, so the replay resets of one never touch another.
+ * peers are as many as the burst), and one peer alone (a bulk flow).  The
+ * cells of a mix share its peers (rx and tx, as a gateway's peers send and
+ * receive): --peers sessions, and one more for the bulk flow.
  */
 static int setup_cells(struct bench *b)
 {
@@ -669,13 +691,13 @@ static int setup_cells(struct bench *b)
 	struct cell *nic, *sum;
 
 	nic = cell_add(b, "rx nic_input+ingress", K_RX_NIC, 0, p);
-	cell_add(b, "rx nic_input+ingress hwcsum", K_RX_NIC, 2 * p, p)->l4_good = true;
-	ing = cell_add(b, "rx ingress", K_RX_ING, p, p);
-	tx = cell_add(b, "tx egress", K_TX, p, p);
+	cell_add(b, "rx nic_input+ingress hwcsum", K_RX_NIC, 0, p)->l4_good = true;
+	ing = cell_add(b, "rx ingress", K_RX_ING, 0, p);
+	tx = cell_add(b, "tx egress", K_TX, 0, p);
 	if (p > 1) {
-		cell_add(b, "rx nic_input+ingress", K_RX_NIC, 3 * p, 1);
-		cell_add(b, "rx ingress", K_RX_ING, 3 * p + 1, 1);
-		cell_add(b, "tx egress", K_TX, 3 * p + 1, 1);
+		cell_add(b, "rx nic_input+ingress", K_RX_NIC, p, 1);
+		cell_add(b, "rx ingress", K_RX_ING, p, 1);
+		cell_add(b, "tx egress", K_TX, p, 1);
 	}
 	for (unsigned i = 0; i < b->n_cells; i++)
 		if (b->cells[i].img == NULL)
@@ -701,7 +723,7 @@ static int run_sizes(struct bench *b, const char *mem)
 	print_header(b, mem);
 	for (size_t s = 0; s < SG_ARRAY_SIZE(sizes) && !stop; s++) {
 		for (unsigned i = 0; i < b->n_cells; i++)
-			if (b->cells[i].kind <= K_TX)
+			if (b->cells[i].kind <= K_TX && !b->cells[i].shared)
 				build_images(b, &b->cells[i], sizes[s]);
 		if (check_pass(b, sizes[s]) != 0)
 			return -EIO;
@@ -894,7 +916,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 static void teardown(struct bench *b)
 {
 	for (unsigned i = 0; i < b->n_cells; i++)
-		if (b->cells[i].kind <= K_TX)
+		if (b->cells[i].kind <= K_TX && !b->cells[i].shared)
 			free(b->cells[i].img);
 	free(b->kp);
 	sg_fx_stop(&b->fx);
@@ -919,8 +941,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (b.cpu < 0)
 		b.cpu = sched_getcpu();
-	/* Own peers for each rx cell of each mix (see setup_cells). */
-	b.n_clients = 3 * b.peers + (b.peers > 1 ? 2 : 0);
+	/* The mix's peers and the bulk flow's one (see setup_cells). */
+	b.n_clients = b.peers + (b.peers > 1 ? 1 : 0);
 	b.no_huge = b.no_huge || !hugepages_usable(mem_mb(b.n_clients));
 	b.no_huge_mb = 512 + mem_mb(b.n_clients);
 	snprintf(mem_buf, sizeof(mem_buf), "--no-huge -m %u", b.no_huge_mb);

@@ -560,7 +560,7 @@ static void tick_peer(struct sg_ctl *c, struct sg_peer *p, uint64_t now)
 	d = sg_timers_poll(&cp->cp.timers, now);
 	if ((d & SG_TIMERS_SEND_KEEPALIVE) && sg_egress_keepalive(c->dp->ctl, p))
 		c->st.keepalive_tx++;
-	if (d & SG_TIMERS_INITIATE_HANDSHAKE)
+	if ((d & SG_TIMERS_INITIATE_HANDSHAKE) && !sg_fleet_peer_at_partner(c, p))
 		send_initiation(c, p);
 	if (d & SG_TIMERS_GIVE_UP) {
 		c->st.give_up++;

@@ -861,6 +861,14 @@ int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
 	return gone_lately(peer, now) ? -1 : 0;
 }
 
+bool sg_fleet_peer_at_partner(struct sg_ctl *c, const struct sg_peer *peer)
+{
+	const struct sg_fleet *f = c->fleet;
+
+	return f != NULL && f->anycast && partner_reachable(f, c->dp->ctl->now_ns) &&
+	       partner_holds(f, peer->public_key);
+}
+
 void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m)
 {
 	struct sg_fleet *f = c->fleet;

@@ -423,6 +423,14 @@ void sg_fleet_claim(struct sg_ctl *c, struct rte_mbuf *m);
  */
 int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer);
 
+/*
+ * Anycast: whether the partner, reachable, holds the peer's sessions (it
+ * took them: the client's packets reach it).  No handshake is started for
+ * such a peer here: the timers of the data this member sent before it gave
+ * the session away would otherwise start one (new-handshake, 15 s later).
+ */
+bool sg_fleet_peer_at_partner(struct sg_ctl *c, const struct sg_peer *peer);
+
 /* A keypair made, before it is installed: synced to the partner with its first lease. */
 void sg_fleet_session_new(struct sg_ctl *c, struct sg_keypair *kp);
 

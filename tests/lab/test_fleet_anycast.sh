@@ -11,7 +11,9 @@
 # (counters above the partner's lease, its window above the partner's mark)
 # and tells the partner, which lets them go.  Then: the transfer completed,
 # SHA-256 equal, no receive gap over a second; one handshake initiation from
-# the client; no (receiver index, counter) pair twice from the gateways; each
+# the client and none from the gateways (also 17 s after the last move, when
+# the new-handshake timer of the member that gave the session away has run
+# out); no (receiver index, counter) pair twice from the gateways; each
 # member took the session over at least twice.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vm.sh"
@@ -48,7 +50,11 @@ for i in $(seq 1 "$MOVES"); do
 	lab_log "move $i: route via $to; claims A $(fleet_field a claims), B $(fleet_field b claims)"
 done
 fleet_route both
-sleep 1
+# Longer than KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s) and its jitter: the
+# member the flow left, whose last word to the client may have been data
+# it sent, has given the session away and must not start a handshake when
+# its new-handshake timer runs out (the partner holds the session).
+sleep 17
 
 CA=$(fleet_field a claims)
 CB=$(fleet_field b claims)

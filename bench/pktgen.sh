@@ -8,7 +8,7 @@
 #   sudo bench/pktgen.sh [--peers "1 100 10000"] [--sizes "64 512 1420 imix"]
 #                        [--directions "in out both"] [--trial S] [--out FILE]
 #                        [--rate PPS --seconds S] [--extra "PKTGEN ARGS"]
-#                        [--precision F]
+#                        [--precision F] [--pool MB]
 #
 # Prints one table (NDR, PDR, their Gbit/s of inner packets and p99 latency
 # at NDR) and writes every search's JSON to --out (default
@@ -17,7 +17,10 @@
 # instead of a search (--rate max: full speed).  --extra goes to every
 # sixgate-pktgen (for example "--flood max" or "--rekey-after 1").  Each
 # row's JSON also holds the gateway's drop counters over the row ("gw_drops",
-# deltas of /sixgate/counters) and its handshake counters.
+# deltas of /sixgate/counters) and its handshake counters.  --pool MB (default
+# 1024; 0 = off) has sixgate-pktgen seal each trial's client -> VM data before
+# the trial starts, up to MB megabytes of it, so that the trial's core goes to
+# sending and receiving (docs/bench.md).
 set -u
 . "$(dirname "$0")/../tests/lab/lib.sh"
 . "$(dirname "$0")/../tests/lab/vm.sh"
@@ -32,6 +35,7 @@ RATE=
 SECS=10
 EXTRA=
 PRECISION=0.02
+POOL=1024
 while [ $# -gt 0 ]; do
 	case $1 in
 	--peers) PEERS_LIST=$2; shift 2 ;;
@@ -43,12 +47,15 @@ while [ $# -gt 0 ]; do
 	--seconds) SECS=$2; shift 2 ;;
 	--extra) EXTRA=$2; shift 2 ;;
 	--precision) PRECISION=$2; shift 2 ;;
+	--pool) POOL=$2; shift 2 ;;
 	*) echo "usage: $0 [--peers LIST] [--sizes LIST] [--directions LIST] [--trial S] [--out FILE]" \
-		"[--rate PPS --seconds S] [--extra ARGS] [--precision F]" >&2
+		"[--rate PPS --seconds S] [--extra ARGS] [--precision F] [--pool MB]" >&2
 		exit 2 ;;
 	esac
 done
 lab_init pgbench
+POOL_ARGS=()
+[ "$POOL" -gt 0 ] 2>/dev/null && POOL_ARGS=(--pool "$POOL")
 PG=$DP_BUILD/app/sixgate-pktgen
 [ -x "$PG" ] && [ -x "$DP_SIXGATE" ] || lab_die "build first: meson setup build && ninja -C build"
 mkdir -p "$(dirname "$OUT")"
@@ -116,7 +123,7 @@ EOF
 				--vdev "virtio_user0,path=$LAB_DIR/vm1.sock,queues=1" \
 				-- --gw-pub "$(cat "$LAB_DIR/gw.pub")" --peers "$peers" --seed "$peers" \
 				--nic-rxq 2 --vm-addr "$DP_VM1" --size "$size" --direction "$dir" \
-				"${how[@]}" $EXTRA --json >"$LAB_DIR/$name.json" 2>"$LAB_DIR/$name.log"
+				"${how[@]}" ${POOL_ARGS[@]+"${POOL_ARGS[@]}"} $EXTRA --json >"$LAB_DIR/$name.json" 2>"$LAB_DIR/$name.log"
 			dp_tel /sixgate/counters >"$LAB_DIR/$name.after.json"
 			# The gateway's side of the row: its drops and handshake counters.
 			python3 - "$LAB_DIR/$name" "$peers" "$size" "$dir" "$EXTRA" <<'PY' || true

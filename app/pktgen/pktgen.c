@@ -88,6 +88,7 @@ struct pg_peer {
 	uint32_t prev_index[2];
 	uint8_t prev_recv_key[2][32];
 	uint64_t session_tsc;
+	uint32_t sessions; /* made so far (a pooled message's freshness: pool_send) */
 	uint64_t send_counter;
 	uint64_t last_init_tsc;
 	uint8_t inner[16]; /* the client's tunnel address (its allowed IP) */
@@ -143,6 +144,37 @@ struct pg_opts {
 	bool pcap_only;
 	bool flood;
 	double flood_rate; /* 0 = one burst every loop turn */
+	uint64_t pool_mb;  /* --pool: 0 = seal every data message as it is sent */
+};
+
+/*
+ * --pool MB: the client -> VM data of a trial, sealed before it starts
+ * (each its peer's next counter, as a trial would seal them) into slots of
+ * a flat buffer, then copied into mbufs as the trial sends them, so that
+ * the trial spends the generator's core on sending and receiving, not on
+ * the AEAD.  When the pool runs out the trial seals as it sends.  Every
+ * message is still fresh: a counter is never sealed twice, and what a
+ * trial did not send is a gap the gateway's window accepts.  The latency
+ * of a pooled message counts from when it left (tx_tsc), not from when it
+ * was sealed.
+ */
+struct pg_slot {
+	uint32_t peer;
+	uint32_t sessions; /* the peer's, when sealed */
+	uint16_t len;	   /* of the frame after this header */
+	uint16_t size;	   /* of the inner packet */
+	uint32_t pad;
+};
+
+struct pg_pool {
+	uint8_t *buf;
+	uint64_t *tx_tsc;
+	uint64_t cap; /* slots that fit */
+	uint32_t slot;
+	uint64_t n, next; /* sealed; the next to send */
+	uint64_t seq0;	  /* the sequence number of slot 0 */
+	uint64_t sent, stale, sealed;
+	double seal_seconds;
 };
 
 static struct {
@@ -173,6 +205,7 @@ static struct {
 	struct sg_cookie_maker flood_maker;
 	struct sg_msg_initiation *flood_msgs;
 	uint64_t flood_tx;
+	struct pg_pool pl;
 } g;
 
 static volatile sig_atomic_t stop;
@@ -263,6 +296,8 @@ static void usage(FILE *f)
 		"                        from %u /64s) while traffic flows (max: a burst every\n"
 		"                        loop turn)\n"
 		"  --trial S             seconds per NDR trial (default 10; shorter for tests)\n"
+		"  --pool MB             seal each trial's client -> VM data before it starts,\n"
+		"                        up to MB megabytes of it (then seal as it sends)\n"
 		"  --precision F         stop the search when the bounds are within F (default "
 		"0.02)\n",
 		PG_MAX_PEERS, PG_MAX_SECONDS, PG_FLOOD_SOURCES);
@@ -327,6 +362,7 @@ enum {
 	OPT_PDR_LOSS,
 	OPT_PCAP_ONLY,
 	OPT_FLOOD,
+	OPT_POOL,
 	OPT_HELP,
 };
 
@@ -360,6 +396,7 @@ static const struct option longopts[] = {
 	{ "pdr-loss", required_argument, NULL, OPT_PDR_LOSS },
 	{ "pcap-only", no_argument, NULL, OPT_PCAP_ONLY },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
+	{ "pool", required_argument, NULL, OPT_POOL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -461,6 +498,8 @@ static int parse_one(int c, const char *arg, struct pg_opts *o)
 			return 0;
 		}
 		return parse_double(arg, 1, 1e9, &o->flood_rate);
+	case OPT_POOL:
+		return parse_u64(arg, 1, 65536, &o->pool_mb);
 	case OPT_HELP:
 		usage(stdout);
 		exit(0);
@@ -619,6 +658,9 @@ static void seen_seq(struct pg_dir *d, uint64_t seq, uint64_t tsc, uint32_t byte
 		}
 		d->seen[seq >> 3] |= bit;
 	}
+	/* A pooled message's stamp is when it was sealed: it left at tx_tsc. */
+	if (d == &g.d[DIR_IN] && seq - g.pl.seq0 < g.pl.n)
+		tsc = g.pl.tx_tsc[seq - g.pl.seq0];
 	d->rx++;
 	d->rx_bytes += bytes;
 	if (seq + 1 < d->max_seq)
@@ -816,17 +858,16 @@ static unsigned tx_all(uint16_t port, struct rte_mbuf **m, unsigned n, int dir, 
 }
 
 /*
- * Encrypts and sends n data messages (inner packets built by fill, or
- * keepalives when keepalive) under each packet's peer's next counter.
+ * Seals n data messages into m (inner packets of the next sizes, or
+ * keepalives when keepalive) under each packet's peer's next counter;
+ * size[i] is message i's inner size.
  */
-static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
+static void seal_data(struct pg_peer **pp, unsigned n, bool keepalive, struct rte_mbuf **m,
+		      uint32_t *sizes)
 {
-	struct rte_mbuf *m[PG_BURST];
 	struct sg_dpcrypto_op ops[PG_BURST];
 	struct pg_dir *d = &g.d[DIR_IN];
 
-	if (rte_pktmbuf_alloc_bulk(g.pool, m, n) != 0)
-		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct pg_peer *p = pp[i];
 		uint32_t size = keepalive ? 0 : next_size(DIR_IN);
@@ -843,9 +884,8 @@ static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
 		if (!keepalive) {
 			put_inner(inner, size, p->inner, g.o.vm_addr, d->next_seq++);
 			memset(inner + size, 0, padded - size);
-			d->tx++;
-			d->tx_bytes += size;
 		}
+		sizes[i] = size;
 		ops[i] = (struct sg_dpcrypto_op){
 			.key = p->send_key,
 			.nonce = counter,
@@ -858,8 +898,139 @@ static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
 	sg_dpcrypto_encrypt_burst(g.dc, ops, n);
 	for (unsigned i = 0; i < n; i++)
 		udp_csum(rte_pktmbuf_mtod(m[i], uint8_t *) + PG_ETH_LEN);
-	return tx_all(g.o.nic_port, m, n, keepalive ? -1 : DIR_IN,
-		      PG_OUTER_LEN + SG_MSG_DATA_HEADER_LEN + SG_TAG_LEN);
+}
+
+#define PG_DATA_OVER (PG_OUTER_LEN + SG_MSG_DATA_HEADER_LEN + SG_TAG_LEN)
+
+/* Seals and sends n data messages (or keepalives when keepalive). */
+static unsigned send_data(struct pg_peer **pp, unsigned n, bool keepalive)
+{
+	struct rte_mbuf *m[PG_BURST];
+	uint32_t sizes[PG_BURST];
+	struct pg_dir *d = &g.d[DIR_IN];
+
+	if (rte_pktmbuf_alloc_bulk(g.pool, m, n) != 0)
+		return 0;
+	seal_data(pp, n, keepalive, m, sizes);
+	for (unsigned i = 0; !keepalive && i < n; i++) {
+		d->tx++;
+		d->tx_bytes += sizes[i];
+	}
+	return tx_all(g.o.nic_port, m, n, keepalive ? -1 : DIR_IN, PG_DATA_OVER);
+}
+
+static void poll_nic(void);
+static void poll_vm(void);
+
+static struct pg_slot *pool_slot(uint64_t k)
+{
+	return (struct pg_slot *)(g.pl.buf + k * g.pl.slot);
+}
+
+/* --pool: room for the largest message of --size in each slot, and the slots. */
+static int pool_setup(void)
+{
+	uint32_t most = g.o.size[0] == 'i' ? 1420 : (uint32_t)atoi(g.o.size);
+	uint64_t bytes = g.o.pool_mb << 20;
+
+	g.pl.slot = RTE_ALIGN_CEIL((uint32_t)sizeof(struct pg_slot) + PG_DATA_OVER +
+					   (uint32_t)sg_wire_padded_len(most, PG_MTU),
+				   64);
+	g.pl.cap = bytes / (g.pl.slot + sizeof(uint64_t));
+	g.pl.buf = malloc(g.pl.cap * g.pl.slot);
+	g.pl.tx_tsc = malloc(g.pl.cap * sizeof(uint64_t));
+	return g.pl.buf != NULL && g.pl.tx_tsc != NULL && g.pl.cap > PG_BURST ? 0 : -ENOMEM;
+}
+
+/*
+ * Seals what a trial of seconds at rate (0: max, the whole pool) sends in,
+ * the peers in turn as the trial would take them.  Called after
+ * reset_counts: the sequence numbers are the trial's.
+ */
+static void pool_fill(double rate, double seconds)
+{
+	uint64_t want = rate > 0 ? (uint64_t)(rate * seconds) + PG_BURST : g.pl.cap;
+	uint64_t t0 = rte_rdtsc();
+
+	g.pl.n = g.pl.next = 0;
+	g.pl.seq0 = g.d[DIR_IN].next_seq;
+	want = RTE_MIN(want, g.pl.cap);
+	while (g.pl.n < want && !stop) {
+		struct pg_peer *pp[PG_BURST];
+		struct rte_mbuf *m[PG_BURST];
+		uint32_t sizes[PG_BURST];
+		unsigned n = (unsigned)RTE_MIN((uint64_t)PG_BURST, want - g.pl.n);
+
+		if (rte_pktmbuf_alloc_bulk(g.pool, m, n) != 0)
+			break;
+		for (unsigned i = 0; i < n; i++)
+			pp[i] = &g.peers[g.rr_in++ % g.o.peers];
+		seal_data(pp, n, false, m, sizes);
+		for (unsigned i = 0; i < n; i++) {
+			struct pg_slot *sl = pool_slot(g.pl.n + i);
+
+			sl->peer = (uint32_t)(pp[i] - g.peers);
+			sl->sessions = pp[i]->sessions;
+			sl->len = (uint16_t)rte_pktmbuf_data_len(m[i]);
+			sl->size = (uint16_t)sizes[i];
+			memcpy(sl + 1, rte_pktmbuf_mtod(m[i], void *), sl->len);
+		}
+		rte_pktmbuf_free_bulk(m, n);
+		g.pl.n += n;
+		/* The gateway's keepalives and rekey answers wait for no one. */
+		poll_nic();
+		poll_vm();
+	}
+	g.pl.sealed += g.pl.n;
+	g.pl.seal_seconds += (double)(rte_rdtsc() - t0) / (double)g.hz;
+}
+
+/*
+ * Sends up to n pooled messages; returns how many left the pool (sent or
+ * stale), 0 when it is empty.  A message sealed under a session the gateway
+ * may no longer hold is stale: skipped, a gap.  That is two sessions back,
+ * or one back while a new handshake is out.
+ */
+static unsigned pool_send(unsigned n)
+{
+	struct rte_mbuf *m[PG_BURST];
+	struct pg_dir *d = &g.d[DIR_IN];
+	unsigned k = 0, took = 0;
+	uint64_t now;
+
+	if (g.pl.next >= g.pl.n || rte_pktmbuf_alloc_bulk(g.pool, m, n) != 0)
+		return 0;
+	now = rte_rdtsc();
+	while (k < n && g.pl.next < g.pl.n) {
+		const struct pg_slot *sl = pool_slot(g.pl.next);
+
+		const struct pg_peer *p = &g.peers[sl->peer];
+		uint32_t newer = p->sessions - sl->sessions;
+
+		took++;
+		/*
+		 * The gateway holds the session before the current one only until
+		 * the next handshake reaches it: as responder it drops that one
+		 * when it makes the new (as the kernel does).
+		 */
+		if (newer > 1 || (newer == 1 && p->rekeying)) {
+			g.pl.stale++;
+			g.pl.next++;
+			continue;
+		}
+		memcpy(rte_pktmbuf_mtod(m[k], void *), sl + 1, sl->len);
+		m[k]->data_len = m[k]->pkt_len = sl->len;
+		g.pl.tx_tsc[g.pl.next++] = now;
+		d->tx++;
+		d->tx_bytes += sl->size;
+		k++;
+	}
+	if (k < n)
+		rte_pktmbuf_free_bulk(m + k, n - k);
+	g.pl.sent += k;
+	if (k > 0)
+		tx_all(g.o.nic_port, m, k, DIR_IN, PG_DATA_OVER);
+	return took;
 }
 
 /* n inner packets from the VM to the clients, as plain frames on the VM port. */
@@ -960,10 +1131,16 @@ static void send_initiation(struct pg_peer *p, uint64_t now_tsc)
 
 	if (m == NULL)
 		return;
-	sg_random(&rnd, sizeof(rnd));
-	p->hs_index = (rnd & ~PG_INDEX_MASK) | (uint32_t)(p - g.peers);
-	if ((p->hs_index & ~PG_INDEX_MASK) == 0)
-		p->hs_index |= 1u << PG_INDEX_BITS;
+	/*
+	 * Random high bits, never those of a session the gateway may still
+	 * send under: a new session under an old one's index would take that
+	 * session's packets (a bad tag: 3 in 32,768 rekeys).
+	 */
+	do {
+		sg_random(&rnd, sizeof(rnd));
+		p->hs_index = (rnd & ~PG_INDEX_MASK) | (uint32_t)(p - g.peers);
+	} while ((p->hs_index & ~PG_INDEX_MASK) == 0 || p->hs_index == p->local_index ||
+		 p->hs_index == p->prev_index[0] || p->hs_index == p->prev_index[1]);
 	if (sg_noise_create_initiation(&p->st, &p->hs, &msg, p->hs_index, sg_now_ns()) != 0) {
 		rte_pktmbuf_free(m);
 		return;
@@ -1014,6 +1191,7 @@ static void on_response(const uint8_t *msg, const uint8_t *eth)
 	p->rekeying = false;
 	p->hs_index = 0;
 	p->session_tsc = rte_rdtsc();
+	p->sessions++;
 	if (!g.have_gw_mac) {
 		memcpy(&g.gw_mac, eth + 6, 6);
 		g.have_gw_mac = true;
@@ -1260,6 +1438,25 @@ static void second_line(unsigned sec, const struct snap *a, const struct snap *b
 	fprintf(f, "\n");
 }
 
+/* --pool: what was sealed ahead and what of it was sent. */
+static void pool_report(FILE *f)
+{
+	if (g.pl.buf != NULL)
+		fprintf(f,
+			"pool: %" PRIu64 " messages sealed ahead in %.2f s, %" PRIu64
+			" sent from it, %" PRIu64
+			" stale (under a session the gateway may have let go), slots of %u bytes\n",
+			g.pl.sealed, g.pl.seal_seconds, g.pl.sent, g.pl.stale, g.pl.slot);
+}
+
+static void pool_json(void)
+{
+	if (g.pl.buf != NULL)
+		printf(", \"pool\": {\"sealed\": %" PRIu64 ", \"sent\": %" PRIu64
+		       ", \"stale\": %" PRIu64 ", \"seal_seconds\": %.3f}",
+		       g.pl.sealed, g.pl.sent, g.pl.stale, g.pl.seal_seconds);
+}
+
 static void report(double secs, char *per_second)
 {
 	FILE *f = human();
@@ -1290,6 +1487,7 @@ static void report(double secs, char *per_second)
 	if (g.o.flood)
 		fprintf(f, "flood: %" PRIu64 " invalid initiations sent (%.0f per second)\n",
 			g.flood_tx, (double)g.flood_tx / secs);
+	pool_report(f);
 	if (!g.o.json)
 		return;
 	printf("{\"peers\": %u, \"size\": \"%s\", \"rate\": %.0f, \"seconds\": %.3f, "
@@ -1303,6 +1501,7 @@ static void report(double secs, char *per_second)
 	       g.hs_responses, g.hs_cookies, g.rekeys, g.tx_failed, g.keepalives_tx,
 	       g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other, g.flood_tx,
 	       g.hs_refused);
+	pool_json();
 	for (int d = 0; d < N_DIRS; d++) {
 		const struct pg_dir *x = &g.d[d];
 
@@ -1393,6 +1592,13 @@ static double trial(double seconds, double rate, bool lines, FILE *js)
 
 	reset_counts();
 	g.rate = rate;
+	if (g.pl.buf != NULL && g.o.dir[DIR_IN]) {
+		pool_fill(rate, seconds);
+		start = rte_rdtsc();
+		end = start + (uint64_t)(seconds * (double)g.hz);
+		next_sec = start + g.hz;
+		last = start;
+	}
 	take(&a);
 	while (!stop) {
 		uint64_t now = rte_rdtsc();
@@ -1400,7 +1606,8 @@ static double trial(double seconds, double rate, bool lines, FILE *js)
 
 		if (now >= end)
 			break;
-		if (g.o.dir[DIR_IN] && (n = credit(g.rate, start, now, g.d[DIR_IN].tx)) > 0) {
+		if (g.o.dir[DIR_IN] && (n = credit(g.rate, start, now, g.d[DIR_IN].tx)) > 0 &&
+		    pool_send(n) == 0) {
 			struct pg_peer *pp[PG_BURST];
 
 			for (unsigned i = 0; i < n; i++)
@@ -1538,6 +1745,7 @@ static int run_ndr(void)
 			k++;
 		}
 	}
+	pool_report(human());
 	/* The mean inner packet size, as the last trial received it. */
 	for (int d = 0; d < N_DIRS; d++)
 		if (g.o.dir[d] && g.d[d].rx)
@@ -1562,6 +1770,7 @@ static int run_ndr(void)
 							   : "out",
 		       g.o.trial, g.o.pdr_loss, g.handshakes, g.hs_seconds, g.hs_initiations,
 		       g.rekeys, g.flood_tx);
+		pool_json();
 		for (int w = 0; w < 2; w++)
 			printf(", \"%s\": {\"pps\": %.0f, \"gbps\": %.4f, \"loss\": %.6f, "
 			       "\"latency_ns\": {\"p50\": %.0f, \"p99\": %.0f, \"p99.9\": %.0f}}",
@@ -1687,6 +1896,8 @@ static void teardown(void)
 	for (int d = 0; d < N_DIRS; d++)
 		free(g.d[d].seen);
 	free(g.flood_msgs);
+	free(g.pl.buf);
+	free(g.pl.tx_tsc);
 	sg_cookie_maker_clear(&g.flood_maker);
 	sg_dpcrypto_destroy(g.dc);
 }
@@ -1734,6 +1945,9 @@ int main(int argc, char **argv)
 		rte_exit(2, "sixgate-pktgen: cannot write %s\n", g.o.pcap);
 	if (g.o.flood && flood_setup() != 0)
 		rte_exit(2, "sixgate-pktgen: cannot seal the flood's initiations\n");
+	if (g.o.pool_mb > 0 && !g.o.pcap_only && pool_setup() != 0)
+		rte_exit(2, "sixgate-pktgen: no memory for a --pool of %" PRIu64 " MB\n",
+			 g.o.pool_mb);
 	fprintf(human(), "sixgate-pktgen: %u clients, size %s, %s, direction %s%s%s\n", g.o.peers,
 		g.o.size,
 		g.o.pcap_only ? "pcap only"

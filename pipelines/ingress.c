@@ -48,8 +48,7 @@ static void find_keypairs(const struct sg_peers_index *ix, struct rte_mbuf **pkt
 	for (i = 0; i < n; i++) {
 		kp[i] = atomic_load_explicit(&ix->slot[idx[i] & ix->mask], memory_order_acquire);
 		if (kp[i] != NULL) {
-			rte_prefetch0(kp[i]);
-			rte_prefetch0((const uint8_t *)kp[i] + 64);
+			rte_prefetch0(kp[i]); /* its key, index, expiry and peer */
 			rte_prefetch0(&kp[i]->replay_lock);
 		}
 	}

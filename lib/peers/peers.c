@@ -17,7 +17,10 @@
 
 /* What a loaded peer costs (issue 10: at most 2 KiB with its session); see sg_peers.h. */
 _Static_assert(sizeof(struct sg_peer) == 320, "struct sg_peer: five cache lines");
-_Static_assert(sizeof(struct sg_keypair) == 512, "struct sg_keypair: eight cache lines");
+_Static_assert(sizeof(struct sg_keypair) == 448, "struct sg_keypair: seven cache lines");
+_Static_assert(offsetof(struct sg_keypair, birth_ns) < 64 &&
+		       offsetof(struct sg_keypair, tx_expire_ns) < 128,
+	       "struct sg_keypair: each direction's fields in its line");
 
 /*
  * A deferred free once the qsbr token is past: fn(ptr), or with fn NULL the
@@ -424,6 +427,7 @@ struct sg_keypair *sg_peers_keypair_new(struct sg_peers *t, struct sg_peer *peer
 	memcpy(kp->recv_key, recv_key, sizeof(kp->recv_key));
 	kp->birth_ns = now_ns;
 	kp->expire_ns = now_ns + t->reject_after_ns;
+	kp->tx_expire_ns = kp->expire_ns;
 	kp->initiator = initiator;
 	kp->peer = peer;
 	atomic_init(&kp->confirmed, initiator);

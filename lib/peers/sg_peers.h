@@ -82,30 +82,35 @@ struct sg_endpoint {
 /*
  * A session: the two transport keys of one handshake.  Read by workers under
  * RCU; everything but the atomics and the replay window is immutable after
- * sg_peers_keypair_new.  Laid out in cache lines by who writes them: the
- * keys and the rest that every worker reads on every packet in the first two,
- * then the send counter (written by the workers that encrypt), then the
- * replay window (written by the workers that decrypt), so that neither
- * direction invalidates the lines the other only reads.  512 bytes.
+ * sg_peers_keypair_new.  Laid out in cache lines by direction, so that a
+ * packet touches as few lines as it can (with thousands of peers each is a
+ * miss) and neither direction writes a line the other reads: the first line
+ * is what ingress reads (receive key, index, expiry, peer), the second all
+ * that egress reads and writes (send key, receiver index, expiry, the nonce
+ * counter and lease; the workers that encrypt on it write the counter), then
+ * the replay window (written by the workers that decrypt).  448 bytes.
  */
 struct sg_keypair {
-	uint8_t send_key[SG_SYMMETRIC_KEY_LEN];
+	/* Ingress's line. */
 	uint8_t recv_key[SG_SYMMETRIC_KEY_LEN];
-	uint32_t local_index;  /* receiver index of data sent to us */
-	uint32_t remote_index; /* receiver index we put on data we send */
-	uint64_t expire_ns;    /* birth + REJECT_AFTER_TIME: no use after this */
-	struct sg_peer *peer;
-	uint64_t birth_ns;
-	bool initiator;
+	uint32_t local_index; /* receiver index of data sent to us */
 	/* Set by the first worker that authenticates data on a responder keypair. */
 	SG_ATOMIC(bool) confirmed;
+	bool initiator;
+	uint64_t expire_ns; /* birth + REJECT_AFTER_TIME: no use after this */
+	struct sg_peer *peer;
+	uint64_t birth_ns;
+	/* Egress's line. */
+	SG_ALIGNAS(64) uint8_t send_key[SG_SYMMETRIC_KEY_LEN];
 	/* Shared by all workers that send on this keypair: one nonce each. */
-	SG_ALIGNAS(64) SG_ATOMIC(uint64_t) send_counter;
+	SG_ATOMIC(uint64_t) send_counter;
 	/*
 	 * Counters below it may be sent (a failover pair's lease, written by the
 	 * control lcore: docs/fleet.md); UINT64_MAX on a gateway alone.
 	 */
 	SG_ATOMIC(uint64_t) send_limit;
+	uint32_t remote_index; /* receiver index we put on data we send */
+	uint64_t tx_expire_ns; /* expire_ns again, in egress's line */
 	SG_ALIGNAS(64) rte_spinlock_t replay_lock;
 	struct sg_replay replay;
 };
@@ -339,6 +344,12 @@ static inline bool sg_keypair_rx_valid(const struct sg_keypair *kp, uint64_t now
 	return now_ns < kp->expire_ns;
 }
 
+/* The same for sending, from egress's line of the keypair. */
+static inline bool sg_keypair_tx_valid(const struct sg_keypair *kp, uint64_t now_ns)
+{
+	return now_ns < kp->tx_expire_ns;
+}
+
 /*
  * The keypair a packet to peer is sent with: current when still valid,
  * otherwise a confirmed next one.  NULL when the peer has no usable session.
@@ -347,13 +358,13 @@ static inline struct sg_keypair *sg_peer_tx_keypair(struct sg_peer *p, uint64_t 
 {
 	struct sg_keypair *kp = atomic_load_explicit(&p->kp_cur, memory_order_acquire);
 
-	if (kp != NULL && sg_keypair_rx_valid(kp, now_ns) &&
+	if (kp != NULL && sg_keypair_tx_valid(kp, now_ns) &&
 	    atomic_load_explicit(&kp->send_counter, memory_order_relaxed) <
 		    SG_REJECT_AFTER_MESSAGES)
 		return kp;
 	kp = atomic_load_explicit(&p->kp_next, memory_order_acquire);
 	if (kp != NULL && atomic_load_explicit(&kp->confirmed, memory_order_relaxed) &&
-	    sg_keypair_rx_valid(kp, now_ns))
+	    sg_keypair_tx_valid(kp, now_ns))
 		return kp;
 	return NULL;
 }
@@ -375,7 +386,6 @@ static inline void sg_peer_prefetch_tx(const struct sg_peer *p)
 
 static inline void sg_keypair_prefetch_tx(const struct sg_keypair *kp)
 {
-	rte_prefetch0(kp);
 	rte_prefetch0_write(&kp->send_counter);
 }
 

@@ -50,6 +50,7 @@
 #define PG_INDEX_MASK  ((1u << PG_INDEX_BITS) - 1)
 #define PG_BURST       32
 #define PG_UDP_PORT    7777 /* inner UDP port of generated traffic */
+#define PG_MAX_FLOWS   4096 /* source ports PG_UDP_PORT .. + 4095 */
 #define PG_MTU	       1420
 #define PG_ETH_LEN     14
 #define PG_IP6_LEN     40
@@ -112,10 +113,13 @@ struct pg_dir {
 	uint64_t lat[PG_LAT_BUCKETS];
 	uint64_t lat_n;
 	uint64_t lat_max;
+	uint32_t flows;	     /* distinct inner source ports received */
+	uint8_t ports[8192]; /* which (a bit each) */
 };
 
 struct pg_opts {
 	unsigned peers;
+	unsigned flows; /* inner UDP flows per client, each its own source port */
 	uint64_t seed;
 	const char *size; /* 64, 512, 1420, imix */
 	double rate;	  /* packets per second per direction; 0 = max */
@@ -256,6 +260,8 @@ static void usage(FILE *f)
 		"                                 [--network ORG/48]\n"
 		"       sixgate-pktgen EAL-ARGS -- --gw-pub B64 [options]\n"
 		"  --peers N             clients, 1..%u (default 1)\n"
+		"  --flows N             inner UDP flows per client (source ports 7777 + 0..N-1,\n"
+		"                        in turn), 1..4096 (default 1)\n"
 		"  --seed S              key seed, as given to gen-config (default 1)\n"
 		"  --size 64|512|1420|imix  inner IPv6 packet size (default 64; imix = 7:4:1)\n"
 		"  --rate PPS|max        offered rate per direction (default max)\n"
@@ -363,6 +369,7 @@ enum {
 	OPT_PCAP_ONLY,
 	OPT_FLOOD,
 	OPT_POOL,
+	OPT_FLOWS,
 	OPT_HELP,
 };
 
@@ -397,6 +404,7 @@ static const struct option longopts[] = {
 	{ "pcap-only", no_argument, NULL, OPT_PCAP_ONLY },
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "pool", required_argument, NULL, OPT_POOL },
+	{ "flows", required_argument, NULL, OPT_FLOWS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -500,6 +508,11 @@ static int parse_one(int c, const char *arg, struct pg_opts *o)
 		return parse_double(arg, 1, 1e9, &o->flood_rate);
 	case OPT_POOL:
 		return parse_u64(arg, 1, 65536, &o->pool_mb);
+	case OPT_FLOWS:
+		if (parse_u64(arg, 1, PG_MAX_FLOWS, &v) != 0)
+			return -EINVAL;
+		o->flows = (unsigned)v;
+		return 0;
 	case OPT_HELP:
 		usage(stdout);
 		exit(0);
@@ -514,6 +527,7 @@ static int parse_options(int argc, char **argv, struct pg_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->peers = 1;
+	o->flows = 1;
 	o->seed = 1;
 	o->size = "64";
 	o->seconds = 10;
@@ -683,6 +697,15 @@ static bool inner_check(struct pg_dir *d, const uint8_t *ip, uint32_t len)
 		return false;
 	if (((uint32_t)ip[42] << 8 | ip[43]) != PG_UDP_PORT)
 		return false;
+	{
+		uint32_t sp = (uint32_t)ip[40] << 8 | ip[41];
+		uint8_t bit = (uint8_t)(1u << (sp & 7));
+
+		if (!(d->ports[sp >> 3] & bit)) {
+			d->ports[sp >> 3] |= bit;
+			d->flows++;
+		}
+	}
 	seen_seq(d, sg_get_le64(ip + 48), sg_get_le64(ip + 56), plen + PG_IP6_LEN);
 	return true;
 }
@@ -727,14 +750,19 @@ static void put_eth(uint8_t *p, const struct rte_ether_addr *dst, const struct r
 	p[13] = 0xdd;
 }
 
-/* An inner packet of size bytes from src to dst, sequence seq, stamped now. */
+/*
+ * An inner packet of size bytes from src to dst, sequence seq, stamped now;
+ * its flow (source port) is the client's next in turn: with the clients
+ * taken in turn, sequence numbers seq / peers are each client's own count.
+ */
 static void put_inner(uint8_t *ip, uint32_t size, const uint8_t src[16], const uint8_t dst[16],
 		      uint64_t seq)
 {
 	uint8_t *pl = ip + PG_IP6_LEN + PG_UDP_LEN;
+	uint16_t sport = (uint16_t)(PG_UDP_PORT + (seq / g.o.peers) % g.o.flows);
 
 	put_ip6(ip, (uint16_t)(size - PG_IP6_LEN), src, dst);
-	put_udp(ip + PG_IP6_LEN, PG_UDP_PORT, PG_UDP_PORT, (uint16_t)(size - PG_IP6_LEN));
+	put_udp(ip + PG_IP6_LEN, sport, PG_UDP_PORT, (uint16_t)(size - PG_IP6_LEN));
 	sg_put_le64(pl, seq);
 	sg_put_le64(pl + 8, rte_rdtsc());
 	memset(pl + 16, 0, size - PG_MIN_SIZE);
@@ -1472,11 +1500,11 @@ static void report(double secs, char *per_second)
 			continue;
 		fprintf(f,
 			"%s: sent %" PRIu64 " received %" PRIu64 " lost %" PRId64
-			" reordered %" PRIu64 " duplicated %" PRIu64
+			" reordered %" PRIu64 " duplicated %" PRIu64 " flows %u"
 			" | %.3f Mpps %.3f Gbit/s inner | latency p50 %.1f "
 			"p99 %.1f p99.9 %.1f max %.1f us\n",
 			dir_name[d], x->tx, x->rx, (int64_t)(x->tx - x->rx), x->reorder, x->dup,
-			(double)x->rx / secs / 1e6, (double)x->rx_bytes * 8 / secs / 1e9,
+			x->flows, (double)x->rx / secs / 1e6, (double)x->rx_bytes * 8 / secs / 1e9,
 			lat_quantile(x, 0.5) / 1e3, lat_quantile(x, 0.99) / 1e3,
 			lat_quantile(x, 0.999) / 1e3, (double)x->lat_max / 1e3);
 	}
@@ -1490,17 +1518,18 @@ static void report(double secs, char *per_second)
 	pool_report(f);
 	if (!g.o.json)
 		return;
-	printf("{\"peers\": %u, \"size\": \"%s\", \"rate\": %.0f, \"seconds\": %.3f, "
+	printf("{\"peers\": %u, \"flows\": %u, \"size\": \"%s\", \"rate\": %.0f, \"seconds\": "
+	       "%.3f, "
 	       "\"handshakes\": %" PRIu64 ", \"handshake_seconds\": %.3f, "
 	       "\"initiations\": %" PRIu64 ", \"responses\": %" PRIu64
 	       ", \"cookie_replies\": %" PRIu64 ", \"rekeys\": %" PRIu64 ", \"tx_failed\": %" PRIu64
 	       ", \"keepalives_tx\": %" PRIu64 ", \"keepalives_rx\": %" PRIu64
 	       ", \"rx_bad_tag\": %" PRIu64 ", \"rx_unknown_index\": %" PRIu64
 	       ", \"rx_other\": %" PRIu64 ", \"flood_tx\": %" PRIu64 ", \"hs_refused\": %" PRIu64,
-	       g.o.peers, g.o.size, g.o.rate, secs, g.handshakes, g.hs_seconds, g.hs_initiations,
-	       g.hs_responses, g.hs_cookies, g.rekeys, g.tx_failed, g.keepalives_tx,
-	       g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other, g.flood_tx,
-	       g.hs_refused);
+	       g.o.peers, g.o.flows, g.o.size, g.o.rate, secs, g.handshakes, g.hs_seconds,
+	       g.hs_initiations, g.hs_responses, g.hs_cookies, g.rekeys, g.tx_failed,
+	       g.keepalives_tx, g.keepalives_rx, g.rx_bad_tag, g.rx_unknown_index, g.rx_other,
+	       g.flood_tx, g.hs_refused);
 	pool_json();
 	for (int d = 0; d < N_DIRS; d++) {
 		const struct pg_dir *x = &g.d[d];
@@ -1508,12 +1537,12 @@ static void report(double secs, char *per_second)
 		if (!g.o.dir[d])
 			continue;
 		printf(", \"%s\": {\"tx\": %" PRIu64 ", \"rx\": %" PRIu64 ", \"lost\": %" PRId64
-		       ", \"reordered\": %" PRIu64 ", \"duplicated\": %" PRIu64
+		       ", \"reordered\": %" PRIu64 ", \"duplicated\": %" PRIu64 ", \"flows\": %u"
 		       ", \"tx_bytes\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 		       ", \"mpps\": %.4f, \"gbps\": %.4f, \"latency_ns\": {\"p50\": %.0f, "
 		       "\"p99\": %.0f, \"p99.9\": %.0f, \"max\": %" PRIu64 "}}",
 		       dir_name[d], x->tx, x->rx, (int64_t)(x->tx - x->rx), x->reorder, x->dup,
-		       x->tx_bytes, x->rx_bytes, (double)x->rx / secs / 1e6,
+		       x->flows, x->tx_bytes, x->rx_bytes, (double)x->rx / secs / 1e6,
 		       (double)x->rx_bytes * 8 / secs / 1e9, lat_quantile(x, 0.5),
 		       lat_quantile(x, 0.99), lat_quantile(x, 0.999), x->lat_max);
 	}

@@ -161,11 +161,18 @@ lab_check "run 1: 64-byte inner packets, 20,000 pps each way, 3 s, a rekey every
 counters c1
 lab_log "run 1: $(grep -E '^(in|out):' "$LAB_DIR/run1.log" | tr '\n' ' ')"
 lab_check "run 1: exact accounting, generator and gateway, across rekeys" check_run run1 c0 c1 rekeys
-lab_check "run 2: IMIX inner packets, 5,000 pps each way, 2 s, --pcap" \
-	pktgen_run run2 --size imix --rate 5000 --seconds 2 --direction both --pcap "$LAB_DIR/run2.pcap"
+lab_check "run 2: IMIX inner packets, 5,000 pps each way, 2 s, 16 flows a client, --pcap" \
+	pktgen_run run2 --size imix --rate 5000 --seconds 2 --direction both --flows 16 \
+	--pcap "$LAB_DIR/run2.pcap"
 counters c2
 lab_log "run 2: $(grep -E '^(in|out):' "$LAB_DIR/run2.log" | tr '\n' ' ')"
 lab_check "run 2: exact accounting, generator and gateway" check_run run2 c1 c2
+lab_check "run 2: the 16 flows (inner source ports) arrived each way; run 1's one" python3 -c '
+import json, sys
+r2, r1 = (json.load(open(f)) for f in sys.argv[1:3])
+print("run 2 flows", r2["flows"], r2["in"]["flows"], r2["out"]["flows"], "run 1", r1["in"]["flows"], r1["out"]["flows"])
+sys.exit(0 if r2["in"]["flows"] == r2["out"]["flows"] == 16 and r1["in"]["flows"] == r1["out"]["flows"] == 1 else 1)
+' "$LAB_DIR/run2.json" "$LAB_DIR/run1.json"
 # The capture: classic pcap, microseconds, Ethernet, snaplen 1514; one frame
 # for every initiation, keepalive and data message sent on the NIC port.
 lab_check "run 2: the pcap holds every frame sent on the NIC port, none over 1514 bytes" \

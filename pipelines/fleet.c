@@ -852,7 +852,7 @@ int sg_fleet_claim_peer(struct sg_ctl *c, struct sg_peer *peer)
 	 * The client talks to the partner: what our VMs send it goes there over
 	 * the channel, and the session stays where the client's packets arrive.
 	 */
-	if (partner_reachable(f, now) && partner_holds(f, peer->public_key)) {
+	if (sg_fleet_peer_at_partner(c, peer)) {
 		forward_staged(f, peer);
 		return -1;
 	}

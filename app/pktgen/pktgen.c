@@ -685,6 +685,17 @@ static void seen_seq(struct pg_dir *d, uint64_t seq, uint64_t tsc, uint32_t byte
 		lat_add(d, (now - tsc) * 1000000000ull / g.hz);
 }
 
+/* Counts the flows (inner source ports) a direction received. */
+static void flow_seen(struct pg_dir *d, uint16_t sport)
+{
+	uint8_t bit = (uint8_t)(1u << (sport & 7));
+
+	if (!(d->ports[sport >> 3] & bit)) {
+		d->ports[sport >> 3] |= bit;
+		d->flows++;
+	}
+}
+
 /* An inner IPv6 packet of ours: returns false when it is not one. */
 static bool inner_check(struct pg_dir *d, const uint8_t *ip, uint32_t len)
 {
@@ -697,15 +708,7 @@ static bool inner_check(struct pg_dir *d, const uint8_t *ip, uint32_t len)
 		return false;
 	if (((uint32_t)ip[42] << 8 | ip[43]) != PG_UDP_PORT)
 		return false;
-	{
-		uint32_t sp = (uint32_t)ip[40] << 8 | ip[41];
-		uint8_t bit = (uint8_t)(1u << (sp & 7));
-
-		if (!(d->ports[sp >> 3] & bit)) {
-			d->ports[sp >> 3] |= bit;
-			d->flows++;
-		}
-	}
+	flow_seen(d, (uint16_t)((uint32_t)ip[40] << 8 | ip[41]));
 	seen_seq(d, sg_get_le64(ip + 48), sg_get_le64(ip + 56), plen + PG_IP6_LEN);
 	return true;
 }
@@ -1031,7 +1034,6 @@ static unsigned pool_send(unsigned n)
 	now = rte_rdtsc();
 	while (k < n && g.pl.next < g.pl.n) {
 		const struct pg_slot *sl = pool_slot(g.pl.next);
-
 		const struct pg_peer *p = &g.peers[sl->peer];
 		uint32_t newer = p->sessions - sl->sessions;
 

@@ -111,9 +111,8 @@ struct sg_allowedips_cache_entry {
 };
 
 struct sg_allowedips_cache {
-	uint32_t shift; /* 64 - bits */
-	uint32_t bits;
-	uint64_t pad[3]; /* the entries start 32 bytes in: none straddles a cache line */
+	uint32_t shift;	 /* 64 - bits */
+	uint32_t pad[7]; /* the entries start 32 bytes in: none straddles a cache line */
 	struct sg_allowedips_cache_entry e[];
 };
 
@@ -130,7 +129,6 @@ static inline size_t sg_allowedips_cache_size(unsigned bits)
 /* Makes zeroed memory of sg_allowedips_cache_size(bits) bytes an empty cache. */
 static inline void sg_allowedips_cache_init(struct sg_allowedips_cache *c, unsigned bits)
 {
-	c->bits = bits;
 	c->shift = 64 - bits;
 }
 
